@@ -1,0 +1,9 @@
+DROP TABLE webhook_deliveries;
+DROP TABLE runner_jobs;
+DROP TABLE storyboards;
+DROP TABLE video_captions;
+DROP TABLE streaming_playlists;
+DROP TABLE video_files;
+DROP TABLE videos;
+DROP TABLE runners;
+DROP TABLE registration_tokens;

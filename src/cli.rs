@@ -1,0 +1,258 @@
+//! Command line: `serve`, `migrate`, registration tokens, runners, `config`. Admin
+//! subcommands work directly on the database, so they need no running server.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+use crate::db::Db;
+use crate::service::events::EventBus;
+use crate::service::{registration_tokens, runners};
+use crate::startup::{Application, open_database};
+
+/// Standalone PeerTube remote-runner server.
+#[derive(Debug, Parser)]
+#[command(name = "peertube-runner-connector", version, about)]
+pub struct Cli {
+    /// TOML configuration file (layered over the defaults, under PRC_* variables).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "PRC_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Database URL (postgres://… or sqlite://PATH); overrides the file and PRC_DATABASE__URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and the socket hub.
+    Serve {
+        /// Listen address, e.g. 0.0.0.0:8000.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+        /// Public origin runners use to reach this server, e.g. https://transcode.example.org.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage registration tokens.
+    #[command(subcommand)]
+    RegistrationToken(TokenCommand),
+    /// Manage registered runners.
+    #[command(subcommand)]
+    Runner(RunnerCommand),
+    /// Print the effective configuration (secrets masked).
+    Config,
+}
+
+/// `registration-token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it.
+    Create,
+    /// List tokens.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a token and every runner registered with it.
+    Delete {
+        /// Token id (see `list`).
+        id: i64,
+    },
+}
+
+/// `runner …`
+#[derive(Debug, Subcommand)]
+pub enum RunnerCommand {
+    /// List runners.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a runner; it can no longer call the API.
+    Delete {
+        /// Runner id (see `list`).
+        id: i64,
+    },
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let (bind, public_url) = match &cli.command {
+        Command::Serve { bind, public_url } => (bind.clone(), public_url.clone()),
+        _ => (None, None),
+    };
+    let settings = Settings::load(
+        cli.config.as_deref(),
+        &Overrides {
+            database_url: cli.database_url.clone(),
+            bind,
+            public_url,
+        },
+    )?;
+    crate::telemetry::init(&settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Serve { .. } => runtime.block_on(async {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await?;
+            Ok(())
+        }),
+        Command::Config => {
+            write!(out, "{}", settings.to_toml()?)?;
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = open(&settings)?;
+            let applied = db.run_migrations()?;
+            if applied.is_empty() {
+                writeln!(out, "database is up to date")?;
+            }
+            for name in applied {
+                writeln!(out, "applied {name}")?;
+            }
+            Ok(())
+        }
+        Command::RegistrationToken(cmd) => {
+            let db = open_migrated(&settings)?;
+            runtime.block_on(tokens(&db, cmd, &mut out))
+        }
+        Command::Runner(cmd) => {
+            let db = open_migrated(&settings)?;
+            runtime.block_on(runner(&db, cmd, &mut out))
+        }
+    }
+}
+
+fn open(settings: &Settings) -> Result<Db> {
+    open_database(settings).with_context(|| {
+        format!(
+            "cannot open database {}",
+            redact_url(settings.database_url())
+        )
+    })
+}
+
+fn open_migrated(settings: &Settings) -> Result<Db> {
+    let db = open(settings)?;
+    if settings.database.migrate_on_start {
+        db.run_migrations()?;
+    }
+    Ok(db)
+}
+
+/// The URL with any password replaced, for messages.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("********"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn tokens(db: &Db, cmd: TokenCommand, out: &mut impl Write) -> Result<()> {
+    match cmd {
+        TokenCommand::Create => {
+            let token = registration_tokens::create(db).await?;
+            writeln!(out, "{}", token.registration_token)?;
+        }
+        TokenCommand::List { json } => {
+            let list = registration_tokens::list(db).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                writeln!(out, "{:<6} {:<42} {:>7}  CREATED", "ID", "TOKEN", "RUNNERS")?;
+                for t in list {
+                    writeln!(
+                        out,
+                        "{:<6} {:<42} {:>7}  {}",
+                        t.id,
+                        t.registration_token,
+                        t.registered_runners_count,
+                        crate::service::timefmt::format(&t.created_at)
+                    )?;
+                }
+            }
+        }
+        TokenCommand::Delete { id } => {
+            registration_tokens::delete(db, &EventBus::default(), id).await?;
+            writeln!(out, "deleted registration token {id}")?;
+        }
+    }
+    Ok(())
+}
+
+async fn runner(db: &Db, cmd: RunnerCommand, out: &mut impl Write) -> Result<()> {
+    match cmd {
+        RunnerCommand::List { json } => {
+            let list = runners::list(db).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<6} {:<24} {:<10} {:<16} LAST CONTACT",
+                    "ID", "NAME", "VERSION", "IP"
+                )?;
+                for r in list {
+                    writeln!(
+                        out,
+                        "{:<6} {:<24} {:<10} {:<16} {}",
+                        r.id,
+                        r.name,
+                        r.version.as_deref().unwrap_or("-"),
+                        r.ip,
+                        crate::service::timefmt::format(&r.last_contact)
+                    )?;
+                }
+            }
+        }
+        RunnerCommand::Delete { id } => {
+            runners::delete(db, &EventBus::default(), id).await?;
+            writeln!(out, "deleted runner {id}")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            redact_url("postgres://u:hunter2@h:5432/db"),
+            "postgres://u:********@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure domain types: identifiers and tokens, job states and types. Nothing here does
+//! I/O or depends on another module of this crate.
+
+pub mod ids;
+pub mod job;

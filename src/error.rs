@@ -1,0 +1,248 @@
+//! Errors and how they reach clients.
+//!
+//! Which type where:
+//! - `db` returns [`crate::db::DbError`]; `Unavailable` means "could not ask", never
+//!   "not found".
+//! - `service` returns [`ServiceError`]: one variant per outcome a caller must tell
+//!   apart (unknown token, wrong state, …), plus the wrapped subsystem errors.
+//! - `http` returns [`ApiError`], built from a `ServiceError` in the single `match` of
+//!   `From<ServiceError>`, or directly for request-shape problems (validation, body).
+//!
+//! Every error body is an RFC 7807 `application/problem+json` document shaped as
+//! PeerTube's (`runner-protocol.md` 1.11): `type`, `title`, `status`, `detail`, `error`
+//! (a copy of `detail`), and `code` when PeerTube sets one. Runners act on `code` alone:
+//! `unknown_runner_token` makes them unregister for good, so it is only ever sent after
+//! a successful lookup found nothing.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Value, json};
+
+use crate::db::DbError;
+
+/// PeerTube's `ServerErrorCode` values that runners read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The runner token does not exist: the runner unregisters itself.
+    UnknownRunnerToken,
+    /// The job was taken by someone else.
+    RunnerJobNotInPendingState,
+    /// The job-token is valid but the job moved on (or a live session ended).
+    RunnerJobNotInProcessingState,
+}
+
+impl ErrorCode {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::UnknownRunnerToken => "unknown_runner_token",
+            ErrorCode::RunnerJobNotInPendingState => "runner_job_not_in_pending_state",
+            ErrorCode::RunnerJobNotInProcessingState => "runner_job_not_in_processing_state",
+        }
+    }
+}
+
+/// Outcomes of service calls that are not plain success.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No runner has this token.
+    #[error("Unknown runner token")]
+    UnknownRunnerToken,
+    /// No registration token has this value.
+    #[error("Registration token is invalid")]
+    InvalidRegistrationToken,
+    /// Runner names are unique.
+    #[error("This runner name already exists on this instance")]
+    RunnerNameTaken,
+    /// Lookup by id found nothing (admin and CLI operations).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request is well-formed but not acceptable; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database could not be reached or failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// An HTTP error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: Option<ErrorCode>,
+    detail: Cow<'static, str>,
+    extra: BTreeMap<&'static str, Value>,
+}
+
+impl ApiError {
+    /// An error with a status and a human-readable detail.
+    pub fn new(status: StatusCode, detail: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError {
+            status,
+            code: None,
+            detail: detail.into(),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Adds PeerTube's machine-readable `code`.
+    pub fn with_code(mut self, code: ErrorCode) -> ApiError {
+        self.code = Some(code);
+        self
+    }
+
+    /// Adds an extension member to the document.
+    pub fn with_extra(mut self, key: &'static str, value: Value) -> ApiError {
+        self.extra.insert(key, value);
+        self
+    }
+
+    /// 400 with a detail.
+    pub fn bad_request(detail: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    /// 404 with a detail.
+    pub fn not_found(detail: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// 500 for a bug or an unexpected failure; the cause goes to the log only.
+    pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    }
+
+    /// 503 when a dependency is down; the cause goes to the log only.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::warn!(error = %cause, "dependency unavailable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service temporarily unavailable, retry later",
+        )
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The `code`, if any.
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.code
+    }
+
+    /// The problem document.
+    pub fn body(&self) -> Value {
+        let mut doc = json!({
+            "type": match self.code {
+                Some(code) => format!(
+                    "https://docs.joinpeertube.org/api-rest-reference.html#section/Errors/{}",
+                    code.as_str()
+                ),
+                None => "about:blank".to_owned(),
+            },
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "error": self.detail,
+        });
+        if let Some(code) = self.code {
+            doc["code"] = json!(code.as_str());
+        }
+        for (k, v) in &self.extra {
+            doc[*k] = v.clone();
+        }
+        doc
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status)
+            .insert_header(ContentType(
+                "application/problem+json; charset=utf-8"
+                    .parse()
+                    .unwrap_or(mime::APPLICATION_JSON),
+            ))
+            .body(self.body().to_string())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> ApiError {
+        match e {
+            DbError::Unavailable(_) => ApiError::unavailable(&e),
+            _ => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        let detail = e.to_string();
+        match e {
+            ServiceError::UnknownRunnerToken => {
+                ApiError::not_found(detail).with_code(ErrorCode::UnknownRunnerToken)
+            }
+            ServiceError::InvalidRegistrationToken | ServiceError::NotFound(_) => {
+                ApiError::not_found(detail)
+            }
+            ServiceError::RunnerNameTaken | ServiceError::Invalid(_) => {
+                ApiError::bad_request(detail)
+            }
+            ServiceError::Db(db) => db.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_runner_token_is_a_peertube_problem_document() {
+        let e = ApiError::from(ServiceError::UnknownRunnerToken);
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            e.body(),
+            json!({
+                "type": "https://docs.joinpeertube.org/api-rest-reference.html#section/Errors/unknown_runner_token",
+                "title": "Not Found",
+                "status": 404,
+                "detail": "Unknown runner token",
+                "error": "Unknown runner token",
+                "code": "unknown_runner_token",
+            })
+        );
+    }
+
+    #[test]
+    fn a_database_outage_is_never_an_unknown_token() {
+        let e = ApiError::from(ServiceError::Db(DbError::Unavailable("down".into())));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), None);
+        assert!(!e.body().to_string().contains("down"));
+    }
+
+    #[test]
+    fn errors_without_code_use_about_blank() {
+        let body = ApiError::not_found("Registration token is invalid").body();
+        assert_eq!(body["type"], "about:blank");
+        assert!(body.get("code").is_none());
+    }
+}

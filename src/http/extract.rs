@@ -1,0 +1,236 @@
+//! Request extractors that answer bad input with problem documents: a JSON object body
+//! (content type, size limit, syntax), field validation shaped like PeerTube's
+//! express-validator errors, and the client IP behind trusted proxies.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON object body: `Content-Type` must be JSON (`application/json` or `*+json`), the
+/// body at most `limits.json_body_bytes`, the top level an object.
+#[derive(Debug, Clone)]
+pub struct JsonObject(pub Map<String, Value>);
+
+impl FromRequest for JsonObject {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<JsonObject, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(500 * 1024, |s| s.settings.limits.json_body_bytes);
+        let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        });
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "Content-Type must be application/json",
+                ));
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|e| ApiError::bad_request(format!("Cannot read body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("JSON body larger than {limit} bytes"),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(map)) => Ok(JsonObject(map)),
+                Ok(_) => Err(ApiError::bad_request("JSON body must be an object")),
+                Err(e) => Err(ApiError::bad_request(format!("Malformed JSON body: {e}"))),
+            }
+        })
+    }
+}
+
+/// Collects field errors the way PeerTube reports them: 400, detail
+/// `Incorrect request parameters: a, b`, and an `invalid-params` map.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    body: &'a Map<String, Value>,
+    errors: Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    /// Validates fields of `body`.
+    pub fn new(body: &'a Map<String, Value>) -> Fields<'a> {
+        Fields {
+            body,
+            errors: Map::new(),
+        }
+    }
+
+    fn invalid(&mut self, name: &str, msg: &str) {
+        let value = self.body.get(name).cloned().unwrap_or(Value::Null);
+        self.errors.insert(
+            name.to_owned(),
+            json!({"type": "field", "value": value, "msg": msg, "path": name, "location": "body"}),
+        );
+    }
+
+    /// A required string with a length in `min..=max` characters. Returns an empty
+    /// string when invalid (the error is recorded).
+    pub fn required_str(&mut self, name: &str, min: usize, max: usize) -> String {
+        match self.body.get(name) {
+            None | Some(Value::Null) => {
+                self.invalid(name, "Field is required");
+                String::new()
+            }
+            Some(_) => self.optional_str(name, min, max).unwrap_or_default(),
+        }
+    }
+
+    /// An optional string (absent or `null` is `None`) with a length in `min..=max`.
+    pub fn optional_str(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        match self.body.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                let n = s.chars().count();
+                if n < min || n > max {
+                    self.invalid(
+                        name,
+                        &format!("Should have a length between {min} and {max}"),
+                    );
+                    None
+                } else {
+                    Some(s.clone())
+                }
+            }
+            Some(_) => {
+                self.invalid(name, "Should be a string");
+                None
+            }
+        }
+    }
+
+    /// An optional value kept only when it is a string of at most `max` characters;
+    /// anything else is ignored rather than refused (for lenient fields like `version`).
+    pub fn lenient_str(&self, name: &str, max: usize) -> Option<String> {
+        match self.body.get(name) {
+            Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// Ok when every field was valid; otherwise the 400 problem for `instance` (the
+    /// request path).
+    pub fn finish(self, instance: &str) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = self.errors.keys().map(String::as_str).collect();
+        Err(ApiError::bad_request(format!(
+            "Incorrect request parameters: {}",
+            names.join(", ")
+        ))
+        .with_extra("instance", json!(instance))
+        .with_extra("invalid-params", Value::Object(self.errors)))
+    }
+}
+
+/// The client IP: the peer address, or, when the peer is a trusted proxy, the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp(pub String);
+
+impl ClientIp {
+    /// Resolves the client IP of `req` given the trusted proxies.
+    pub fn resolve(req: &HttpRequest, trusted: &[IpAddr]) -> ClientIp {
+        let peer = req.peer_addr().map(|a| a.ip());
+        let Some(peer) = peer else {
+            return ClientIp("unknown".to_owned());
+        };
+        if !trusted.contains(&peer) {
+            return ClientIp(peer.to_string());
+        }
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .collect::<Vec<_>>();
+        let client = forwarded
+            .iter()
+            .rev()
+            .find(|ip| !trusted.contains(ip))
+            .copied()
+            .unwrap_or(peer);
+        ClientIp(client.to_string())
+    }
+}
+
+impl FromRequest for ClientIp {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<ClientIp, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.server.trusted_proxies.clone())
+            .unwrap_or_default();
+        std::future::ready(Ok(ClientIp::resolve(req, &trusted)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn forwarded_for_is_trusted_only_from_trusted_proxies() {
+        let proxy: IpAddr = [10, 0, 0, 1].into();
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.1:1234".parse().unwrap())
+            .insert_header(("x-forwarded-for", "1.2.3.4, 5.6.7.8, 10.0.0.1"))
+            .to_http_request();
+        assert_eq!(ClientIp::resolve(&req, &[proxy]).0, "5.6.7.8");
+        assert_eq!(ClientIp::resolve(&req, &[]).0, "10.0.0.1");
+        let direct = TestRequest::default()
+            .peer_addr("9.9.9.9:1".parse().unwrap())
+            .insert_header(("x-forwarded-for", "1.2.3.4"))
+            .to_http_request();
+        assert_eq!(ClientIp::resolve(&direct, &[proxy]).0, "9.9.9.9");
+    }
+
+    #[test]
+    fn field_errors_name_every_bad_field() {
+        let body = json!({"name": "", "description": 3, "version": 12})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let mut f = Fields::new(&body);
+        assert_eq!(f.required_str("registrationToken", 1, 1000), "");
+        assert_eq!(f.required_str("name", 1, 100), "");
+        assert_eq!(f.optional_str("description", 1, 1000), None);
+        assert_eq!(f.lenient_str("version", 100), None);
+        let err = f.finish("/x").unwrap_err();
+        let body = err.body();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body["detail"],
+            "Incorrect request parameters: description, name, registrationToken"
+        );
+        assert_eq!(body["invalid-params"]["name"]["path"], "name");
+        assert_eq!(body["instance"], "/x");
+    }
+}

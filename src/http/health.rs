@@ -1,0 +1,22 @@
+//! Liveness and readiness probes.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the database answers; 503 otherwise.
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state
+        .db
+        .ping()
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
+}

@@ -1,0 +1,48 @@
+//! `POST /api/v1/runners/register` and `/unregister` (`runner-protocol.md` 1.1, 1.2).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::extract::{ClientIp, Fields, JsonObject};
+use crate::error::ApiError;
+use crate::service::runners::{self, Registration};
+use crate::state::AppState;
+
+/// Registers a runner: 200 `{id, runnerToken}`.
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    ip: ClientIp,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::new(&body);
+    let registration_token = fields.required_str("registrationToken", 1, 1000);
+    let name = fields.required_str("name", 1, 100);
+    let description = fields.optional_str("description", 1, 1000);
+    let version = fields.lenient_str("version", 100);
+    fields.finish(req.path())?;
+    let registered = runners::register(
+        &state.db,
+        Registration {
+            registration_token,
+            name,
+            description,
+            version,
+            ip: ip.0,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(registered))
+}
+
+/// Unregisters the calling runner: 204.
+pub async fn unregister(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::new(&body);
+    let runner_token = fields.required_str("runnerToken", 1, 1000);
+    fields.finish(req.path())?;
+    runners::unregister(&state.db, &state.events, &runner_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,19 @@
+//! peertube-runner-connector: a standalone server that speaks PeerTube's remote-runner
+//! protocol, so any application can transcode videos on stock `peertube-runner`s.
+//!
+//! Layers (the dependency rule): `http` and `socket` call `service`; `service` calls
+//! `db`, storage, media and publishes events; `domain` depends on nothing; only `db`
+//! knows which SQL backend runs.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

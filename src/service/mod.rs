@@ -1,0 +1,7 @@
+//! Use cases. `http`, `socket` and the CLI call these; they call `db`, storage, media
+//! and publish [`events::Event`]s.
+
+pub mod events;
+pub mod registration_tokens;
+pub mod runners;
+pub mod timefmt;

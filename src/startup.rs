@@ -1,0 +1,161 @@
+//! Building and running the application: `Application::build(settings)` opens the
+//! database (migrating it when configured), binds the listener (port 0 works, for
+//! tests), and returns the server ready to run.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::db::{Db, PoolOptions};
+use crate::service::events::EventBus;
+use crate::state::AppState;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The derived public URL is not valid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// A built, not yet running, application.
+pub struct Application {
+    addr: SocketAddr,
+    server: Server,
+    state: AppState,
+}
+
+/// Opens the database pool described by `settings`.
+pub fn open_database(settings: &Settings) -> Result<Db, crate::db::DbError> {
+    Db::connect(
+        settings.database_url(),
+        &PoolOptions {
+            max_connections: settings.database.max_connections,
+            connect_timeout: settings.database.connect_timeout,
+        },
+    )
+}
+
+impl Application {
+    /// Opens the database, applies migrations (unless disabled), binds the listener.
+    pub async fn build(mut settings: Settings) -> Result<Application, StartupError> {
+        let db = {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || {
+                let db = open_database(&settings)?;
+                if settings.database.migrate_on_start {
+                    for name in db.run_migrations()? {
+                        tracing::info!(migration = %name, "applied migration");
+                    }
+                }
+                Ok::<_, crate::db::DbError>(db)
+            })
+            .await
+            .map_err(|e| crate::db::DbError::Task(e.to_string()))??
+        };
+
+        let listener =
+            TcpListener::bind(&settings.server.bind).map_err(|source| StartupError::Bind {
+                addr: settings.server.bind.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.server.bind.clone(),
+            source,
+        })?;
+        if settings.server.public_url.is_none() {
+            let host = if addr.ip().is_unspecified() {
+                tracing::warn!(
+                    "server.public_url is not set: runners on other hosts need it (PRC_SERVER__PUBLIC_URL)"
+                );
+                "127.0.0.1".to_owned()
+            } else {
+                addr.ip().to_string()
+            };
+            let url = match addr {
+                SocketAddr::V6(_) if !addr.ip().is_unspecified() => {
+                    format!("http://[{host}]:{}", addr.port())
+                }
+                _ => format!("http://{host}:{}", addr.port()),
+            };
+            settings.server.public_url = Some(crate::config::normalize_public_url(&url)?);
+        }
+
+        let state = AppState {
+            settings: Arc::new(settings),
+            db,
+            events: EventBus::default(),
+        };
+        let server =
+            Self::server(listener, state.clone()).map_err(|source| StartupError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        Ok(Application {
+            addr,
+            server,
+            state,
+        })
+    }
+
+    fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+        let workers = match state.settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .configure(crate::http::configure)
+        })
+        .workers(workers)
+        .listen(listener)?
+        .run();
+        Ok(server)
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests use it to reach the database and the event bus).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the server is stopped (SIGINT/SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(
+            addr = %self.addr,
+            public_url = %self.state.public_url(),
+            backend = ?self.state.db.backend(),
+            "listening"
+        );
+        self.server.await
+    }
+}

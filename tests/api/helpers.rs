@@ -1,0 +1,175 @@
+//! `spawn_app()` and the per-test database.
+
+use std::path::PathBuf;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use peertube_runner_connector::config::Settings;
+use peertube_runner_connector::service::registration_tokens;
+use peertube_runner_connector::startup::Application;
+use peertube_runner_connector::state::AppState;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A database that exists for one test only.
+pub struct TestDb {
+    pub url: String,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A fresh PostgreSQL database when `TEST_DATABASE_URL` is set, else a SQLite file
+    /// inside `dir`.
+    pub fn new(dir: &std::path::Path) -> TestDb {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin) if !admin.is_empty() => TestDb::postgres(&admin),
+            _ => TestDb::sqlite(dir),
+        }
+    }
+
+    pub fn sqlite(dir: &std::path::Path) -> TestDb {
+        TestDb {
+            url: format!("sqlite://{}", dir.join("test.sqlite3").display()),
+            pg: None,
+        }
+    }
+
+    pub fn postgres(admin_url: &str) -> TestDb {
+        let name = format!("prc_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::establish(admin_url)
+            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL {admin_url}: {e}"));
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .unwrap();
+        let mut url = url::Url::parse(admin_url).unwrap();
+        url.set_path(&name);
+        TestDb {
+            url: url.to_string(),
+            pg: Some((admin_url.to_owned(), name)),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.pg
+            && let Ok(mut admin) = PgConnection::establish(admin_url)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut admin);
+        }
+    }
+}
+
+/// A running application.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub data_dir: PathBuf,
+    pub db: TestDb,
+    _dir: TempDir,
+}
+
+/// Settings for a test: data in `dir`, database `db`, port 0, two workers.
+pub fn test_settings(dir: &std::path::Path, db: &TestDb) -> Settings {
+    let mut s = Settings::default();
+    s.data_dir = dir.to_owned();
+    s.database.url = Some(db.url.clone());
+    s.database.max_connections = 8;
+    s.storage.root = Some(dir.join("storage"));
+    s.server.bind = "127.0.0.1:0".to_owned();
+    s.server.workers = 2;
+    s
+}
+
+/// Starts the application with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the application after `configure` adjusted the test settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        peertube_runner_connector::telemetry::init(&Default::default());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path());
+    let mut settings = test_settings(dir.path(), &db);
+    configure(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
+    let port = app.port();
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::new(),
+        state,
+        data_dir: dir.path().to_owned(),
+        db,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POSTs a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a registration token through the service layer.
+    pub async fn registration_token(&self) -> String {
+        registration_tokens::create(&self.state.db)
+            .await
+            .unwrap()
+            .registration_token
+    }
+
+    /// Registers a runner and returns `(id, runnerToken)`.
+    pub async fn register_runner(&self, name: &str) -> (i64, String) {
+        let token = self.registration_token().await;
+        let res = self
+            .post_json(
+                "/api/v1/runners/register",
+                &serde_json::json!({"registrationToken": token, "name": name}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        (
+            body["id"].as_i64().unwrap(),
+            body["runnerToken"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// Reads a problem document and checks its media type.
+pub async fn problem(res: reqwest::Response) -> Value {
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content-type {ct}"
+    );
+    res.json().await.unwrap()
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real application on port 0, a fresh database per test
+//! (SQLite file by default, a PostgreSQL database when `TEST_DATABASE_URL` is set).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod cli;
+mod health;
+mod helpers;
+mod register;
+mod schema;
