@@ -64,6 +64,32 @@ pub enum ServiceError {
     /// The request is well-formed but not acceptable; the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// No job has this UUID, or the job/runner token pair does not match it (1.4, 1.10).
+    #[error("Unknown runner job")]
+    UnknownRunnerJob,
+    /// Accept pre-check: the job is not PENDING (the usual lost race; no code).
+    #[error("This runner job is not in pending state")]
+    JobNotPending,
+    /// Accept compare-and-set lost: someone else took the job meanwhile.
+    #[error("This job is not in pending state anymore")]
+    JobTaken,
+    /// The job-token is valid but the job is not in a state this call allows.
+    #[error("Job is not in \"processing\" state")]
+    JobNotProcessing,
+    /// A `success` lost the PROCESSING → COMPLETING compare-and-set.
+    #[error("This job is not in processing state anymore")]
+    JobNoLongerProcessing,
+    /// A runner's `payload[...]` does not fit the job type.
+    #[error("Payload is invalid")]
+    InvalidPayload,
+    /// The caller may not do this (the message says why).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Cancel of a job that already ended.
+    #[error(
+        "Cannot cancel this job that is not in \"pending\", \"processing\" or \"waiting for parent job\" state"
+    )]
+    NotCancellable,
     /// The database could not be reached or failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -202,9 +228,19 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidRegistrationToken | ServiceError::NotFound(_) => {
                 ApiError::not_found(detail)
             }
-            ServiceError::RunnerNameTaken | ServiceError::Invalid(_) => {
-                ApiError::bad_request(detail)
+            ServiceError::RunnerNameTaken
+            | ServiceError::Invalid(_)
+            | ServiceError::JobNotPending
+            | ServiceError::InvalidPayload
+            | ServiceError::NotCancellable => ApiError::bad_request(detail),
+            ServiceError::UnknownRunnerJob => ApiError::not_found(detail),
+            ServiceError::JobTaken => ApiError::new(StatusCode::CONFLICT, detail)
+                .with_code(ErrorCode::RunnerJobNotInPendingState),
+            ServiceError::JobNotProcessing => {
+                ApiError::bad_request(detail).with_code(ErrorCode::RunnerJobNotInProcessingState)
             }
+            ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),
+            ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, detail),
             ServiceError::Db(db) => db.into(),
         }
     }

@@ -2,6 +2,8 @@
 
 pub mod extract;
 pub mod health;
+pub mod jobs;
+pub mod multipart;
 pub mod runners;
 
 use actix_web::web;
@@ -15,7 +17,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1/runners")
                 .route("/register", web::post().to(runners::register))
-                .route("/unregister", web::post().to(runners::unregister)),
+                .route("/unregister", web::post().to(runners::unregister))
+                .route("/jobs/request", web::post().to(jobs::request))
+                .route("/jobs/{jobUUID}/accept", web::post().to(jobs::accept))
+                .route("/jobs/{jobUUID}/abort", web::post().to(jobs::abort))
+                .route("/jobs/{jobUUID}/update", web::post().to(jobs::update))
+                .route("/jobs/{jobUUID}/error", web::post().to(jobs::error))
+                .route("/jobs/{jobUUID}/success", web::post().to(jobs::success)),
         )
         .default_service(web::to(not_found));
 }
