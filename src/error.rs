@@ -85,6 +85,10 @@ pub enum ServiceError {
     /// The caller may not do this (the message says why).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A live update reached a server that cannot store live chunks; the code makes
+    /// the runner stop the live cleanly (3.4).
+    #[error("Live transcoding is not supported by this server")]
+    LiveNotSupported,
     /// Cancel of a job that already ended.
     #[error(
         "Cannot cancel this job that is not in \"pending\", \"processing\" or \"waiting for parent job\" state"
@@ -93,6 +97,12 @@ pub enum ServiceError {
     /// The database could not be reached or failed.
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for ServiceError {
+    fn from(e: diesel::result::Error) -> ServiceError {
+        ServiceError::Db(DbError::Query(e))
+    }
 }
 
 /// An HTTP error response.
@@ -236,7 +246,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::UnknownRunnerJob => ApiError::not_found(detail),
             ServiceError::JobTaken => ApiError::new(StatusCode::CONFLICT, detail)
                 .with_code(ErrorCode::RunnerJobNotInPendingState),
-            ServiceError::JobNotProcessing => {
+            ServiceError::JobNotProcessing | ServiceError::LiveNotSupported => {
                 ApiError::bad_request(detail).with_code(ErrorCode::RunnerJobNotInProcessingState)
             }
             ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),

@@ -98,6 +98,16 @@ impl JobTypeHandler for NotImplemented {
             )))
         })
     }
+
+    fn live_update<'a>(
+        &'a self,
+        _state: &'a AppState,
+        _job: &'a RunnerJobRow,
+        _update: LiveChunkUpdate,
+        _upload: RunnerUpload,
+    ) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async { Err(ServiceError::LiveNotSupported) })
+    }
 }
 
 static AUDIO_MERGE: NotImplemented = NotImplemented(JobType::VodAudioMergeTranscoding);
