@@ -2,6 +2,8 @@
 //! and publish [`events::Event`]s.
 
 pub mod events;
+pub mod inputs;
 pub mod registration_tokens;
+pub mod renditions;
 pub mod runners;
 pub mod timefmt;
