@@ -80,6 +80,8 @@ pub struct Settings {
     pub runners: RunnerSettings,
     /// Engine.IO / Socket.IO hub.
     pub socket: SocketSettings,
+    /// ffprobe / ffmpeg.
+    pub media: MediaSettings,
     /// Signed HTTP callbacks.
     pub webhooks: WebhookSettings,
     /// Logging.
@@ -118,11 +120,52 @@ pub struct DatabaseSettings {
 }
 
 /// `[storage]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
     /// Root of local storage. Unset: `<data_dir>/storage`.
     pub root: Option<PathBuf>,
+    /// URL path under which this server serves local storage (outputs, thumbnails).
+    pub serve_path: String,
+    /// Public base URL of stored objects (e.g. a CDN). Unset: `<public_url><serve_path>`.
+    pub public_base_url: Option<String>,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            root: None,
+            serve_path: "/static".to_owned(),
+            public_base_url: None,
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// ffprobe executable (name in PATH or absolute path).
+    pub ffprobe: String,
+    /// ffmpeg executable (name in PATH or absolute path).
+    pub ffmpeg: String,
+    /// Longest an ffprobe run may take.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
+    /// Longest a thumbnail extraction may take.
+    #[serde(with = "humantime_serde")]
+    pub thumbnail_timeout: Duration,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            ffprobe: "ffprobe".to_owned(),
+            ffmpeg: "ffmpeg".to_owned(),
+            probe_timeout: Duration::from_secs(30),
+            thumbnail_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// `[auth]`
@@ -314,6 +357,7 @@ impl Default for Settings {
             transcoding: TranscodingSettings::default(),
             runners: RunnerSettings::default(),
             socket: SocketSettings::default(),
+            media: MediaSettings::default(),
             webhooks: WebhookSettings::default(),
             log: LogSettings::default(),
         }
@@ -520,6 +564,12 @@ impl Settings {
         if let Some(url) = &self.server.public_url {
             self.server.public_url = Some(normalize_public_url(url)?);
         }
+        if !self.storage.serve_path.starts_with('/') || self.storage.serve_path.len() < 2 {
+            return Err(ConfigError::Invalid(
+                "storage.serve_path must start with `/` and not be `/` alone".to_owned(),
+            ));
+        }
+        self.storage.serve_path = self.storage.serve_path.trim_end_matches('/').to_owned();
         if self.transcoding.max_failures < 1 {
             return Err(ConfigError::Invalid(
                 "transcoding.max_failures must be at least 1".to_owned(),

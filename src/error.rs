@@ -23,6 +23,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 
 use crate::db::DbError;
+use crate::media::{ProbeError, ProcessError};
+use crate::storage::StorageError;
 
 /// PeerTube's `ServerErrorCode` values that runners read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +99,12 @@ pub enum ServiceError {
     /// The database could not be reached or failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Storage failed or refused a key.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// ffprobe/ffmpeg failed for a reason that is not the input's fault.
+    #[error(transparent)]
+    Media(#[from] ProbeError),
 }
 
 impl From<diesel::result::Error> for ServiceError {
@@ -252,6 +260,20 @@ impl From<ServiceError> for ApiError {
             ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, detail),
             ServiceError::Db(db) => db.into(),
+            ServiceError::Storage(StorageError::InvalidKey(k)) => {
+                ApiError::bad_request(k.to_string())
+            }
+            ServiceError::Storage(StorageError::NotFound(_)) => {
+                ApiError::not_found("File not found")
+            }
+            ServiceError::Storage(e) => ApiError::internal(&e),
+            ServiceError::Media(e) if e.is_bad_input() => ApiError::bad_request(e.to_string()),
+            ServiceError::Media(ProbeError::Tool(e @ ProcessError::NotFound { .. })) => {
+                // The message names the fix (install ffmpeg); it reveals nothing secret.
+                tracing::error!(error = %e, "media tool missing");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            ServiceError::Media(e) => ApiError::internal(&e),
         }
     }
 }

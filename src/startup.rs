@@ -12,8 +12,10 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::db::{Db, PoolOptions};
+use crate::media::Media;
 use crate::service::events::EventBus;
 use crate::state::AppState;
+use crate::storage::{LocalStorage, Storage};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,9 @@ pub enum StartupError {
     /// The derived public URL is not valid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The storage backend could not be opened.
+    #[error("cannot open storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
 }
 
 /// A built, not yet running, application.
@@ -39,6 +44,22 @@ pub struct Application {
     addr: SocketAddr,
     server: Server,
     state: AppState,
+}
+
+/// Opens the storage backend described by `settings` (`server.public_url` set).
+pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
+    let public_base = match &settings.storage.public_base_url {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        None => format!(
+            "{}{}",
+            settings.server.public_url.as_deref().unwrap_or_default(),
+            settings.storage.serve_path
+        ),
+    };
+    Ok(Storage::Local(LocalStorage::open(
+        &settings.storage_root(),
+        &public_base,
+    )?))
 }
 
 /// Opens the database pool described by `settings`.
@@ -97,10 +118,13 @@ impl Application {
             settings.server.public_url = Some(crate::config::normalize_public_url(&url)?);
         }
 
+        let storage = open_storage(&settings)?;
         let state = AppState {
+            media: Media::new(settings.media.clone()),
             settings: Arc::new(settings),
             db,
             events: EventBus::default(),
+            storage,
         };
         let server =
             Self::server(listener, state.clone()).map_err(|source| StartupError::Bind {

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::db::Db;
+use crate::media::Media;
 use crate::service::events::EventBus;
+use crate::storage::Storage;
 
 /// Shared application state.
 #[derive(Debug, Clone)]
@@ -15,6 +17,10 @@ pub struct AppState {
     pub db: Db,
     /// In-process event bus.
     pub events: EventBus,
+    /// Where sources and outputs live.
+    pub storage: Storage,
+    /// ffprobe / ffmpeg.
+    pub media: Media,
 }
 
 impl AppState {

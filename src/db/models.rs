@@ -4,7 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{registration_tokens, runner_jobs, runners};
+use super::schema::{
+    registration_tokens, runner_jobs, runners, streaming_playlists, video_files, videos,
+};
 
 /// A registration token row.
 #[derive(Debug, Clone, PartialEq, Queryable)]
@@ -146,5 +148,147 @@ pub struct NewRunnerJob {
     /// Created at.
     pub created_at: NaiveDateTime,
     /// Same as `created_at`.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A video row.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct VideoRow {
+    /// Internal id.
+    pub id: i64,
+    /// Public UUID v4.
+    pub uuid: String,
+    /// `VideoState` integer.
+    pub state: i32,
+    /// Display name.
+    pub name: Option<String>,
+    /// Storage folder of every output.
+    pub directory: String,
+    /// Prefix of output names.
+    pub base_filename: String,
+    /// Seconds.
+    pub duration: Option<f64>,
+    /// Storage key of the thumbnail JPEG.
+    pub thumbnail_key: Option<String>,
+    /// Detected or given language.
+    pub language: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Per-request output options (JSON).
+    pub options: String,
+    /// Created at.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new video.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = videos)]
+pub struct NewVideo {
+    /// Public UUID v4.
+    pub uuid: String,
+    /// `VideoState` integer.
+    pub state: i32,
+    /// Display name.
+    pub name: Option<String>,
+    /// Storage folder of every output.
+    pub directory: String,
+    /// Prefix of output names.
+    pub base_filename: String,
+    /// Seconds.
+    pub duration: Option<f64>,
+    /// Storage key of the thumbnail JPEG.
+    pub thumbnail_key: Option<String>,
+    /// Per-request output options (JSON).
+    pub options: String,
+    /// Created at.
+    pub created_at: NaiveDateTime,
+    /// Same as `created_at`.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A stored file of a video: its source or a rendition.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct VideoFileRow {
+    /// Internal id.
+    pub id: i64,
+    /// Owning video.
+    pub video_id: i64,
+    /// `source`, `web-video` or `hls` (see `domain::video::FileKind`).
+    pub kind: String,
+    /// Storage key of the media file.
+    pub storage_key: String,
+    /// Storage key of the HLS media playlist.
+    pub playlist_key: Option<String>,
+    /// Shorter displayed side, 0 for audio.
+    pub resolution: i32,
+    /// Displayed width.
+    pub width: i32,
+    /// Displayed height.
+    pub height: i32,
+    /// Frames per second (0 when unknown or audio).
+    pub fps: f64,
+    /// Bytes.
+    pub size: i64,
+    /// Peak bits per second.
+    pub bitrate: Option<i64>,
+    /// RFC 6381 codecs.
+    pub codecs: Option<String>,
+    /// ffprobe JSON.
+    pub metadata: Option<String>,
+    /// Created at.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new stored file.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = video_files)]
+pub struct NewVideoFile {
+    /// Owning video.
+    pub video_id: i64,
+    /// `source`, `web-video` or `hls`.
+    pub kind: String,
+    /// Storage key of the media file.
+    pub storage_key: String,
+    /// Storage key of the HLS media playlist.
+    pub playlist_key: Option<String>,
+    /// Shorter displayed side, 0 for audio.
+    pub resolution: i32,
+    /// Displayed width.
+    pub width: i32,
+    /// Displayed height.
+    pub height: i32,
+    /// Frames per second.
+    pub fps: f64,
+    /// Bytes.
+    pub size: i64,
+    /// Peak bits per second.
+    pub bitrate: Option<i64>,
+    /// RFC 6381 codecs.
+    pub codecs: Option<String>,
+    /// ffprobe JSON.
+    pub metadata: Option<String>,
+    /// Created at.
+    pub created_at: NaiveDateTime,
+    /// Same as `created_at`.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A video's HLS master playlist.
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable)]
+#[diesel(table_name = streaming_playlists)]
+pub struct StreamingPlaylistRow {
+    /// Internal id.
+    pub id: i64,
+    /// Owning video.
+    pub video_id: i64,
+    /// Storage key of `master.m3u8`.
+    pub master_key: String,
+    /// Created at.
+    pub created_at: NaiveDateTime,
+    /// Last change.
     pub updated_at: NaiveDateTime,
 }

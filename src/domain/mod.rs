@@ -4,3 +4,4 @@
 pub mod ids;
 pub mod job;
 pub mod lifecycle;
+pub mod video;

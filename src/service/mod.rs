@@ -2,7 +2,9 @@
 //! and publish [`events::Event`]s.
 
 pub mod events;
+pub mod inputs;
 pub mod jobs;
 pub mod registration_tokens;
+pub mod renditions;
 pub mod runners;
 pub mod timefmt;

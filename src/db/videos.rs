@@ -1,0 +1,168 @@
+//! Video, video file and streaming playlist queries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{NewVideo, NewVideoFile, StreamingPlaylistRow, VideoFileRow, VideoRow};
+use super::schema::{runner_jobs, streaming_playlists, video_files, videos};
+use super::{DbConnection, DbError};
+
+/// Inserts a video.
+pub fn insert(conn: &mut DbConnection, video: &NewVideo) -> Result<VideoRow, DbError> {
+    Ok(diesel::insert_into(videos::table)
+        .values(video)
+        .returning(videos::all_columns)
+        .get_result(conn)?)
+}
+
+/// Finds a video by its public UUID.
+pub fn find_by_uuid(conn: &mut DbConnection, uuid: &str) -> Result<Option<VideoRow>, DbError> {
+    Ok(videos::table
+        .filter(videos::uuid.eq(uuid))
+        .first(conn)
+        .optional()?)
+}
+
+/// Finds a video by id.
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<VideoRow>, DbError> {
+    Ok(videos::table.find(id).first(conn).optional()?)
+}
+
+/// A page of videos, newest first, optionally only in one state. Returns the page and
+/// the total count.
+pub fn list(
+    conn: &mut DbConnection,
+    state: Option<i32>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<VideoRow>, i64), DbError> {
+    let mut query = videos::table.into_boxed();
+    let mut count = videos::table.into_boxed();
+    if let Some(state) = state {
+        query = query.filter(videos::state.eq(state));
+        count = count.filter(videos::state.eq(state));
+    }
+    let rows = query
+        .order((videos::created_at.desc(), videos::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?;
+    let total = count.count().get_result(conn)?;
+    Ok((rows, total))
+}
+
+/// Deletes a video row; files, playlist, captions and jobs go with it (cascade).
+pub fn delete(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
+    Ok(diesel::delete(videos::table.find(id)).execute(conn)? > 0)
+}
+
+/// Writes `updated_at` of the video, which takes its row lock until the transaction
+/// ends (PostgreSQL) or needs the write lock (SQLite, already held by
+/// `write_transaction`). Serialises concurrent completions of one video's jobs.
+/// Returns false when the video does not exist.
+pub fn lock(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
+    Ok(diesel::update(videos::table.find(id))
+        .set(videos::updated_at.eq(now))
+        .execute(conn)?
+        > 0)
+}
+
+/// Sets state and error.
+pub fn set_state(
+    conn: &mut DbConnection,
+    id: i64,
+    state: i32,
+    error: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(videos::table.find(id))
+        .set((
+            videos::state.eq(state),
+            videos::error.eq(error),
+            videos::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// States of every job of a video.
+pub fn job_states(conn: &mut DbConnection, video_id: i64) -> Result<Vec<i32>, DbError> {
+    Ok(runner_jobs::table
+        .filter(runner_jobs::video_id.eq(video_id))
+        .select(runner_jobs::state)
+        .load(conn)?)
+}
+
+/// The most recent error message among a video's errored jobs.
+pub fn last_job_error(conn: &mut DbConnection, video_id: i64) -> Result<Option<String>, DbError> {
+    Ok(runner_jobs::table
+        .filter(runner_jobs::video_id.eq(video_id))
+        .filter(runner_jobs::error.is_not_null())
+        .filter(runner_jobs::state.eq(crate::domain::job::JobState::Errored.id()))
+        .order(runner_jobs::updated_at.desc())
+        .select(runner_jobs::error)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// Stores a file row, replacing the one of the same video, kind and resolution (a
+/// re-run of a job overwrites its rendition).
+pub fn replace_file(conn: &mut DbConnection, file: &NewVideoFile) -> Result<VideoFileRow, DbError> {
+    diesel::delete(
+        video_files::table
+            .filter(video_files::video_id.eq(file.video_id))
+            .filter(video_files::kind.eq(&file.kind))
+            .filter(video_files::resolution.eq(file.resolution)),
+    )
+    .execute(conn)?;
+    Ok(diesel::insert_into(video_files::table)
+        .values(file)
+        .returning(video_files::all_columns)
+        .get_result(conn)?)
+}
+
+/// Every file of a video, by kind then descending resolution.
+pub fn files(conn: &mut DbConnection, video_id: i64) -> Result<Vec<VideoFileRow>, DbError> {
+    Ok(video_files::table
+        .filter(video_files::video_id.eq(video_id))
+        .order((video_files::kind.asc(), video_files::resolution.desc()))
+        .load(conn)?)
+}
+
+/// The video's HLS master playlist row, if any.
+pub fn streaming_playlist(
+    conn: &mut DbConnection,
+    video_id: i64,
+) -> Result<Option<StreamingPlaylistRow>, DbError> {
+    Ok(streaming_playlists::table
+        .filter(streaming_playlists::video_id.eq(video_id))
+        .first(conn)
+        .optional()?)
+}
+
+/// Records the master playlist key of a video (once).
+pub fn ensure_streaming_playlist(
+    conn: &mut DbConnection,
+    video_id: i64,
+    master_key: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    if streaming_playlist(conn, video_id)?.is_none() {
+        diesel::insert_into(streaming_playlists::table)
+            .values((
+                streaming_playlists::video_id.eq(video_id),
+                streaming_playlists::master_key.eq(master_key),
+                streaming_playlists::created_at.eq(now),
+                streaming_playlists::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(
+            streaming_playlists::table.filter(streaming_playlists::video_id.eq(video_id)),
+        )
+        .set(streaming_playlists::updated_at.eq(now))
+        .execute(conn)?;
+    }
+    Ok(())
+}

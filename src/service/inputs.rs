@@ -1,0 +1,57 @@
+//! Which stored file a runner downloads for a job input (`runner-protocol.md` 2).
+
+use crate::db;
+use crate::domain::video::{FileKind, keys};
+use crate::error::ServiceError;
+use crate::state::AppState;
+use crate::storage::Location;
+
+/// The input a download URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputKind {
+    /// `/max-quality`: the best video file: the source.
+    MaxQuality,
+    /// `/max-quality/audio`: the best audio file: the source too (no split audio here).
+    MaxQualityAudio,
+    /// `/previews/max-quality`: the preview image (the thumbnail).
+    Preview,
+    /// `/studio/task-files/{name}`: an intro, outro or watermark file (name checked by
+    /// the caller against the job's tasks).
+    StudioTaskFile(String),
+}
+
+/// Where the input `kind` of video `video_uuid` is stored.
+pub async fn locate(
+    state: &AppState,
+    video_uuid: &str,
+    kind: InputKind,
+) -> Result<Location, ServiceError> {
+    let uuid = video_uuid.to_owned();
+    let (video, files) = state
+        .db
+        .run(move |conn| {
+            let Some(video) = db::videos::find_by_uuid(conn, &uuid)? else {
+                return Ok(None);
+            };
+            let files = db::videos::files(conn, video.id)?;
+            Ok(Some((video, files)))
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("Video"))?;
+    let key = match kind {
+        InputKind::MaxQuality | InputKind::MaxQualityAudio => files
+            .iter()
+            .find(|f| f.kind == FileKind::Source.as_str())
+            .or_else(|| files.iter().max_by_key(|f| f.resolution))
+            .map(|f| f.storage_key.clone())
+            .ok_or(ServiceError::NotFound("Video file"))?,
+        InputKind::Preview => video
+            .thumbnail_key
+            .ok_or(ServiceError::NotFound("Preview"))?,
+        InputKind::StudioTaskFile(name) => keys::studio_task_file(&video.directory, &name),
+    };
+    state.storage.locate(&key).await.map_err(|e| match e {
+        crate::storage::StorageError::NotFound(_) => ServiceError::NotFound("Video file"),
+        other => other.into(),
+    })
+}

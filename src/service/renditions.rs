@@ -1,0 +1,270 @@
+//! Video-side completion of VOD jobs: store a runner's output under the video's folder
+//! with a stable name, record the rendition with what ffprobe says of it, rebuild the
+//! master playlist, and move the video's state.
+//!
+//! Concurrency: everything after the storage puts runs in one write transaction that
+//! first locks the video row (`db::videos::lock`), and the master playlist is written
+//! while that lock is held, from the rows committed so far. Two siblings completing at
+//! the same instant are therefore serialised and the second master lists both. A re-run
+//! of a job overwrites its own files and row (idempotent).
+
+use std::path::Path;
+
+use crate::db::models::{NewVideoFile, VideoRow};
+use crate::db::{self, DbConnection, DbError};
+use crate::domain::job::JobState;
+use crate::domain::video::{FileKind, VideoState, derive_vod_state, keys};
+use crate::error::ServiceError;
+use crate::media::MediaInfo;
+use crate::media::hls::{self, Variant};
+use crate::state::AppState;
+use crate::storage::Storage;
+
+/// Largest media playlist accepted from a runner.
+const MAX_PLAYLIST_BYTES: u64 = 16 * 1024 * 1024;
+
+async fn load_video(state: &AppState, video_id: i64) -> Result<VideoRow, ServiceError> {
+    state
+        .db
+        .run(move |conn| db::videos::find(conn, video_id))
+        .await?
+        .ok_or(ServiceError::NotFound("Video"))
+}
+
+async fn probe_output(state: &AppState, path: &Path) -> Result<MediaInfo, ServiceError> {
+    state.media.probe(path).await.map_err(|e| {
+        if e.is_bad_input() {
+            ServiceError::Invalid(format!(
+                "the uploaded video file is not readable media: {e}"
+            ))
+        } else {
+            ServiceError::Media(e)
+        }
+    })
+}
+
+/// What is known of a stored output, to record it.
+struct StoredOutput<'a> {
+    video_id: i64,
+    kind: FileKind,
+    storage_key: String,
+    playlist_key: Option<String>,
+    info: &'a MediaInfo,
+    size: u64,
+    /// Peak bits per second when measured (HLS byte ranges).
+    peak_bitrate: Option<u64>,
+}
+
+impl StoredOutput<'_> {
+    fn row(self) -> NewVideoFile {
+        let now = db::now();
+        let info = self.info;
+        let (width, height, fps) = match &info.video {
+            Some(v) if !v.is_still_image => (v.width as i32, v.height as i32, v.fps.unwrap_or(0.0)),
+            _ => (0, 0, 0.0),
+        };
+        let bitrate = self.peak_bitrate.or(info.bit_rate).or_else(|| {
+            info.duration
+                .filter(|d| *d > 0.0)
+                .map(|d| (self.size as f64 * 8.0 / d).ceil() as u64)
+        });
+        NewVideoFile {
+            video_id: self.video_id,
+            kind: self.kind.as_str().to_owned(),
+            storage_key: self.storage_key,
+            playlist_key: self.playlist_key,
+            resolution: i32::try_from(info.resolution()).unwrap_or(0),
+            width,
+            height,
+            fps,
+            size: i64::try_from(self.size).unwrap_or(i64::MAX),
+            bitrate: bitrate.and_then(|b| i64::try_from(b).ok()),
+            codecs: info.codecs_string(),
+            metadata: Some(info.raw.to_string()),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Stores an HLS rendition: the runner's fragmented MP4 and its media playlist (checked
+/// to reference only that file, then renamed to the stored name), records it and
+/// rebuilds `master.m3u8`. `resolution` is the job's requested resolution (the name of
+/// the outputs); `video_file` and `playlist_file` are local temporary files, consumed.
+pub async fn store_hls(
+    state: &AppState,
+    video_id: i64,
+    resolution: i32,
+    video_file: &Path,
+    playlist_file: &Path,
+) -> Result<(), ServiceError> {
+    let video = load_video(state, video_id).await?;
+    let info = probe_output(state, video_file).await?;
+    let playlist_text = tokio::fs::read(playlist_file)
+        .await
+        .map_err(|e| ServiceError::Invalid(format!("cannot read the uploaded playlist: {e}")))?;
+    if playlist_text.len() as u64 > MAX_PLAYLIST_BYTES {
+        return Err(ServiceError::Invalid(
+            "the uploaded playlist is too large".to_owned(),
+        ));
+    }
+    let playlist_text = String::from_utf8(playlist_text)
+        .map_err(|_| ServiceError::Invalid("the uploaded playlist is not UTF-8 text".to_owned()))?;
+    let mp4_key = keys::hls_video(&video.directory, &video.base_filename, resolution);
+    let playlist_key = keys::hls_playlist(&video.directory, &video.base_filename, resolution);
+    let rewritten = hls::rewrite_media_playlist(&playlist_text, keys::file_name(&mp4_key))
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+
+    let size = state.storage.put_file(&mp4_key, video_file).await?;
+    state
+        .storage
+        .put_bytes(&playlist_key, rewritten.text.into_bytes())
+        .await?;
+    let row = StoredOutput {
+        video_id,
+        kind: FileKind::Hls,
+        storage_key: mp4_key,
+        playlist_key: Some(playlist_key),
+        info: &info,
+        size,
+        peak_bitrate: rewritten.peak_bandwidth,
+    }
+    .row();
+    record_and_rebuild(state, video, row).await?;
+    refresh_state(state, video_id).await?;
+    Ok(())
+}
+
+/// Stores an MP4 rendition and records it. `video_file` is consumed.
+pub async fn store_web_video(
+    state: &AppState,
+    video_id: i64,
+    resolution: i32,
+    video_file: &Path,
+) -> Result<(), ServiceError> {
+    let video = load_video(state, video_id).await?;
+    let info = probe_output(state, video_file).await?;
+    let key = keys::web_video(&video.directory, &video.base_filename, resolution);
+    let size = state.storage.put_file(&key, video_file).await?;
+    let row = StoredOutput {
+        video_id,
+        kind: FileKind::WebVideo,
+        storage_key: key,
+        playlist_key: None,
+        info: &info,
+        size,
+        peak_bitrate: None,
+    }
+    .row();
+    record_and_rebuild(state, video, row).await?;
+    refresh_state(state, video_id).await?;
+    Ok(())
+}
+
+/// Records `row` and, for HLS, rewrites the master playlist, all under the video lock.
+async fn record_and_rebuild(
+    state: &AppState,
+    video: VideoRow,
+    row: NewVideoFile,
+) -> Result<(), ServiceError> {
+    let storage = state.storage.clone();
+    let handle = tokio::runtime::Handle::current();
+    let is_hls = row.kind == FileKind::Hls.as_str();
+    state
+        .db
+        .run(move |conn| {
+            db::write_transaction(conn, |conn| {
+                if !db::videos::lock(conn, video.id, db::now())? {
+                    return Ok(Err(ServiceError::NotFound("Video")));
+                }
+                db::videos::replace_file(conn, &row)?;
+                if is_hls && let Err(e) = write_master(conn, &handle, &storage, &video) {
+                    return Ok(Err(e));
+                }
+                Ok::<_, DbError>(Ok(()))
+            })
+        })
+        .await?
+}
+
+/// Rebuilds `master.m3u8` from the committed HLS rows (call with the video locked).
+fn write_master(
+    conn: &mut DbConnection,
+    handle: &tokio::runtime::Handle,
+    storage: &Storage,
+    video: &VideoRow,
+) -> Result<(), ServiceError> {
+    let master_key = keys::master(&video.directory);
+    let files = db::videos::files(conn, video.id)?;
+    let variants: Vec<Variant> = files
+        .iter()
+        .filter(|f| f.kind == FileKind::Hls.as_str())
+        .filter_map(|f| {
+            let playlist = f.playlist_key.as_deref()?;
+            Some(Variant {
+                uri: keys::file_name(playlist).to_owned(),
+                bandwidth: f.bitrate.and_then(|b| u64::try_from(b).ok()).unwrap_or(1),
+                average_bandwidth: None,
+                resolution: (f.width > 0 && f.height > 0)
+                    .then_some((f.width as u32, f.height as u32)),
+                frame_rate: (f.fps > 0.0).then_some(f.fps),
+                codecs: f.codecs.clone(),
+            })
+        })
+        .collect();
+    db::videos::ensure_streaming_playlist(conn, video.id, &master_key, db::now())?;
+    let text = hls::master_playlist(&variants);
+    handle.block_on(storage.put_bytes(&master_key, text.into_bytes()))?;
+    Ok(())
+}
+
+/// Recomputes a VOD video's state from its jobs and renditions (idempotent; call after
+/// any job of the video completes, fails for good or is cancelled). Lives, studio edits
+/// in progress and deleted videos are left alone. Returns the state now stored.
+pub async fn refresh_state(
+    state: &AppState,
+    video_id: i64,
+) -> Result<Option<VideoState>, ServiceError> {
+    Ok(state
+        .db
+        .run(move |conn| {
+            db::write_transaction(conn, |conn| {
+                let Some(video) = db::videos::find(conn, video_id)? else {
+                    return Ok(None);
+                };
+                let current = VideoState::from_id(video.state);
+                if !matches!(
+                    current,
+                    Some(
+                        VideoState::ToTranscode
+                            | VideoState::Playable
+                            | VideoState::Published
+                            | VideoState::TranscodingFailed
+                    )
+                ) {
+                    return Ok(current);
+                }
+                let jobs: Vec<JobState> = db::videos::job_states(conn, video_id)?
+                    .into_iter()
+                    .filter_map(JobState::from_id)
+                    .collect();
+                let has_rendition = db::videos::files(conn, video_id)?
+                    .iter()
+                    .any(|f| f.kind != FileKind::Source.as_str());
+                let next = derive_vod_state(&jobs, has_rendition);
+                if Some(next) != current {
+                    let error = match next {
+                        VideoState::TranscodingFailed => {
+                            db::videos::last_job_error(conn, video_id)?
+                                .or_else(|| Some("Every job was cancelled".to_owned()))
+                        }
+                        _ => None,
+                    };
+                    db::videos::set_state(conn, video_id, next.id(), error.as_deref(), db::now())?;
+                    tracing::info!(video_id, state = next.name(), "video state changed");
+                }
+                Ok::<_, DbError>(Some(next))
+            })
+        })
+        .await?)
+}
