@@ -90,11 +90,16 @@ impl<'a> Fields<'a> {
     /// Checks that URL parameter `name` is a UUID v4 (PeerTube's `isUUID(v, 4)`).
     pub fn uuid_param(&mut self, name: &str, value: &str) {
         if !crate::domain::ids::is_uuid_v4(value) {
-            self.errors.insert(
-                name.to_owned(),
-                json!({"type": "field", "value": value, "msg": "Should have a valid UUID v4", "path": name, "location": "params"}),
-            );
+            self.invalid_param(name, value, "Should have a valid UUID v4");
         }
+    }
+
+    /// Records that URL parameter `name` is invalid, with a message.
+    pub fn invalid_param(&mut self, name: &str, value: &str, msg: &str) {
+        self.errors.insert(
+            name.to_owned(),
+            json!({"type": "field", "value": value, "msg": msg, "path": name, "location": "params"}),
+        );
     }
 
     /// An optional array of strings (absent or `null` is `None`); anything else is

@@ -1,6 +1,7 @@
 //! HTTP surface. [`configure`] is the one route table of the whole API.
 
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod jobs;
 pub mod multipart;
@@ -23,7 +24,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/jobs/{jobUUID}/abort", web::post().to(jobs::abort))
                 .route("/jobs/{jobUUID}/update", web::post().to(jobs::update))
                 .route("/jobs/{jobUUID}/error", web::post().to(jobs::error))
-                .route("/jobs/{jobUUID}/success", web::post().to(jobs::success)),
+                .route("/jobs/{jobUUID}/success", web::post().to(jobs::success))
+                .service(
+                    web::scope("/jobs/{jobUUID}/files/videos/{videoId}")
+                        .route("/max-quality", web::post().to(files::max_quality))
+                        .route(
+                            "/max-quality/audio",
+                            web::post().to(files::max_quality_audio),
+                        )
+                        .route("/previews/max-quality", web::post().to(files::preview))
+                        .route(
+                            "/studio/task-files/{filename}",
+                            web::post().to(files::studio_task_file),
+                        ),
+                ),
         )
         .default_service(web::to(not_found));
 }

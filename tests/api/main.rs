@@ -6,5 +6,7 @@
 mod cli;
 mod health;
 mod helpers;
+mod jobs_offer;
 mod register;
 mod schema;
+mod runner_sim;

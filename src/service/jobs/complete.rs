@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::handlers::handler_for;
+use super::handlers::{self, JobEnd, handler_for};
 use super::{FailGuard, HeldJob, RunnerUpload, fail_job};
 use crate::db::models::RunnerJobRow;
 use crate::db::{self, DbError};
@@ -55,7 +55,13 @@ pub async fn success(
 async fn finish(state: AppState, job: RunnerJobRow, job_type: JobType, upload: RunnerUpload) {
     let outcome = handler_for(job_type).complete(&state, &job, upload).await;
     let recorded = match outcome {
-        Ok(()) => mark_completed(&state, job.id).await,
+        Ok(()) => match mark_completed(&state, job.id).await {
+            Ok(()) => {
+                handlers::ended(&state, &job, JobEnd::Completed).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => {
             tracing::warn!(job = %job.uuid, error = %e, "job post-processing failed");
             fail_job(

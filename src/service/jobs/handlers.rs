@@ -12,9 +12,11 @@ use crate::domain::lifecycle::LiveChunkUpdate;
 use crate::error::ServiceError;
 use crate::state::AppState;
 
-/// How a job ended without success (for side effects such as the video's state).
+/// How a job ended (for side effects such as the video's state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobEnd<'a> {
+    /// It completed and its results are stored.
+    Completed,
     /// It failed for good with this message.
     Errored(&'a str),
     /// It was cancelled.
@@ -51,7 +53,7 @@ pub trait JobTypeHandler: Send + Sync {
         upload: RunnerUpload,
     ) -> BoxFuture<'a, Result<(), CompletionError>>;
 
-    /// Side effects after the job ended without success (already committed).
+    /// Side effects after the job reached a final state (already committed).
     fn ended<'a>(
         &'a self,
         _state: &'a AppState,

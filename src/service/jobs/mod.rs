@@ -16,6 +16,7 @@
 
 pub mod cancel;
 pub mod complete;
+pub mod downloads;
 pub mod handlers;
 pub mod offer;
 pub mod report;
@@ -309,8 +310,8 @@ pub struct RunnerUpload {
     pub files: BTreeMap<String, UploadedFile>,
 }
 
-/// Directory for runner uploads in progress: inside the storage root, so that moving
-/// a finished upload into place is a rename on the same file system.
+/// Directory for runner uploads in progress: the storage's staging directory, next to
+/// the final place, so that storing a finished upload is a rename.
 pub fn upload_dir(state: &AppState) -> PathBuf {
-    state.settings.storage_root().join(".uploads")
+    state.storage.staging_dir().to_owned()
 }
