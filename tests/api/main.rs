@@ -6,6 +6,7 @@
 mod cli;
 mod health;
 mod helpers;
+mod jobs_calls;
 mod jobs_offer;
 mod register;
 mod schema;

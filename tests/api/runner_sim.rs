@@ -230,3 +230,155 @@ pub async fn job(app: &TestApp, uuid: &str) -> RunnerJobRow {
         .unwrap()
         .unwrap()
 }
+
+/// A tiny real clip, made once per test process with ffmpeg: an MP4 (320x240, 1 s,
+/// with audio) and its HLS form as the runner uploads it (`<name>-240-fragmented.mp4`
+/// plus a media playlist referencing it).
+pub struct Clip {
+    pub mp4: Vec<u8>,
+    pub fragmented: Vec<u8>,
+    pub playlist: String,
+}
+
+pub fn clip() -> &'static Clip {
+    static CLIP: std::sync::OnceLock<Clip> = std::sync::OnceLock::new();
+    CLIP.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let ok = std::process::Command::new("ffmpeg")
+                .args(["-loglevel", "error", "-y"])
+                .args(args)
+                .current_dir(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ffmpeg {args:?}");
+        };
+        run(&[
+            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=1", "-f", "lavfi", "-i",
+            "sine=duration=1", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+            "-shortest", "src.mp4",
+        ]);
+        run(&[
+            "-i", "src.mp4", "-c", "copy", "-f", "hls", "-hls_segment_type", "fmp4",
+            "-hls_flags", "single_file", "-hls_playlist_type", "vod", "-hls_segment_filename",
+            "runner-240-fragmented.mp4", "runner-240.m3u8",
+        ]);
+        let read = |n: &str| std::fs::read(dir.path().join(n)).unwrap();
+        Clip {
+            mp4: read("src.mp4"),
+            fragmented: read("runner-240-fragmented.mp4"),
+            playlist: String::from_utf8(read("runner-240.m3u8")).unwrap(),
+        }
+    })
+}
+
+/// A video in state "to transcode" with the clip stored as its source.
+pub async fn make_video(app: &TestApp) -> peertube_runner_connector::db::models::VideoRow {
+    use peertube_runner_connector::db::models::{NewVideo, NewVideoFile};
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let directory = format!("videos/{uuid}");
+    let source_key = format!("{directory}/source.mp4");
+    app.state
+        .storage
+        .put_bytes(&source_key, clip().mp4.clone())
+        .await
+        .unwrap();
+    let size = clip().mp4.len() as i64;
+    app.state
+        .db
+        .run(move |conn| {
+            let now = db::now();
+            let video = db::videos::insert(
+                conn,
+                &NewVideo {
+                    uuid,
+                    state: 2,
+                    name: Some("clip".to_owned()),
+                    directory,
+                    base_filename: "clip".to_owned(),
+                    duration: Some(1.0),
+                    thumbnail_key: None,
+                    options: "{}".to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                },
+            )?;
+            db::videos::replace_file(
+                conn,
+                &NewVideoFile {
+                    video_id: video.id,
+                    kind: "source".to_owned(),
+                    storage_key: source_key,
+                    playlist_key: None,
+                    resolution: 240,
+                    width: 320,
+                    height: 240,
+                    fps: 25.0,
+                    size,
+                    bitrate: None,
+                    codecs: None,
+                    metadata: None,
+                    created_at: now,
+                    updated_at: now,
+                },
+            )?;
+            Ok(video)
+        })
+        .await
+        .unwrap()
+}
+
+/// A VOD job spec for `video` at `resolution`, with input URLs on this app.
+pub fn video_spec(
+    app: &TestApp,
+    video: &peertube_runner_connector::db::models::VideoRow,
+    job_type: JobType,
+    resolution: i32,
+    parent: Option<JobParent>,
+) -> JobSpec {
+    use peertube_runner_connector::service::jobs::urls::{InputFile, input_url};
+    let uuid = JobSpec::new_uuid();
+    let input = input_url(&app.address, &uuid, &video.uuid, InputFile::MaxQuality);
+    let mut output = json!({"resolution": resolution, "fps": 25});
+    if job_type == JobType::VodHlsTranscoding {
+        output["separatedAudio"] = json!(false);
+    }
+    JobSpec {
+        payload: json!({"input": {"videoFileUrl": input, "separatedAudioFileUrl": []}, "output": output}),
+        private_payload: json!({"videoUUID": video.uuid, "isNewVideo": true}),
+        uuid,
+        job_type,
+        priority: 100,
+        video_id: Some(video.id),
+        parent,
+    }
+}
+
+/// The HLS success files of the clip, named as the runner names them.
+pub fn hls_files(job_uuid: &str) -> Vec<FilePart> {
+    let mp4_name = format!("{job_uuid}-240-fragmented.mp4");
+    let playlist = clip().playlist.replace("runner-240-fragmented.mp4", &mp4_name);
+    vec![
+        FilePart::bytes("videoFile", &mp4_name, "video/mp4", clip().fragmented.clone()),
+        FilePart::bytes(
+            "resolutionPlaylistFile",
+            &format!("{job_uuid}-240.m3u8"),
+            "application/vnd.apple.mpegurl",
+            playlist.into_bytes(),
+        ),
+    ]
+}
+
+/// Waits until the job is in `state` (completion may finish after the 204).
+pub async fn wait_state(app: &TestApp, uuid: &str, state: i32) -> RunnerJobRow {
+    for _ in 0..200 {
+        let row = job(app, uuid).await;
+        if row.state == state {
+            return row;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let row = job(app, uuid).await;
+    panic!("job {uuid} stayed in state {} (error {:?})", row.state, row.error);
+}
