@@ -185,7 +185,9 @@ impl SimRunner {
 
 /// A VOD payload as in section 3.1/3.2.
 pub fn vod_payload(job_uuid: &str, video_uuid: &str, resolution: i32, hls: bool) -> Value {
-    let input = format!("http://127.0.0.1/api/v1/runners/jobs/{job_uuid}/files/videos/{video_uuid}/max-quality");
+    let input = format!(
+        "http://127.0.0.1/api/v1/runners/jobs/{job_uuid}/files/videos/{video_uuid}/max-quality"
+    );
     let mut output = json!({"resolution": resolution, "fps": 30});
     if hls {
         output["separatedAudio"] = json!(false);
@@ -198,7 +200,12 @@ pub fn spec(job_type: JobType, priority: i32, parent: Option<JobParent>) -> JobS
     let uuid = JobSpec::new_uuid();
     let video_uuid = uuid::Uuid::new_v4().to_string();
     JobSpec {
-        payload: vod_payload(&uuid, &video_uuid, 720, job_type == JobType::VodHlsTranscoding),
+        payload: vod_payload(
+            &uuid,
+            &video_uuid,
+            720,
+            job_type == JobType::VodHlsTranscoding,
+        ),
         private_payload: json!({"videoUUID": video_uuid, "isNewVideo": true}),
         uuid,
         job_type,
@@ -255,14 +262,39 @@ pub fn clip() -> &'static Clip {
             assert!(ok, "ffmpeg {args:?}");
         };
         run(&[
-            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=1", "-f", "lavfi", "-i",
-            "sine=duration=1", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-            "-shortest", "src.mp4",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "src.mp4",
         ]);
         run(&[
-            "-i", "src.mp4", "-c", "copy", "-f", "hls", "-hls_segment_type", "fmp4",
-            "-hls_flags", "single_file", "-hls_playlist_type", "vod", "-hls_segment_filename",
-            "runner-240-fragmented.mp4", "runner-240.m3u8",
+            "-i",
+            "src.mp4",
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_flags",
+            "single_file",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_filename",
+            "runner-240-fragmented.mp4",
+            "runner-240.m3u8",
         ]);
         let read = |n: &str| std::fs::read(dir.path().join(n)).unwrap();
         Clip {
@@ -358,9 +390,16 @@ pub fn video_spec(
 /// The HLS success files of the clip, named as the runner names them.
 pub fn hls_files(job_uuid: &str) -> Vec<FilePart> {
     let mp4_name = format!("{job_uuid}-240-fragmented.mp4");
-    let playlist = clip().playlist.replace("runner-240-fragmented.mp4", &mp4_name);
+    let playlist = clip()
+        .playlist
+        .replace("runner-240-fragmented.mp4", &mp4_name);
     vec![
-        FilePart::bytes("videoFile", &mp4_name, "video/mp4", clip().fragmented.clone()),
+        FilePart::bytes(
+            "videoFile",
+            &mp4_name,
+            "video/mp4",
+            clip().fragmented.clone(),
+        ),
         FilePart::bytes(
             "resolutionPlaylistFile",
             &format!("{job_uuid}-240.m3u8"),
@@ -380,5 +419,8 @@ pub async fn wait_state(app: &TestApp, uuid: &str, state: i32) -> RunnerJobRow {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     let row = job(app, uuid).await;
-    panic!("job {uuid} stayed in state {} (error {:?})", row.state, row.error);
+    panic!(
+        "job {uuid} stayed in state {} (error {:?})",
+        row.state, row.error
+    );
 }
