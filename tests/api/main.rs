@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod jobs_calls;
 mod jobs_offer;
+mod jobs_race;
 mod jobs_success;
 mod register;
 mod runner_sim;
