@@ -11,6 +11,9 @@ use tokio::sync::Mutex;
 use crate::helpers::spawn_app;
 use crate::runner_sim::{SimRunner, insert_jobs, make_video, spec, video_spec};
 
+/// Status and `code` of a lost accept.
+type LostRace = (u16, Option<String>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_runners_racing_over_200_jobs_accept_each_exactly_once() {
     let app = spawn_app().await;
@@ -26,7 +29,7 @@ async fn twenty_runners_racing_over_200_jobs_accept_each_exactly_once() {
         runners.push(SimRunner::register(&app, &format!("racer-{i}")).await);
     }
     let won: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
-    let lost: Arc<Mutex<Vec<(u16, Option<String>)>>> = Arc::default();
+    let lost: Arc<Mutex<Vec<LostRace>>> = Arc::default();
     let tasks = runners.into_iter().map(|runner| {
         let (won, lost) = (won.clone(), lost.clone());
         tokio::spawn(async move {
