@@ -100,6 +100,9 @@ bench_backend() { # LABEL DATABASE_URL
   seed_jobs "$DB_URL" 10 "$WORK/offered.txt"
   curl -sf -H 'content-type: application/json' -d "{\"runnerToken\":\"$token\"}" \
     "$BASE/api/v1/runners/jobs/request" | jq -e '.availableJobs | length == 10' >/dev/null
+  # Warm up (pool connections, caches) before measuring.
+  RUNNER_TOKEN="$token" wrk -t"$THREADS" -c"$CONNS" -d2s -s bench/request.lua \
+    "$BASE/api/v1/runners/jobs/request" >/dev/null
   echo "--- /jobs/request, $CONNS connections, 10 pending jobs"
   RUNNER_TOKEN="$token" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
     -s bench/request.lua "$BASE/api/v1/runners/jobs/request" |
@@ -120,11 +123,13 @@ bench_upload() { # needs a running server on DB_URL
   jt=$(curl -sf -H 'content-type: application/json' -d "{\"runnerToken\":\"$token\"}" \
     "$BASE/api/v1/runners/jobs/$job/accept" | jq -r .job.jobToken)
   truncate -s 1G "$WORK/big.mp4"
+  printf '#EXTM3U\n' >"$WORK/big.m3u8"
   rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
   local base peak=0 now
   base=$(rss)
   curl -s -o /dev/null -w 'status %{http_code}, %{time_total}s\n' \
     -F "runnerToken=$token" -F "jobToken=$jt" -F "payload[videoFile]=@$WORK/big.mp4;type=video/mp4" \
+    -F "payload[resolutionPlaylistFile]=@$WORK/big.m3u8" \
     "$BASE/api/v1/runners/jobs/$job/success" &
   local curl_pid=$!
   while kill -0 "$curl_pid" 2>/dev/null; do

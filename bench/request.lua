@@ -5,7 +5,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
 wrk.body = '{"runnerToken":"' .. os.getenv("RUNNER_TOKEN") .. '","version":"0.1.0"}'
 
-local bad = 0
+bad = 0
 function response(status, headers, body)
   if status ~= 200 then bad = bad + 1 end
 end

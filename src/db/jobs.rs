@@ -44,37 +44,47 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<RunnerJobRow>, Db
     Ok(runner_jobs::table.find(id).first(conn).optional()?)
 }
 
-/// Reads up to `limit` PENDING jobs of the given types, by priority then id, starting
+/// Which job types an offer query may return.
+#[derive(Debug, Clone, Copy)]
+pub enum TypeFilter<'a> {
+    /// Every type (no `job_type` condition, so the statement is prepared once).
+    All,
+    /// Every type but one (legacy runners: no storyboards); also prepared once.
+    AllBut(&'a str),
+    /// These types (`job_type IN (…)`).
+    Only(&'a [&'a str]),
+}
+
+/// Reads up to `limit` PENDING jobs matching `types`, by priority then id, starting
 /// after `(priority, id)` when given (keyset paging). Walks the `(state, priority, id)`
 /// index; locks nothing.
 pub fn pending_offers(
     conn: &mut DbConnection,
-    types: &[&str],
+    types: TypeFilter<'_>,
     after: Option<(i32, i64)>,
     limit: i64,
 ) -> Result<Vec<OfferRow>, DbError> {
-    let cols = (
-        runner_jobs::id,
-        runner_jobs::uuid,
-        runner_jobs::job_type,
-        runner_jobs::priority,
-        runner_jobs::payload,
-    );
+    let (p, id) = after.unwrap_or((i32::MIN, i64::MIN));
     let base = runner_jobs::table
         .filter(runner_jobs::state.eq(PENDING))
-        .filter(runner_jobs::job_type.eq_any(types))
+        .filter(
+            runner_jobs::priority
+                .gt(p)
+                .or(runner_jobs::priority.eq(p).and(runner_jobs::id.gt(id))),
+        )
         .order((runner_jobs::priority.asc(), runner_jobs::id.asc()))
         .limit(limit)
-        .select(cols);
-    Ok(match after {
-        None => base.load(conn)?,
-        Some((p, id)) => base
-            .filter(
-                runner_jobs::priority
-                    .gt(p)
-                    .or(runner_jobs::priority.eq(p).and(runner_jobs::id.gt(id))),
-            )
-            .load(conn)?,
+        .select((
+            runner_jobs::id,
+            runner_jobs::uuid,
+            runner_jobs::job_type,
+            runner_jobs::priority,
+            runner_jobs::payload,
+        ));
+    Ok(match types {
+        TypeFilter::All => base.load(conn)?,
+        TypeFilter::AllBut(t) => base.filter(runner_jobs::job_type.ne(t)).load(conn)?,
+        TypeFilter::Only(list) => base.filter(runner_jobs::job_type.eq_any(list)).load(conn)?,
     })
 }
 

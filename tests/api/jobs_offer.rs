@@ -297,3 +297,33 @@ async fn accept_checks_in_peertubes_order() {
         "This job is not in pending state anymore"
     );
 }
+
+#[tokio::test]
+async fn create_jobs_wants_parents_first_and_inserts_nothing_otherwise() {
+    use peertube_runner_connector::db;
+    use peertube_runner_connector::service::jobs::create_jobs;
+    let app = spawn_app().await;
+    let bad = vec![
+        spec(JobType::VodHlsTranscoding, 1, Some(JobParent::Spec(1))),
+        spec(JobType::VodHlsTranscoding, 1, None),
+    ];
+    let result = app
+        .state
+        .db
+        .run(move |conn| Ok(db::write_transaction(conn, |conn| create_jobs(conn, &bad))))
+        .await
+        .unwrap();
+    assert!(matches!(result, Err(ServiceError::Invalid(_))));
+    let runner = SimRunner::register(&app, "r").await;
+    assert!(runner.available(json!({})).await.is_empty());
+    let rows = insert_jobs(
+        &app,
+        vec![
+            spec(JobType::VodHlsTranscoding, 1, None),
+            spec(JobType::VodHlsTranscoding, 1, Some(JobParent::Spec(0))),
+        ],
+    )
+    .await;
+    assert_eq!((rows[0].state, rows[1].state), (1, 5));
+    assert_eq!(rows[1].depends_on_job_id, Some(rows[0].id));
+}

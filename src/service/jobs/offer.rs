@@ -89,11 +89,21 @@ fn collect_offers(
     conn: &mut DbConnection,
     types: &[String],
 ) -> Result<Vec<db::jobs::OfferRow>, DbError> {
-    let types: Vec<&str> = types.iter().map(String::as_str).collect();
+    let list: Vec<&str> = types.iter().map(String::as_str).collect();
+    let missing: Vec<&str> = JobType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .filter(|t| !list.contains(t))
+        .collect();
+    let types = match missing.as_slice() {
+        [] => db::jobs::TypeFilter::All,
+        [one] => db::jobs::TypeFilter::AllBut(one),
+        _ => db::jobs::TypeFilter::Only(&list),
+    };
     let mut offers = Vec::with_capacity(MAX_OFFERS);
     let mut after = None;
     loop {
-        let page = db::jobs::pending_offers(conn, &types, after, PAGE)?;
+        let page = db::jobs::pending_offers(conn, types, after, PAGE)?;
         let full = page.len() as i64 == PAGE;
         after = page.last().map(|r| (r.3, r.0));
         offers.extend(page.into_iter().filter(offerable));
