@@ -67,8 +67,8 @@ pub async fn accept(
     Ok(HttpResponse::Ok().json(Accepted { job }))
 }
 
-/// Step 1 of the job-token check: `jobUUID`, `runnerToken`, `jobToken` shapes, plus
-/// the call's own fields read by `more`. The caller finishes `fields`.
+/// Step 1 of the job-token check: the `jobUUID`, `runnerToken` and `jobToken` shapes.
+/// The caller adds its own fields and finishes `fields`.
 pub(crate) fn credentials(fields: &mut Fields<'_>, job_uuid: String) -> JobCredentials {
     fields.uuid_param("jobUUID", &job_uuid);
     JobCredentials {

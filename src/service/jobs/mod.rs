@@ -52,7 +52,7 @@ pub enum JobParent {
 #[derive(Debug, Clone)]
 pub struct JobSpec {
     /// Its UUID v4: generate it first with [`JobSpec::new_uuid`] to build the payload's
-    /// input URLs (see [`inputs`]), which contain it.
+    /// input URLs (see [`urls`]), which contain it.
     pub uuid: String,
     /// Job type.
     pub job_type: JobType,
