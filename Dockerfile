@@ -28,9 +28,13 @@ RUN sed -i -e '/^\[\[bench\]\]/,/^$/d' -e '/^\[\[example\]\]/,/^$/d' Cargo.toml 
  && strip target/release/peertube-runner-connector
 
 FROM docker.io/library/debian:bookworm-slim
+# ffmpeg's Debian dependencies pull in Mesa's DRI drivers and LLVM (~165 MB) for GPU
+# rendering paths that probing and thumbnailing never use; nothing links them directly,
+# so they are removed (scripts/container-smoke.sh runs ffmpeg in the image to prove it).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg ca-certificates libpq5 \
- && rm -rf /var/lib/apt/lists/* \
+ && dpkg --purge --force-depends libgl1-mesa-dri libllvm15 libz3-4 \
+ && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* \
  && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home connector \
  && mkdir -p /data \
  && chown connector:connector /data

@@ -59,7 +59,11 @@ grep -q '"runnerToken":"ptrt-' <<<"$body"
 echo "==> runner list inside the container"
 podman exec "$name" peertube-runner-connector runner list | tee /dev/stderr | grep -q smoke-runner
 
-echo "==> non-root user, ffmpeg present"
-podman exec "$name" sh -c 'id -u; ffprobe -version | head -n1'
+echo "==> non-root user; ffmpeg and ffprobe work in the image"
+podman exec "$name" sh -c 'id -u; ffprobe -version | head -n1;
+  ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine -t 1 \
+    -c:v libx264 -pix_fmt yuv420p -c:a aac /tmp/smoke.mp4 &&
+  ffmpeg -nostdin -v error -i /tmp/smoke.mp4 -frames:v 1 -y /tmp/smoke.jpg &&
+  ffprobe -v error -show_entries stream=codec_name -of csv=p=0 /tmp/smoke.mp4 | tr "\n" " "; echo'
 
 echo "container smoke test passed"
