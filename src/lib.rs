@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod service;
+pub mod socket;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

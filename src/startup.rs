@@ -98,10 +98,18 @@ impl Application {
         }
 
         let state = AppState {
+            hub: crate::socket::runners_hub(&settings.socket, db.clone()),
             settings: Arc::new(settings),
             db,
             events: EventBus::default(),
         };
+        // Socket hub: turns job events into `available-jobs` broadcasts.
+        crate::socket::notifier::spawn(
+            state.hub.clone(),
+            &state.events,
+            state.db.clone(),
+            &state.settings.socket,
+        );
         let server =
             Self::server(listener, state.clone()).map_err(|source| StartupError::Bind {
                 addr: addr.to_string(),

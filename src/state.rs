@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::service::events::EventBus;
+use crate::socket::Hub;
 
 /// Shared application state.
 #[derive(Debug, Clone)]
@@ -15,6 +16,8 @@ pub struct AppState {
     pub db: Db,
     /// In-process event bus.
     pub events: EventBus,
+    /// Socket.IO hub (runners connected at `/socket.io/`).
+    pub hub: Hub,
 }
 
 impl AppState {

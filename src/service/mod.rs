@@ -2,6 +2,7 @@
 //! and publish [`events::Event`]s.
 
 pub mod events;
+pub mod job_availability;
 pub mod registration_tokens;
 pub mod runners;
 pub mod timefmt;
