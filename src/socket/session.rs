@@ -106,8 +106,11 @@ enum End {
     ClientClose,
     /// The transport went away under us.
     TransportGone(&'static str),
-    /// The server closes the session.
+    /// The server closes the session (timeouts, protocol errors).
     Server(&'static str),
+    /// The server ends the session on purpose: what is queued (a namespace DISCONNECT)
+    /// is still delivered, then the close packet.
+    Disconnect(&'static str),
     /// A namespace could not decide: close so that the client reconnects later.
     Retry(String),
 }
@@ -116,7 +119,7 @@ impl End {
     fn reason(&self) -> &str {
         match self {
             End::ClientClose => "client closed",
-            End::TransportGone(why) | End::Server(why) => why,
+            End::TransportGone(why) | End::Server(why) | End::Disconnect(why) => why,
             End::Retry(why) => why,
         }
     }
@@ -242,13 +245,16 @@ impl Session {
         loop {
             let deadline = self.deadline();
             let mut out = Vec::new();
+            // Biased: what the client wrote on its sockets (an upgrade packet) is handled
+            // before requests that arrived meanwhile on other connections (a poll).
             let step = tokio::select! {
+                biased;
+                msg = next_probe(&mut self.probe) => self.on_probe(msg).await,
+                msg = next_ws(&mut self.transport) => self.on_ws(msg, &mut out).await,
                 input = self.inbox.recv() => match input {
                     Some(input) => self.on_input(input, &mut out).await,
                     None => Err(End::Server("hub gone")),
                 },
-                msg = next_ws(&mut self.transport) => self.on_ws(msg, &mut out).await,
-                msg = next_probe(&mut self.probe) => self.on_probe(msg).await,
                 done = next_admission(&mut self.app) => match &mut self.app {
                     App::SocketIo(client) => client.on_admission(done, &mut out).map_err(End::from),
                     App::Echo => Ok(()),
@@ -281,7 +287,8 @@ impl Session {
             Some(_) => {}
             None if now >= self.next_ping => {
                 out.push(Packet::Ping(ByteString::new()));
-                self.pong_deadline = Some(now + config.ping_timeout);
+                // From the scheduled time, so that timer lag does not add up.
+                self.pong_deadline = Some(self.next_ping + config.ping_timeout);
             }
             None => {}
         }
@@ -303,6 +310,11 @@ impl Session {
     }
 
     async fn on_input(&mut self, input: Input, out: &mut Vec<Packet>) -> Result<(), End> {
+        // A request arriving after the pong deadline finds the session expired even if
+        // the timer has not fired yet.
+        if self.pong_deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(End::Server("ping timeout"));
+        }
         match input {
             Input::Packets(packets) => {
                 for packet in packets {
@@ -333,7 +345,7 @@ impl Session {
             Input::Kick(wire) => match &mut self.app {
                 App::SocketIo(client) => {
                     if client.kick(&wire, out) {
-                        Err(End::Server("owner removed"))
+                        Err(End::Disconnect("owner removed"))
                     } else {
                         Ok(())
                     }
@@ -536,13 +548,14 @@ impl Session {
                 }
             }
             (Transport::Polling { .. }, End::TransportGone(_)) => {}
-            (Transport::Polling { mut queue, pending }, End::Server(_) | End::Retry(_)) => {
+            (Transport::Polling { mut queue, pending }, end) => {
                 queue.push(Packet::Close);
                 match pending {
                     Some(tx) => {
                         let _ = tx.send(PollReply::Payload(engineio::encode_payload(&queue)));
                     }
-                    None if queue.len() > 1 => self.linger(queue).await,
+                    None if matches!(end, End::Disconnect(_)) => self.linger(queue).await,
+                    // Timeouts and errors: gone at once; later requests get 400.
                     None => {}
                 }
             }
