@@ -85,7 +85,10 @@ async fn main() -> std::io::Result<()> {
         config.clone(),
         vec![
             ("/".to_owned(), Arc::new(TestNamespace { answers: true })),
-            ("/custom".to_owned(), Arc::new(TestNamespace { answers: false })),
+            (
+                "/custom".to_owned(),
+                Arc::new(TestNamespace { answers: false }),
+            ),
         ],
     );
     let eio = Hub::new(

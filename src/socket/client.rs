@@ -122,7 +122,12 @@ impl Client {
         }
     }
 
-    fn dispatch(&mut self, packet: Packet, attachments: Vec<Bytes>, out: &mut Vec<engineio::Packet>) {
+    fn dispatch(
+        &mut self,
+        packet: Packet,
+        attachments: Vec<Bytes>,
+        out: &mut Vec<engineio::Packet>,
+    ) {
         let wire = packet.nsp;
         match packet.kind {
             PacketType::Connect => {
@@ -131,7 +136,11 @@ impl Client {
                 }
                 let canonical = socketio::normalize_namespace(&wire);
                 let Some(namespace) = self.hub.namespace(&canonical) else {
-                    push_sio(out, &Packet::connect_error(&wire, "Invalid namespace"), Vec::new());
+                    push_sio(
+                        out,
+                        &Packet::connect_error(&wire, "Invalid namespace"),
+                        Vec::new(),
+                    );
                     return;
                 };
                 self.admitting.insert(wire.clone());
@@ -213,7 +222,11 @@ impl Client {
         if self.joined.remove(wire).is_none() {
             return false;
         }
-        push_sio(out, &Packet::new(PacketType::Disconnect, wire, None), Vec::new());
+        push_sio(
+            out,
+            &Packet::new(PacketType::Disconnect, wire, None),
+            Vec::new(),
+        );
         true
     }
 }

@@ -205,7 +205,9 @@ mod tests {
         assert_eq!(encode_text(&Packet::Noop), "6");
         assert_eq!(encode_text(&Packet::Open("{\"a\":1}".into())), "0{\"a\":1}");
         assert_eq!(
-            encode_text(&Packet::Message(Data::Binary(Bytes::from_static(&[1, 2, 3, 4])))),
+            encode_text(&Packet::Message(Data::Binary(Bytes::from_static(&[
+                1, 2, 3, 4
+            ])))),
             "bAQIDBA=="
         );
         assert_eq!(
@@ -245,7 +247,10 @@ mod tests {
         assert_eq!(decode_payload(b"abc"), Err(DecodeError::UnknownType('a')));
         assert_eq!(decode_payload(b"4a\x1e"), Err(DecodeError::Empty));
         assert_eq!(decode_payload(b"b!!!"), Err(DecodeError::Base64));
-        assert_eq!(decode_payload(&[0x34, 0xff, 0xfe]), Err(DecodeError::NotUtf8));
+        assert_eq!(
+            decode_payload(&[0x34, 0xff, 0xfe]),
+            Err(DecodeError::NotUtf8)
+        );
         assert_eq!(decode_payload(b"\x1e\x1e"), Err(DecodeError::Empty));
         assert_eq!(
             decode_payload(b"b"),

@@ -360,7 +360,9 @@ impl SessionGuard {
             self.hub
                 .transport_counter(from)
                 .fetch_sub(1, Ordering::Relaxed);
-            self.hub.transport_counter(to).fetch_add(1, Ordering::Relaxed);
+            self.hub
+                .transport_counter(to)
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -455,6 +457,9 @@ mod tests {
         assert!(rx1.try_recv().is_err());
         assert!(matches!(rx2.try_recv(), Ok(Input::Kick(n)) if n == "//runners"));
         let stats = hub.stats();
-        assert_eq!((stats.broadcasts, stats.broadcast_messages, stats.kicked), (2, 2, 1));
+        assert_eq!(
+            (stats.broadcasts, stats.broadcast_messages, stats.kicked),
+            (2, 2, 1)
+        );
     }
 }

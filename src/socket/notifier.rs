@@ -33,7 +33,9 @@ use crate::service::events::{Event, EventBus};
 pub fn spawn(hub: Hub, events: &EventBus, db: Db, settings: &SocketSettings) -> JoinHandle<()> {
     let mut rx = events.subscribe();
     let debounce = settings.debounce;
-    let period = settings.reannounce_interval.max(std::time::Duration::from_millis(10));
+    let period = settings
+        .reannounce_interval
+        .max(std::time::Duration::from_millis(10));
     tokio::spawn(async move {
         let mut fire_at: Option<Instant> = None;
         let mut reannounce = interval_at(Instant::now() + period, period);

@@ -63,7 +63,9 @@ impl Namespace for RunnersNamespace {
                     owner: Some(runner.id),
                     welcome: Vec::new(),
                 },
-                Err(ServiceError::UnknownRunnerToken) => Admission::Refuse(UNKNOWN_TOKEN.to_owned()),
+                Err(ServiceError::UnknownRunnerToken) => {
+                    Admission::Refuse(UNKNOWN_TOKEN.to_owned())
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot authenticate a runner socket: asking it to retry");
                     Admission::Retry(AUTH_UNAVAILABLE.to_owned())
@@ -86,10 +88,25 @@ mod tests {
         assert_eq!(token_of(Some(&json!({"runnerToken": null}))), Err(NO_TOKEN));
         assert_eq!(token_of(Some(&json!({"runnerToken": ""}))), Err(NO_TOKEN));
         assert_eq!(token_of(Some(&json!({"runnerToken": 0}))), Err(NO_TOKEN));
-        assert_eq!(token_of(Some(&json!({"runnerToken": false}))), Err(NO_TOKEN));
-        assert_eq!(token_of(Some(&json!({"runnerToken": 42}))), Err(TOKEN_NOT_A_STRING));
-        assert_eq!(token_of(Some(&json!({"runnerToken": ["a"]}))), Err(TOKEN_NOT_A_STRING));
-        assert_eq!(token_of(Some(&json!({"runnerToken": true}))), Err(TOKEN_NOT_A_STRING));
-        assert_eq!(token_of(Some(&json!({"runnerToken": "ptrt-x"}))), Ok("ptrt-x"));
+        assert_eq!(
+            token_of(Some(&json!({"runnerToken": false}))),
+            Err(NO_TOKEN)
+        );
+        assert_eq!(
+            token_of(Some(&json!({"runnerToken": 42}))),
+            Err(TOKEN_NOT_A_STRING)
+        );
+        assert_eq!(
+            token_of(Some(&json!({"runnerToken": ["a"]}))),
+            Err(TOKEN_NOT_A_STRING)
+        );
+        assert_eq!(
+            token_of(Some(&json!({"runnerToken": true}))),
+            Err(TOKEN_NOT_A_STRING)
+        );
+        assert_eq!(
+            token_of(Some(&json!({"runnerToken": "ptrt-x"}))),
+            Ok("ptrt-x")
+        );
     }
 }

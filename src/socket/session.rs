@@ -126,7 +126,7 @@ impl End {
 }
 
 enum App {
-    SocketIo(Client),
+    SocketIo(Box<Client>),
     Echo,
 }
 
@@ -210,7 +210,7 @@ impl Session {
         let config = hub.config();
         let (app, connect_deadline) = match config.mode {
             Mode::SocketIo => (
-                App::SocketIo(Client::new(hub.clone(), tx)),
+                App::SocketIo(Box::new(Client::new(hub.clone(), tx))),
                 Some(now + config.connect_timeout),
             ),
             Mode::EngineEcho => (App::Echo, None),
@@ -410,11 +410,7 @@ impl Session {
         Ok(())
     }
 
-    async fn on_ws(
-        &mut self,
-        msg: Option<WsItem>,
-        out: &mut Vec<Packet>,
-    ) -> Result<(), End> {
+    async fn on_ws(&mut self, msg: Option<WsItem>, out: &mut Vec<Packet>) -> Result<(), End> {
         match msg {
             None | Some(Ok(AggregatedMessage::Close(_))) => {
                 Err(End::TransportGone("websocket closed"))
@@ -438,10 +434,7 @@ impl Session {
         }
     }
 
-    async fn on_probe(
-        &mut self,
-        msg: Option<WsItem>,
-    ) -> Result<(), End> {
+    async fn on_probe(&mut self, msg: Option<WsItem>) -> Result<(), End> {
         let limit = self.hub.config().ping_timeout;
         let Some(probe) = &mut self.probe else {
             return Ok(());

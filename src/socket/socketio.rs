@@ -177,9 +177,7 @@ pub fn decode(s: &str) -> Result<Packet, DecodeError> {
         if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
             return Err(DecodeError::IllegalAttachments);
         }
-        attachments = count
-            .parse()
-            .map_err(|_| DecodeError::IllegalAttachments)?;
+        attachments = count.parse().map_err(|_| DecodeError::IllegalAttachments)?;
         rest = after;
     }
 
@@ -273,7 +271,10 @@ mod tests {
     #[test]
     fn connect_packets() {
         let p = roundtrip("0");
-        assert_eq!((p.kind, p.nsp.as_str(), p.data), (PacketType::Connect, "/", None));
+        assert_eq!(
+            (p.kind, p.nsp.as_str(), p.data),
+            (PacketType::Connect, "/", None)
+        );
         let p = roundtrip("0/runners,{\"runnerToken\":\"ptrt-1\"}");
         assert_eq!(p.nsp, "/runners");
         assert_eq!(p.data, Some(json!({"runnerToken": "ptrt-1"})));
@@ -314,7 +315,8 @@ mod tests {
 
     #[test]
     fn binary_packets_carry_an_attachment_count() {
-        let s = "52-[\"message\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]";
+        let s =
+            "52-[\"message\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]";
         let p = roundtrip(s);
         assert_eq!((p.kind, p.attachments), (PacketType::BinaryEvent, 2));
         let p = roundtrip("62-/custom,789[{\"_placeholder\":true,\"num\":0}]");
@@ -322,10 +324,7 @@ mod tests {
             (p.kind, p.attachments, p.nsp.as_str(), p.id),
             (PacketType::BinaryAck, 2, "/custom", Some(789))
         );
-        assert_eq!(
-            encode(&Packet::ack("/", 789, json!([1]), 1)),
-            "61-789[1]"
-        );
+        assert_eq!(encode(&Packet::ack("/", 789, json!([1]), 1)), "61-789[1]");
     }
 
     #[test]
@@ -350,7 +349,10 @@ mod tests {
             ("5[\"x\"]", DecodeError::IllegalAttachments),
             ("5-[\"x\"]", DecodeError::IllegalAttachments),
             ("5a-[\"x\"]", DecodeError::IllegalAttachments),
-            ("599999999999999999999999-[\"x\"]", DecodeError::IllegalAttachments),
+            (
+                "599999999999999999999999-[\"x\"]",
+                DecodeError::IllegalAttachments,
+            ),
             ("299999999999999999999999[\"x\"]", DecodeError::InvalidId),
             ("2/€,[\"x\"", DecodeError::InvalidPayload),
         ] {

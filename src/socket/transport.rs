@@ -123,7 +123,7 @@ pub async fn handle(hub: &Hub, req: HttpRequest, payload: web::Payload) -> HttpR
                 session::open_websocket(hub, WsConn::local(ws, stream));
                 response
             }
-            Err(response) => response,
+            Err(e) => e.response(),
         },
     }
 }
@@ -140,14 +140,10 @@ type Accepted = (
     actix_ws::AggregatedMessageStream,
 );
 
-fn accept_ws(
-    hub: &Hub,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<Accepted, HttpResponse> {
+fn accept_ws(hub: &Hub, req: &HttpRequest, payload: web::Payload) -> Result<Accepted, EioError> {
     let max = hub.config().max_payload;
     let (response, session, stream) =
-        actix_ws::handle(req, payload).map_err(|_| EioError::BadRequest.response())?;
+        actix_ws::handle(req, payload).map_err(|_| EioError::BadRequest)?;
     let stream = stream
         .max_frame_size(max)
         .aggregate_continuations()
@@ -165,7 +161,7 @@ fn probe(
 ) -> HttpResponse {
     let (response, session, stream) = match accept_ws(hub, req, payload) {
         Ok(accepted) => accepted,
-        Err(response) => return response,
+        Err(e) => return e.response(),
     };
     if !handle.shared.begin_upgrade() {
         actix_web::rt::spawn(async move {
@@ -173,7 +169,9 @@ fn probe(
         });
         return response;
     }
-    if let Err(returned) = handle.tx.send(Input::Probe(ProbeConn::new(session, stream)))
+    if let Err(returned) = handle
+        .tx
+        .send(Input::Probe(ProbeConn::new(session, stream)))
         && let Input::Probe(probe) = returned.0
     {
         actix_web::rt::spawn(probe.close());

@@ -77,8 +77,10 @@ pub struct TestApp {
 
 /// Settings for a test: data in `dir`, database `db`, port 0, two workers.
 pub fn test_settings(dir: &std::path::Path, db: &TestDb) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = dir.to_owned();
+    let mut s = Settings {
+        data_dir: dir.to_owned(),
+        ..Settings::default()
+    };
     s.database.url = Some(db.url.clone());
     s.database.max_connections = 8;
     s.storage.root = Some(dir.join("storage"));

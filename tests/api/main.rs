@@ -1,10 +1,13 @@
 //! Integration tests: the real application on port 0, a fresh database per test
 //! (SQLite file by default, a PostgreSQL database when `TEST_DATABASE_URL` is set).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
 mod cli;
 mod health;
 mod helpers;
 mod register;
 mod schema;
+mod socket;
+mod socket_helpers;
+mod socket_ws;
