@@ -91,7 +91,7 @@ pub(crate) enum Input {
     /// A polling GET waiting for packets.
     Poll(oneshot::Sender<PollReply>),
     /// A WebSocket that wants to take over (upgrade probe).
-    Probe(ProbeConn),
+    Probe(Box<ProbeConn>),
     /// A Socket.IO packet (text form) to send, from a broadcast.
     Emit(ByteString),
     /// Leave the namespace written this way, then close (its owner went away).
@@ -324,6 +324,7 @@ impl Session {
             }
             Input::Poll(tx) => self.on_poll(tx),
             Input::Probe(ws) => {
+                let ws = *ws;
                 if self.probe.is_some() || matches!(self.transport, Transport::Websocket(_)) {
                     ws.close().await;
                 } else {
@@ -628,3 +629,4 @@ async fn next_admission(app: &mut App) -> Admitted {
         App::Echo => std::future::pending().await,
     }
 }
+

@@ -171,10 +171,10 @@ fn probe(
     }
     if let Err(returned) = handle
         .tx
-        .send(Input::Probe(ProbeConn::new(session, stream)))
+        .send(Input::Probe(Box::new(ProbeConn::new(session, stream))))
         && let Input::Probe(probe) = returned.0
     {
-        actix_web::rt::spawn(probe.close());
+        actix_web::rt::spawn(async move { probe.close().await });
     }
     response
 }
