@@ -209,7 +209,9 @@ async fn client(sockets: usize) -> Result<(), Error> {
         rss_held as f64 / 1024.0
     );
     println!("server RSS peak    {:.1} MiB", rss_peak as f64 / 1024.0);
-    println!("server threads     {threads_after_connect} after connecting, {threads_held} when measured");
+    println!(
+        "server threads     {threads_after_connect} after connecting, {threads_held} when measured"
+    );
     println!("available-jobs p50 {:.1?}", at(0.50));
     println!("available-jobs p99 {:.1?}", at(0.99));
     println!("available-jobs max {:.1?}", at(1.0));

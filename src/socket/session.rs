@@ -629,4 +629,3 @@ async fn next_admission(app: &mut App) -> Admitted {
         App::Echo => std::future::pending().await,
     }
 }
-
