@@ -313,6 +313,12 @@ pub struct SocketSettings {
     /// `available-jobs` is re-sent this often while jobs are pending.
     #[serde(with = "humantime_serde")]
     pub reannounce_interval: Duration,
+    /// A connection that joined no namespace within this delay is closed.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long a WebSocket upgrade of a long-polling session may take.
+    #[serde(with = "humantime_serde")]
+    pub upgrade_timeout: Duration,
 }
 
 /// `[webhooks]`
@@ -459,6 +465,8 @@ impl Default for SocketSettings {
             max_payload: 1_000_000,
             debounce: Duration::from_secs(1),
             reannounce_interval: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(45),
+            upgrade_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -121,11 +121,19 @@ impl Application {
         let storage = open_storage(&settings)?;
         let state = AppState {
             media: Media::new(settings.media.clone()),
+            hub: crate::socket::runners_hub(&settings.socket, db.clone()),
             settings: Arc::new(settings),
             db,
             events: EventBus::default(),
             storage,
         };
+        // Socket hub: turns job events into `available-jobs` broadcasts.
+        crate::socket::notifier::spawn(
+            state.hub.clone(),
+            &state.events,
+            state.db.clone(),
+            &state.settings.socket,
+        );
         let server =
             Self::server(listener, state.clone()).map_err(|source| StartupError::Bind {
                 addr: addr.to_string(),

@@ -7,6 +7,7 @@ use crate::db::Db;
 use crate::media::Media;
 use crate::service::events::EventBus;
 use crate::storage::Storage;
+use crate::socket::Hub;
 
 /// Shared application state.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct AppState {
     pub storage: Storage,
     /// ffprobe / ffmpeg.
     pub media: Media,
+    /// Socket.IO hub (runners connected at `/socket.io/`).
+    pub hub: Hub,
 }
 
 impl AppState {

@@ -4,6 +4,7 @@
 //! `&mut DbConnection`, run off the async workers through [`Db::run`].
 
 pub mod jobs;
+pub mod jobs_pending;
 pub mod migrate;
 pub mod models;
 pub mod registration_tokens;

@@ -6,6 +6,7 @@ pub mod health;
 pub mod jobs;
 pub mod multipart;
 pub mod runners;
+pub mod socket;
 
 use actix_web::web;
 
@@ -15,6 +16,9 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        // Engine.IO: GET and POST (polling), GET + Upgrade (WebSocket); `/socket.io/` too,
+        // since NormalizePath trims the trailing slash.
+        .route("/socket.io", web::route().to(socket::socket_io))
         .service(
             web::scope("/api/v1/runners")
                 .route("/register", web::post().to(runners::register))

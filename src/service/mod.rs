@@ -4,6 +4,7 @@
 pub mod events;
 pub mod inputs;
 pub mod jobs;
+pub mod job_availability;
 pub mod registration_tokens;
 pub mod renditions;
 pub mod runners;

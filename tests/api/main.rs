@@ -13,3 +13,6 @@ mod jobs_success;
 mod register;
 mod runner_sim;
 mod schema;
+mod socket;
+mod socket_helpers;
+mod socket_ws;
