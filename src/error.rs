@@ -66,6 +66,9 @@ pub enum ServiceError {
     /// The request is well-formed but not acceptable; the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// The request conflicts with the current state (e.g. a folder already in use).
+    #[error("{0}")]
+    Conflict(String),
     /// The database could not be reached or failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -84,6 +87,7 @@ pub struct ApiError {
     code: Option<ErrorCode>,
     detail: Cow<'static, str>,
     extra: BTreeMap<&'static str, Value>,
+    headers: Vec<(&'static str, &'static str)>,
 }
 
 impl ApiError {
@@ -94,7 +98,14 @@ impl ApiError {
             code: None,
             detail: detail.into(),
             extra: BTreeMap::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a response header (e.g. `WWW-Authenticate` on a 401).
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> ApiError {
+        self.headers.push((name, value));
+        self
     }
 
     /// Adds PeerTube's machine-readable `code`.
@@ -181,13 +192,16 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .insert_header(ContentType(
-                "application/problem+json; charset=utf-8"
-                    .parse()
-                    .unwrap_or(mime::APPLICATION_JSON),
-            ))
-            .body(self.body().to_string())
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header(ContentType(
+            "application/problem+json; charset=utf-8"
+                .parse()
+                .unwrap_or(mime::APPLICATION_JSON),
+        ));
+        for header in &self.headers {
+            res.insert_header(*header);
+        }
+        res.body(self.body().to_string())
     }
 }
 
@@ -213,6 +227,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::RunnerNameTaken | ServiceError::Invalid(_) => {
                 ApiError::bad_request(detail)
             }
+            ServiceError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::Db(db) => db.into(),
             ServiceError::Storage(StorageError::InvalidKey(k)) => {
                 ApiError::bad_request(k.to_string())

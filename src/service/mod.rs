@@ -6,4 +6,6 @@ pub mod inputs;
 pub mod registration_tokens;
 pub mod renditions;
 pub mod runners;
+pub mod submit;
 pub mod timefmt;
+pub mod videos;
