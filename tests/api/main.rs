@@ -6,5 +6,8 @@
 mod cli;
 mod health;
 mod helpers;
+mod media;
 mod register;
 mod schema;
+mod video_helpers;
+mod videos;
