@@ -8,6 +8,8 @@ mod health;
 mod helpers;
 mod media;
 mod register;
+mod renditions;
 mod schema;
 mod video_helpers;
 mod videos;
+mod videos_api;

@@ -234,7 +234,8 @@ async fn a_stored_object_can_be_submitted_by_key() {
 #[tokio::test]
 async fn bad_uploads_are_refused_and_leave_nothing_behind() {
     let app = spawn_video_app_with(|s| s.limits.video_upload_bytes = 150_000).await;
-    let cases: [(&str, &[(&str, &str)], u16, &str); 10] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case; 10] = [
         ("empty.mp4", &[], 400, "empty"),
         ("random.mp4", &[], 400, "not a readable video"),
         ("truncated.mp4", &[], 400, "not a readable video"),
