@@ -56,6 +56,12 @@ pub enum Command {
     Runner(RunnerCommand),
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Exit 0 when the server answers 200 on /readyz (for container health checks).
+    Healthcheck {
+        /// URL to check; default: http://<server.bind with 0.0.0.0 as 127.0.0.1>/readyz.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
 }
 
 /// `registration-token …`
@@ -120,6 +126,18 @@ pub fn run(cli: Cli) -> Result<()> {
         }),
         Command::Config => {
             write!(out, "{}", settings.to_toml()?)?;
+            Ok(())
+        }
+        Command::Healthcheck { url } => {
+            let url = url.unwrap_or_else(|| {
+                let bind = settings.server.bind.replace("0.0.0.0", "127.0.0.1");
+                format!("http://{bind}/readyz")
+            });
+            let status = crate::healthcheck::get_status(&url, std::time::Duration::from_secs(5))?;
+            if status != 200 {
+                anyhow::bail!("{url} answered {status}");
+            }
+            writeln!(out, "ok")?;
             Ok(())
         }
         Command::Migrate => {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod healthcheck;
 pub mod http;
 pub mod media;
 pub mod service;

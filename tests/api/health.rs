@@ -59,3 +59,32 @@ async fn unknown_routes_get_a_problem_document() {
     assert_eq!(res.status(), 404);
     crate::helpers::problem(res).await;
 }
+
+#[tokio::test]
+async fn the_healthcheck_subcommand_follows_readyz() {
+    let app = spawn_app().await;
+    let bin = env!("CARGO_BIN_EXE_peertube-runner-connector");
+    let url = app.url("/readyz");
+    let ok = tokio::process::Command::new(bin)
+        .args(["healthcheck", "--url", &url])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let missing = tokio::process::Command::new(bin)
+        .args(["healthcheck", "--url", &app.url("/no-such-route")])
+        .output()
+        .await
+        .unwrap();
+    assert!(!missing.status.success());
+    let closed = tokio::process::Command::new(bin)
+        .args(["healthcheck", "--url", "http://127.0.0.1:1/readyz"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!closed.status.success());
+}
