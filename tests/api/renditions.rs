@@ -144,3 +144,54 @@ async fn siblings_completing_together_both_reach_the_master_playlist() {
         assert_eq!(view["state"]["name"], "playable");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_completion_racing_a_delete_leaves_no_file_behind() {
+    let app = spawn_video_app().await;
+    let work = tempfile::tempdir().unwrap();
+    for _ in 0..4 {
+        let body = submit_ok(&app, &sample("av-320x240.mp4"), &[]).await;
+        let uuid = body["uuid"].as_str().unwrap().to_owned();
+        let u = uuid.clone();
+        let video = app
+            .state
+            .db
+            .run(move |conn| db::videos::find_by_uuid(conn, &u))
+            .await
+            .unwrap()
+            .unwrap();
+        let (mp4, m3u8) = runner_hls_output(work.path(), 240);
+        let state = app.state.clone();
+        let complete =
+            tokio::spawn(
+                async move { renditions::store_hls(&state, video.id, 240, &mp4, &m3u8).await },
+            );
+        let res = app
+            .client
+            .delete(app.url(&format!("/api/v1/videos/{uuid}")))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        // Either order is fine; neither may leave an object of the deleted video.
+        let _ = complete.await.unwrap();
+        let folder = app.data_dir.join(format!("storage/videos/{uuid}"));
+        let left: Vec<_> = walkdir(&folder);
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                out.extend(walkdir(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
