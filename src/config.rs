@@ -290,6 +290,9 @@ pub struct RunnerSettings {
     /// Jobs stuck in COMPLETING for this long are errored.
     #[serde(with = "humantime_serde")]
     pub stalled_completing_after: Duration,
+    /// Vary the order of equal-priority jobs offered by `/jobs/request` per runner, so
+    /// runners taking the first offer do not all race for the same job.
+    pub spread_offers: bool,
 }
 
 /// `[socket]`
@@ -443,6 +446,7 @@ impl Default for RunnerSettings {
             stalled_vod_after: Duration::from_secs(120),
             stalled_live_after: Duration::from_secs(30),
             stalled_completing_after: Duration::from_secs(6 * 3600),
+            spread_offers: true,
         }
     }
 }

@@ -69,6 +69,36 @@ pub enum ServiceError {
     /// The request conflicts with the current state (e.g. a folder already in use).
     #[error("{0}")]
     Conflict(String),
+    /// No job has this UUID, or the job/runner token pair does not match it (1.4, 1.10).
+    #[error("Unknown runner job")]
+    UnknownRunnerJob,
+    /// Accept pre-check: the job is not PENDING (the usual lost race; no code).
+    #[error("This runner job is not in pending state")]
+    JobNotPending,
+    /// Accept compare-and-set lost: someone else took the job meanwhile.
+    #[error("This job is not in pending state anymore")]
+    JobTaken,
+    /// The job-token is valid but the job is not in a state this call allows.
+    #[error("Job is not in \"processing\" state")]
+    JobNotProcessing,
+    /// A `success` lost the PROCESSING → COMPLETING compare-and-set.
+    #[error("This job is not in processing state anymore")]
+    JobNoLongerProcessing,
+    /// A runner's `payload[...]` does not fit the job type.
+    #[error("Payload is invalid")]
+    InvalidPayload,
+    /// The caller may not do this (the message says why).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A live update reached a server that cannot store live chunks; the code makes
+    /// the runner stop the live cleanly (3.4).
+    #[error("Live transcoding is not supported by this server")]
+    LiveNotSupported,
+    /// Cancel of a job that already ended.
+    #[error(
+        "Cannot cancel this job that is not in \"pending\", \"processing\" or \"waiting for parent job\" state"
+    )]
+    NotCancellable,
     /// The database could not be reached or failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -78,6 +108,12 @@ pub enum ServiceError {
     /// ffprobe/ffmpeg failed for a reason that is not the input's fault.
     #[error(transparent)]
     Media(#[from] ProbeError),
+}
+
+impl From<diesel::result::Error> for ServiceError {
+    fn from(e: diesel::result::Error) -> ServiceError {
+        ServiceError::Db(DbError::Query(e))
+    }
 }
 
 /// An HTTP error response.
@@ -224,10 +260,20 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidRegistrationToken | ServiceError::NotFound(_) => {
                 ApiError::not_found(detail)
             }
-            ServiceError::RunnerNameTaken | ServiceError::Invalid(_) => {
-                ApiError::bad_request(detail)
+            ServiceError::RunnerNameTaken
+            | ServiceError::Invalid(_)
+            | ServiceError::JobNotPending
+            | ServiceError::InvalidPayload
+            | ServiceError::NotCancellable => ApiError::bad_request(detail),
+            ServiceError::UnknownRunnerJob => ApiError::not_found(detail),
+            ServiceError::JobTaken => ApiError::new(StatusCode::CONFLICT, detail)
+                .with_code(ErrorCode::RunnerJobNotInPendingState),
+            ServiceError::JobNotProcessing | ServiceError::LiveNotSupported => {
+                ApiError::bad_request(detail).with_code(ErrorCode::RunnerJobNotInProcessingState)
             }
             ServiceError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, detail),
+            ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),
+            ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, detail),
             ServiceError::Db(db) => db.into(),
             ServiceError::Storage(StorageError::InvalidKey(k)) => {
                 ApiError::bad_request(k.to_string())

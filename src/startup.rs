@@ -184,6 +184,9 @@ impl Application {
             backend = ?self.state.db.backend(),
             "listening"
         );
-        self.server.await
+        let watchdog = crate::service::jobs::watchdog::spawn(self.state.clone());
+        let served = self.server.await;
+        watchdog.abort();
+        served
     }
 }

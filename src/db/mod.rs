@@ -3,7 +3,7 @@
 //! which SQL backend runs; everything above it calls plain functions taking a
 //! `&mut DbConnection`, run off the async workers through [`Db::run`].
 
-pub mod job_plan;
+pub mod jobs;
 pub mod migrate;
 pub mod models;
 pub mod registration_tokens;
@@ -134,8 +134,13 @@ impl ManageConnection for ConnectionManager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        // A connection left inside a failed or unfinished transaction is dropped.
+        match conn {
+            DbConnection::Postgresql(c) => c.is_broken(),
+            DbConnection::Sqlite(c) => c.is_broken(),
+        }
     }
 }
 
@@ -153,6 +158,12 @@ pub struct PoolOptions {
 pub struct Db {
     pool: Pool<ConnectionManager>,
     backend: Backend,
+    /// One permit per pooled connection: callers queue here, in FIFO order, instead
+    /// of parking blocking threads on r2d2's unfair condition variable (which let
+    /// some requests starve for hundreds of milliseconds under load).
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// How long [`Db::run`] waits for a permit before answering "unavailable".
+    wait: Duration,
 }
 
 impl std::fmt::Debug for Db {
@@ -184,9 +195,20 @@ impl Db {
         let pool = Pool::builder()
             .max_size(options.max_connections.max(1))
             .min_idle(Some(1))
+            // A SQLite file cannot drop a connection; checking one out with `SELECT 1`
+            // would only cost a query per request. PostgreSQL connections are checked.
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(options.connect_timeout)
             .build_unchecked(manager);
-        Ok(Db { pool, backend })
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(options.max_connections.max(1)).unwrap_or(1),
+        ));
+        Ok(Db {
+            pool,
+            backend,
+            permits,
+            wait: options.connect_timeout,
+        })
     }
 
     /// Which backend this handle talks to.
@@ -208,8 +230,13 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| DbError::Unavailable("timed out waiting for a connection".to_owned()))?
+            .map_err(|e| DbError::Task(e.to_string()))?;
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = db.get()?;
             f(&mut conn)
         })

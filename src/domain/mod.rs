@@ -3,6 +3,7 @@
 
 pub mod ids;
 pub mod job;
+pub mod lifecycle;
 pub mod payloads;
 pub mod planning;
 pub mod video;

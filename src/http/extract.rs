@@ -78,12 +78,50 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn invalid(&mut self, name: &str, msg: &str) {
+    /// Records that body field `name` is invalid, with a message.
+    pub fn invalid(&mut self, name: &str, msg: &str) {
         let value = self.body.get(name).cloned().unwrap_or(Value::Null);
         self.errors.insert(
             name.to_owned(),
             json!({"type": "field", "value": value, "msg": msg, "path": name, "location": "body"}),
         );
+    }
+
+    /// Checks that URL parameter `name` is a UUID v4 (PeerTube's `isUUID(v, 4)`).
+    pub fn uuid_param(&mut self, name: &str, value: &str) {
+        if !crate::domain::ids::is_uuid_v4(value) {
+            self.invalid_param(name, value, "Should have a valid UUID v4");
+        }
+    }
+
+    /// Records that URL parameter `name` is invalid, with a message.
+    pub fn invalid_param(&mut self, name: &str, value: &str, msg: &str) {
+        self.errors.insert(
+            name.to_owned(),
+            json!({"type": "field", "value": value, "msg": msg, "path": name, "location": "params"}),
+        );
+    }
+
+    /// An optional array of strings (absent or `null` is `None`); anything else is
+    /// invalid.
+    pub fn optional_str_array(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.body.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let strings: Option<Vec<String>> = items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect();
+                if strings.is_none() {
+                    self.invalid(name, "Should be an array of strings");
+                }
+                strings
+            }
+            Some(_) => {
+                self.invalid(name, "Should be an array");
+                None
+            }
+        }
     }
 
     /// A required string with a length in `min..=max` characters. Returns an empty

@@ -2,7 +2,10 @@
 
 pub mod auth;
 pub mod extract;
+pub mod files;
 pub mod health;
+pub mod jobs;
+pub mod multipart;
 pub mod runners;
 pub mod static_files;
 pub mod video_upload;
@@ -19,7 +22,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
         .service(
             web::scope("/api/v1/runners")
                 .route("/register", web::post().to(runners::register))
-                .route("/unregister", web::post().to(runners::unregister)),
+                .route("/unregister", web::post().to(runners::unregister))
+                .route("/jobs/request", web::post().to(jobs::request))
+                .route("/jobs/{jobUUID}/accept", web::post().to(jobs::accept))
+                .route("/jobs/{jobUUID}/abort", web::post().to(jobs::abort))
+                .route("/jobs/{jobUUID}/update", web::post().to(jobs::update))
+                .route("/jobs/{jobUUID}/error", web::post().to(jobs::error))
+                .route("/jobs/{jobUUID}/success", web::post().to(jobs::success))
+                .service(
+                    web::scope("/jobs/{jobUUID}/files/videos/{videoId}")
+                        .route("/max-quality", web::post().to(files::max_quality))
+                        .route(
+                            "/max-quality/audio",
+                            web::post().to(files::max_quality_audio),
+                        )
+                        .route("/previews/max-quality", web::post().to(files::preview))
+                        .route(
+                            "/studio/task-files/{filename}",
+                            web::post().to(files::studio_task_file),
+                        ),
+                ),
         )
         .service(
             web::scope("/api/v1/videos")

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod inputs;
+pub mod jobs;
 pub mod registration_tokens;
 pub mod renditions;
 pub mod runners;

@@ -11,7 +11,6 @@ use serde_json::json;
 use tempfile::TempPath;
 
 use crate::config::TranscodingSettings;
-use crate::db::job_plan::{self, JobParent, JobSpec};
 use crate::db::models::{NewVideo, NewVideoFile, VideoRow};
 use crate::db::{self, DbError};
 use crate::domain::payloads;
@@ -20,6 +19,7 @@ use crate::domain::video::{FileKind, VideoState, keys};
 use crate::error::ServiceError;
 use crate::media::{MediaInfo, ProbeError};
 use crate::service::events::Event;
+use crate::service::jobs::{JobParent, JobSpec, create_jobs};
 use crate::state::AppState;
 use crate::storage::{StorageError, validate_key};
 
@@ -354,11 +354,11 @@ async fn store_inner(
     state
         .db
         .run(move |conn| {
-            db::write_transaction(conn, |conn| {
+            Ok(db::write_transaction(conn, |conn| {
                 if db::videos::directory_in_use(conn, &directory)? {
-                    return Ok(Err(ServiceError::Conflict(format!(
+                    return Err(ServiceError::Conflict(format!(
                         "Another video already uses the folder `{directory}`"
-                    ))));
+                    )));
                 }
                 let video = db::videos::insert(conn, &new_video)?;
                 db::videos::insert_file(
@@ -368,10 +368,9 @@ async fn store_inner(
                         ..source_row
                     },
                 )?;
-                let specs = job_specs(&plan, &public_url, &video);
-                job_plan::create_jobs(conn, &specs)?;
-                Ok::<_, DbError>(Ok(video))
-            })
+                create_jobs(conn, &job_specs(&plan, &public_url, &video))?;
+                Ok(video)
+            }))
         })
         .await?
 }

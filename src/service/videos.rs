@@ -12,7 +12,7 @@ use crate::db::{self, DbError};
 use crate::domain::job::JobState;
 use crate::domain::video::{FileKind, VideoState, keys};
 use crate::error::ServiceError;
-use crate::service::timefmt;
+use crate::service::{jobs, timefmt};
 use crate::state::AppState;
 use crate::storage::Storage;
 
@@ -349,8 +349,8 @@ pub async fn list(
     Ok(VideoPage { total, data })
 }
 
-/// Deletes the video `uuid`: its jobs stop (a runner holding one gets 404 on its next
-/// call), its rows go, then its stored objects: the whole folder when it is the default
+/// Deletes the video `uuid`: its unfinished jobs are cancelled (a runner holding one
+/// gets 404 on its next call) and deleted with it, its rows go, then its stored objects: the whole folder when it is the default
 /// `videos/<uuid>`, else each known object (a shared folder keeps what is not this
 /// video's). A source named by the application (JSON submission) is left in place.
 pub async fn delete(state: &AppState, uuid: &str) -> Result<(), ServiceError> {
@@ -363,15 +363,18 @@ pub async fn delete(state: &AppState, uuid: &str) -> Result<(), ServiceError> {
                     return Ok(None);
                 };
                 let files = db::videos::files_of(conn, &[video.id])?;
-                // Jobs go with the row (ON DELETE CASCADE), pending or running.
+                // Pending, waiting and running jobs are cancelled (descendants too);
+                // then every job row goes with the video (ON DELETE CASCADE).
+                let cancelled = jobs::cancel_video_jobs_in(conn, video.id)?;
                 db::videos::delete(conn, video.id)?;
-                Ok::<_, DbError>(Some((video, files)))
+                Ok::<_, DbError>(Some((video, files, cancelled)))
             })
         })
         .await?;
-    let Some((video, files)) = removed else {
+    let Some((video, files, cancelled)) = removed else {
         return Err(ServiceError::NotFound("Video"));
     };
+    jobs::cancel::after_cancel(state, &cancelled).await;
     remove_objects(&state.storage, &video, &files).await;
     Ok(())
 }

@@ -6,9 +6,15 @@
 mod cli;
 mod health;
 mod helpers;
+mod jobs_calls;
+mod jobs_offer;
+mod jobs_race;
+mod jobs_success;
 mod media;
+mod pipeline;
 mod register;
 mod renditions;
+mod runner_sim;
 mod schema;
 mod video_helpers;
 mod videos;

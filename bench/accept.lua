@@ -1,0 +1,33 @@
+-- wrk script: every connection walks the same list of PENDING job UUIDs and POSTs
+-- /accept for each, so connections contend for the same job as runners that all take
+-- availableJobs[0] do. Counts wins (200) and losses (400/409); anything else is an error.
+-- Usage: RUNNER_TOKEN=ptrt-… JOBS_FILE=uuids.txt wrk -s accept.lua URL
+local uuids = {}
+for line in io.lines(os.getenv("JOBS_FILE")) do table.insert(uuids, line) end
+local body = '{"runnerToken":"' .. os.getenv("RUNNER_TOKEN") .. '"}'
+local i = 0
+won, lost, other = 0, 0, 0
+
+function request()
+  i = i + 1
+  local uuid = uuids[math.floor(i / 8) % #uuids + 1]
+  return wrk.format("POST", "/api/v1/runners/jobs/" .. uuid .. "/accept",
+    {["Content-Type"] = "application/json"}, body)
+end
+
+function response(status, headers, body)
+  if status == 200 then won = won + 1
+  elseif status == 400 or status == 409 then lost = lost + 1
+  else other = other + 1 end
+end
+
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function done(summary, latency, requests)
+  local w, l, o = 0, 0, 0
+  for _, t in ipairs(threads) do
+    w = w + t:get("won"); l = l + t:get("lost"); o = o + t:get("other")
+  end
+  local secs = summary.duration / 1e6
+  io.write(string.format("accepts won: %d (%.0f/s), lost races: %d, other: %d\n", w, w / secs, l, o))
+end

@@ -1,0 +1,189 @@
+//! Guarantees under load: many runners racing for jobs, and a 1 GiB upload.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use peertube_runner_connector::domain::job::JobType;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::helpers::spawn_app;
+use crate::runner_sim::{SimRunner, insert_jobs, make_video, spec, video_spec};
+
+/// Status and `code` of a lost accept.
+type LostRace = (u16, Option<String>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_runners_racing_over_200_jobs_accept_each_exactly_once() {
+    let app = spawn_app().await;
+    let rows = insert_jobs(
+        &app,
+        (0..200)
+            .map(|i| spec(JobType::VodHlsTranscoding, i % 3, None))
+            .collect(),
+    )
+    .await;
+    let mut runners = Vec::new();
+    for i in 0..20 {
+        runners.push(SimRunner::register(&app, &format!("racer-{i}")).await);
+    }
+    let won: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
+    let lost: Arc<Mutex<Vec<LostRace>>> = Arc::default();
+    let tasks = runners.into_iter().map(|runner| {
+        let (won, lost) = (won.clone(), lost.clone());
+        tokio::spawn(async move {
+            loop {
+                // Half the runners behave like 0.0.21 (no version), half like the newest.
+                let extra = if runner.id % 2 == 0 {
+                    json!({})
+                } else {
+                    json!({"version": "0.1.0"})
+                };
+                let offers = runner.available(extra).await;
+                let Some(first) = offers.first() else { break };
+                let uuid = first["uuid"].as_str().unwrap().to_owned();
+                let res = runner.accept(&uuid).await;
+                match res.status().as_u16() {
+                    200 => {
+                        let previous = won.lock().await.insert(uuid, runner.id);
+                        assert!(previous.is_none(), "a job was accepted twice");
+                    }
+                    status => {
+                        let body: Value = res.json().await.unwrap();
+                        lost.lock()
+                            .await
+                            .push((status, body["code"].as_str().map(str::to_owned)));
+                    }
+                }
+            }
+        })
+    });
+    for t in futures_util::future::join_all(tasks).await {
+        t.unwrap();
+    }
+    let won = won.lock().await;
+    assert_eq!(won.len(), 200, "no job lost");
+    for (status, code) in lost.lock().await.iter() {
+        match status {
+            400 => assert_eq!(code, &None, "the pre-check answer has no code"),
+            409 => assert_eq!(code.as_deref(), Some("runner_job_not_in_pending_state")),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    // The database agrees: every job PROCESSING, held by the runner that won it.
+    for row in &rows {
+        let stored = crate::runner_sim::job(&app, &row.uuid).await;
+        assert_eq!(stored.state, 2);
+        assert_eq!(stored.runner_id, won.get(&row.uuid).copied());
+    }
+}
+
+fn vm_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+const CHILD: &str = "PRC_TEST_UPLOAD_MEMORY_CHILD";
+
+/// Runs in a process of its own (this test re-executes the test binary for itself
+/// only), so that other tests running in parallel do not disturb the RSS figures.
+#[tokio::test]
+async fn a_1_gib_success_upload_keeps_memory_flat() {
+    if std::env::var_os(CHILD).is_some() {
+        return upload_1_gib_and_measure().await;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "jobs_race::a_1_gib_success_upload_keeps_memory_flat",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+    for line in text.lines().filter(|l| l.contains("RSS")) {
+        println!("{line}");
+    }
+}
+
+async fn upload_1_gib_and_measure() {
+    let app = spawn_app().await;
+    let runner = SimRunner::register(&app, "big").await;
+    let video = make_video(&app).await;
+    let rows = insert_jobs(
+        &app,
+        vec![video_spec(
+            &app,
+            &video,
+            JobType::VodWebVideoTranscoding,
+            240,
+            None,
+        )],
+    )
+    .await;
+    let (_, token) = runner.accept_ok(&rows[0].uuid).await;
+    const MIB: usize = 1 << 20;
+    let chunk = bytes::Bytes::from(vec![0u8; MIB]);
+    let body =
+        futures_util::stream::iter((0..1024).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let part =
+        reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(body), 1 << 30)
+            .file_name("output.mp4")
+            .mime_str("video/mp4")
+            .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("runnerToken", runner.token.clone())
+        .text("jobToken", token)
+        .part("payload[videoFile]", part);
+    let baseline = vm_rss_kib();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(baseline));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(vm_rss_kib(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let url = format!(
+        "{}/api/v1/runners/jobs/{}/success",
+        app.address, rows[0].uuid
+    );
+    let res = runner
+        .client
+        .post(url)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    sampler.abort();
+    assert_eq!(res.status(), 204);
+    let growth_mib = (peak.load(std::sync::atomic::Ordering::Relaxed) - baseline) / 1024;
+    println!(
+        "RSS baseline {} MiB, growth during a 1 GiB upload {growth_mib} MiB",
+        baseline / 1024
+    );
+    assert!(growth_mib < 32, "RSS grew by {growth_mib} MiB");
+    // Zeros are no video: the completion failed cleanly and the upload is gone.
+    let row = crate::runner_sim::wait_state(&app, &rows[0].uuid, 4).await;
+    assert!(row.error.is_some());
+    assert_eq!(
+        std::fs::read_dir(app.state.storage.staging_dir())
+            .unwrap()
+            .count(),
+        0
+    );
+}
