@@ -66,6 +66,9 @@ pub enum ServiceError {
     /// The request is well-formed but not acceptable; the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// The request conflicts with the current state (e.g. a folder already in use).
+    #[error("{0}")]
+    Conflict(String),
     /// No job has this UUID, or the job/runner token pair does not match it (1.4, 1.10).
     #[error("Unknown runner job")]
     UnknownRunnerJob,
@@ -120,6 +123,7 @@ pub struct ApiError {
     code: Option<ErrorCode>,
     detail: Cow<'static, str>,
     extra: BTreeMap<&'static str, Value>,
+    headers: Vec<(&'static str, &'static str)>,
 }
 
 impl ApiError {
@@ -130,7 +134,14 @@ impl ApiError {
             code: None,
             detail: detail.into(),
             extra: BTreeMap::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a response header (e.g. `WWW-Authenticate` on a 401).
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> ApiError {
+        self.headers.push((name, value));
+        self
     }
 
     /// Adds PeerTube's machine-readable `code`.
@@ -217,13 +228,16 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .insert_header(ContentType(
-                "application/problem+json; charset=utf-8"
-                    .parse()
-                    .unwrap_or(mime::APPLICATION_JSON),
-            ))
-            .body(self.body().to_string())
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header(ContentType(
+            "application/problem+json; charset=utf-8"
+                .parse()
+                .unwrap_or(mime::APPLICATION_JSON),
+        ));
+        for header in &self.headers {
+            res.insert_header(*header);
+        }
+        res.body(self.body().to_string())
     }
 }
 
@@ -257,6 +271,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::JobNotProcessing | ServiceError::LiveNotSupported => {
                 ApiError::bad_request(detail).with_code(ErrorCode::RunnerJobNotInProcessingState)
             }
+            ServiceError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, detail),
             ServiceError::Db(db) => db.into(),

@@ -118,6 +118,9 @@ impl Application {
             settings.server.public_url = Some(crate::config::normalize_public_url(&url)?);
         }
 
+        if settings.auth.api_keys.is_empty() {
+            tracing::warn!("{}", crate::http::auth::DISABLED);
+        }
         let storage = open_storage(&settings)?;
         let state = AppState {
             media: Media::new(settings.media.clone()),
@@ -151,13 +154,14 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let serve_path = state.settings.storage.serve_path.clone();
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
-                .configure(crate::http::configure)
+                .configure(|cfg| crate::http::configure(cfg, &serve_path))
         })
         .workers(workers)
         .listen(listener)?

@@ -3,7 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::models::{NewVideo, NewVideoFile, StreamingPlaylistRow, VideoFileRow, VideoRow};
+use super::models::{
+    NewVideo, NewVideoFile, RunnerJobRow, StreamingPlaylistRow, VideoFileRow, VideoRow,
+};
 use super::schema::{runner_jobs, streaming_playlists, video_files, videos};
 use super::{DbConnection, DbError};
 
@@ -165,4 +167,41 @@ pub fn ensure_streaming_playlist(
         .execute(conn)?;
     }
     Ok(())
+}
+
+/// Whether some video keeps its outputs in `directory`.
+pub fn directory_in_use(conn: &mut DbConnection, directory: &str) -> Result<bool, DbError> {
+    let n: i64 = videos::table
+        .filter(videos::directory.eq(directory))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Inserts a file row.
+pub fn insert_file(conn: &mut DbConnection, file: &NewVideoFile) -> Result<VideoFileRow, DbError> {
+    Ok(diesel::insert_into(video_files::table)
+        .values(file)
+        .returning(video_files::all_columns)
+        .get_result(conn)?)
+}
+
+/// Every file of the given videos, by video, kind, then descending resolution.
+pub fn files_of(conn: &mut DbConnection, video_ids: &[i64]) -> Result<Vec<VideoFileRow>, DbError> {
+    Ok(video_files::table
+        .filter(video_files::video_id.eq_any(video_ids))
+        .order((
+            video_files::video_id.asc(),
+            video_files::kind.asc(),
+            video_files::resolution.desc(),
+        ))
+        .load(conn)?)
+}
+
+/// Every job of the given videos, in creation order.
+pub fn jobs_of(conn: &mut DbConnection, video_ids: &[i64]) -> Result<Vec<RunnerJobRow>, DbError> {
+    Ok(runner_jobs::table
+        .filter(runner_jobs::video_id.eq_any(video_ids))
+        .order(runner_jobs::id.asc())
+        .load(conn)?)
 }

@@ -201,6 +201,11 @@ pub mod keys {
         format!("{dir}/{base}-{resolution}.mp4")
     }
 
+    /// `<dir>/<base>-source.<ext>`: an uploaded source.
+    pub fn source(dir: &str, base: &str, ext: &str) -> String {
+        format!("{dir}/{base}-source.{ext}")
+    }
+
     /// `<dir>/thumbnail.jpg`
     pub fn thumbnail(dir: &str) -> String {
         format!("{dir}/thumbnail.jpg")

@@ -1,5 +1,6 @@
 //! HTTP surface. [`configure`] is the one route table of the whole API.
 
+pub mod auth;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -7,13 +8,16 @@ pub mod jobs;
 pub mod multipart;
 pub mod runners;
 pub mod socket;
+pub mod static_files;
+pub mod video_upload;
+pub mod videos;
 
 use actix_web::web;
 
 use crate::error::ApiError;
 
-/// Every route of the service.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Every route of the service; `serve_path` is `storage.serve_path` (`/static`).
+pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         // Engine.IO: GET and POST (polling), GET + Upgrade (WebSocket); `/socket.io/` too,
@@ -42,6 +46,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                             web::post().to(files::studio_task_file),
                         ),
                 ),
+        )
+        .service(
+            web::scope("/api/v1/videos")
+                .route("", web::post().to(videos::create))
+                .route("", web::get().to(videos::list))
+                .route("/{uuid}", web::get().to(videos::get))
+                .route("/{uuid}", web::delete().to(videos::delete)),
+        )
+        .service(
+            web::resource(format!("{serve_path}/{{key:.+}}"))
+                .route(web::get().to(static_files::serve))
+                .route(web::head().to(static_files::serve)),
         )
         .default_service(web::to(not_found));
 }

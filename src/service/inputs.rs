@@ -9,7 +9,8 @@ use crate::storage::Location;
 /// The input a download URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputKind {
-    /// `/max-quality`: the best video file: the source.
+    /// `/max-quality`: the best video file: the source (for an audio-only source, the
+    /// MP4 its audio-merge job made, once it exists).
     MaxQuality,
     /// `/max-quality/audio`: the best audio file: the source too (no split audio here).
     MaxQualityAudio,
@@ -38,13 +39,23 @@ pub async fn locate(
         })
         .await?
         .ok_or(ServiceError::NotFound("Video"))?;
+    let source = files.iter().find(|f| f.kind == FileKind::Source.as_str());
+    // An audio-only source merged with its cover (audio-merge job): the jobs after the
+    // merge transcode the merged MP4, the best file with a picture.
+    let merged = files
+        .iter()
+        .filter(|f| f.kind == FileKind::WebVideo.as_str() && f.width > 0)
+        .max_by_key(|f| f.resolution);
+    let best = match (source, merged) {
+        (Some(s), Some(m)) if kind == InputKind::MaxQuality && s.width == 0 => Some(m),
+        (Some(s), _) => Some(s),
+        (None, _) => files.iter().max_by_key(|f| f.resolution),
+    };
     let key = match kind {
-        InputKind::MaxQuality | InputKind::MaxQualityAudio => files
-            .iter()
-            .find(|f| f.kind == FileKind::Source.as_str())
-            .or_else(|| files.iter().max_by_key(|f| f.resolution))
-            .map(|f| f.storage_key.clone())
-            .ok_or(ServiceError::NotFound("Video file"))?,
+        InputKind::MaxQuality | InputKind::MaxQualityAudio => {
+            best.map(|f| f.storage_key.clone())
+                .ok_or(ServiceError::NotFound("Video file"))?
+        }
         InputKind::Preview => video
             .thumbnail_key
             .ok_or(ServiceError::NotFound("Preview"))?,

@@ -8,4 +8,6 @@ pub mod job_availability;
 pub mod registration_tokens;
 pub mod renditions;
 pub mod runners;
+pub mod submit;
 pub mod timefmt;
+pub mod videos;

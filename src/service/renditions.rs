@@ -130,9 +130,27 @@ pub async fn store_hls(
         peak_bitrate: rewritten.peak_bandwidth,
     }
     .row();
-    record_and_rebuild(state, video, row).await?;
+    let stored = [row.storage_key.clone(), playlist_key_of(&row)];
+    if let Err(e) = record_and_rebuild(state, video, row).await {
+        remove_unrecorded(&state.storage, &stored).await;
+        return Err(e);
+    }
     refresh_state(state, video_id).await?;
     Ok(())
+}
+
+fn playlist_key_of(row: &NewVideoFile) -> String {
+    row.playlist_key.clone().unwrap_or_default()
+}
+
+/// Deletes objects whose row could not be recorded (the video was deleted meanwhile,
+/// or the database failed), so that nothing outlives its video.
+async fn remove_unrecorded(storage: &Storage, keys: &[String]) {
+    for key in keys.iter().filter(|k| !k.is_empty()) {
+        if let Err(e) = storage.delete(key).await {
+            tracing::error!(key, error = %e, "cannot remove an unrecorded rendition");
+        }
+    }
 }
 
 /// Stores an MP4 rendition and records it. `video_file` is consumed.
@@ -156,7 +174,11 @@ pub async fn store_web_video(
         peak_bitrate: None,
     }
     .row();
-    record_and_rebuild(state, video, row).await?;
+    let stored = [row.storage_key.clone()];
+    if let Err(e) = record_and_rebuild(state, video, row).await {
+        remove_unrecorded(&state.storage, &stored).await;
+        return Err(e);
+    }
     refresh_state(state, video_id).await?;
     Ok(())
 }

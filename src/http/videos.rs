@@ -1,0 +1,98 @@
+//! The private video API: `POST /api/v1/videos` (multipart upload or JSON naming a
+//! stored object), `GET /api/v1/videos[/{uuid}]`, `DELETE /api/v1/videos/{uuid}`.
+//! Every route needs `Authorization: Bearer <api key>`.
+
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+
+use super::auth::ApiKey;
+use super::extract::JsonObject;
+use super::video_upload;
+use crate::domain::video::VideoState;
+use crate::error::ApiError;
+use crate::service::{submit, videos};
+use crate::state::AppState;
+
+/// Submits a video: 201 with the video resource and a `Location` header.
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _key: ApiKey,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let mime = req.mime_type().ok().flatten();
+    let submission = match mime {
+        Some(m) if m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA => {
+            video_upload::read_multipart(&state, &req, payload).await?
+        }
+        Some(m) if m.type_() == mime::APPLICATION && m.subtype() == mime::JSON => {
+            let JsonObject(body) =
+                JsonObject::from_request(&req, &mut payload.into_inner()).await?;
+            video_upload::from_json(&body, req.path())?
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Send multipart/form-data with a `videoFile` part, or application/json \
+                 naming a stored object in `filePath`",
+            ));
+        }
+    };
+    let video = submit::submit(&state, submission).await?;
+    let view = videos::get(&state, &video.uuid).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("location", format!("/api/v1/videos/{}", view.uuid)))
+        .json(view))
+}
+
+/// One video.
+pub async fn get(
+    state: web::Data<AppState>,
+    _key: ApiKey,
+    uuid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(videos::get(&state, &uuid).await?))
+}
+
+/// A page of videos: `?start=0&count=15&state=<name>` (`count` at most 100).
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _key: ApiKey,
+) -> Result<HttpResponse, ApiError> {
+    let (mut start, mut count, mut filter) = (0i64, 15i64, None);
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        let number = |max: i64| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("`{k}` must be an integer from 0 to {max}"))
+                })
+        };
+        match k.as_ref() {
+            "start" => start = number(i64::MAX)?,
+            "count" => count = number(videos::MAX_PAGE)?,
+            "state" => {
+                filter = Some(VideoState::from_name(&v).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Unknown state `{v}`: one of {}",
+                        VideoState::ALL.map(VideoState::name).join(", ")
+                    ))
+                })?);
+            }
+            _ => {}
+        }
+    }
+    Ok(HttpResponse::Ok().json(videos::list(&state, filter, start, count).await?))
+}
+
+/// Deletes a video, its jobs and its files: 204.
+pub async fn delete(
+    state: web::Data<AppState>,
+    _key: ApiKey,
+    uuid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    videos::delete(&state, &uuid).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

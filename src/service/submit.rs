@@ -1,0 +1,423 @@
+//! Video submission: probe the source, make its thumbnail, plan its renditions, then
+//! store the objects and create the video, its source file row and its jobs in one
+//! transaction. All-or-nothing: on any failure the objects written for this video are
+//! deleted again and no row remains (uploads live in a self-deleting staging file
+//! until the very end). The storing part runs in its own task, so a client that
+//! disconnects mid-way cannot leave half a video behind.
+
+use std::path::Path;
+
+use serde_json::json;
+use tempfile::TempPath;
+
+use crate::config::TranscodingSettings;
+use crate::db::models::{NewVideo, NewVideoFile, VideoRow};
+use crate::db::{self, DbError};
+use crate::domain::payloads;
+use crate::domain::planning::{self, FpsRules, LadderRules, Outputs, PlannedJob, SourceFacts};
+use crate::domain::video::{FileKind, VideoState, keys};
+use crate::error::ServiceError;
+use crate::media::{MediaInfo, ProbeError};
+use crate::service::events::Event;
+use crate::service::jobs::{JobParent, JobSpec, create_jobs};
+use crate::state::AppState;
+use crate::storage::{StorageError, validate_key};
+
+/// Rungs a request may ask for.
+pub const LADDER: [u32; 8] = [144, 240, 360, 480, 720, 1080, 1440, 2160];
+
+/// Per-request output options; `None` keeps the configured value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// HLS renditions.
+    pub hls: Option<bool>,
+    /// MP4 renditions.
+    pub web_videos: Option<bool>,
+    /// The rungs to produce, instead of the configured ones (values of [`LADDER`]).
+    pub resolutions: Option<Vec<u32>>,
+}
+
+/// Where the source is.
+#[derive(Debug)]
+pub enum SourceInput {
+    /// An upload streamed to a staging file (deleted unless stored).
+    Upload {
+        /// The staged file.
+        file: TempPath,
+        /// The client's file name, for the extension.
+        file_name: Option<String>,
+    },
+    /// An object already in storage (the application's: never deleted by us).
+    Stored {
+        /// Its key.
+        key: String,
+    },
+}
+
+/// A video to create.
+#[derive(Debug)]
+pub struct Submission {
+    /// The source.
+    pub source: SourceInput,
+    /// Display name.
+    pub name: Option<String>,
+    /// Prefix of output file names; default: the video's UUID.
+    pub base_filename: Option<String>,
+    /// Storage folder of the outputs; default: `videos/<uuid>`.
+    pub destination: Option<String>,
+    /// Output options.
+    pub options: OutputOptions,
+}
+
+/// The planning rules of the configuration with a request's overrides applied.
+pub fn ladder_rules(t: &TranscodingSettings, options: &OutputOptions) -> LadderRules {
+    LadderRules {
+        enabled: options
+            .resolutions
+            .clone()
+            .unwrap_or_else(|| t.resolutions.enabled()),
+        always_transcode_original_resolution: t.always_transcode_original_resolution,
+        fps: FpsRules {
+            min: t.fps.min,
+            standard: t.fps.standard.clone(),
+            hd_standard: t.fps.hd_standard.clone(),
+            audio_merge: t.fps.audio_merge,
+            average: t.fps.average,
+            max: t.fps.max,
+            keep_origin_fps_resolution_min: t.fps.keep_origin_fps_resolution_min,
+        },
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> ServiceError {
+    ServiceError::Invalid(msg.into())
+}
+
+fn check_request(sub: &Submission) -> Result<(), ServiceError> {
+    if let Some(dest) = &sub.destination {
+        validate_key(dest).map_err(|e| invalid(format!("destination: {e}")))?;
+    }
+    if let Some(base) = &sub.base_filename {
+        let ok = !base.is_empty()
+            && base.len() <= 100
+            && !base.starts_with('.')
+            && base
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !ok {
+            return Err(invalid(
+                "baseFilename: 1 to 100 letters, digits, `-`, `_` or `.`, not starting with `.`",
+            ));
+        }
+    }
+    if let Some(list) = &sub.options.resolutions
+        && let Some(bad) = list.iter().find(|r| !LADDER.contains(r))
+    {
+        return Err(invalid(format!(
+            "resolutions: {bad} is not one of {LADDER:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Probe errors: the input's fault is a 400 that says so, a missing tool a 503.
+fn probe_error(e: ProbeError) -> ServiceError {
+    if e.is_bad_input() {
+        invalid(format!(
+            "The file is not a readable video or audio file: {e}"
+        ))
+    } else {
+        ServiceError::Media(e)
+    }
+}
+
+/// The source's extension: the client's when it is plain, else from the container.
+fn source_extension(file_name: Option<&str>, info: &MediaInfo) -> String {
+    let from_name = file_name
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .filter(|e| (1..=8).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric()));
+    from_name.unwrap_or_else(
+        || match info.format_name.split(',').next().unwrap_or_default() {
+            "mov" => "mp4".to_owned(),
+            "matroska" => "mkv".to_owned(),
+            other if !other.is_empty() && other.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                other.to_owned()
+            }
+            _ => "bin".to_owned(),
+        },
+    )
+}
+
+/// The facts planning needs.
+pub fn source_facts(info: &MediaInfo) -> SourceFacts {
+    let audio_only = info.is_audio_only();
+    SourceFacts {
+        resolution: info.resolution(),
+        fps: info
+            .video
+            .as_ref()
+            .filter(|v| !v.is_still_image)
+            .and_then(|v| v.fps),
+        audio_only,
+        has_cover: audio_only && info.video.is_some(),
+    }
+}
+
+/// Creates a video from `sub` and returns its row. See the module documentation.
+pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, ServiceError> {
+    check_request(&sub)?;
+    let t = &state.settings.transcoding;
+    let outputs = Outputs {
+        hls: sub.options.hls.unwrap_or(t.hls),
+        web_videos: sub.options.web_videos.unwrap_or(t.web_videos),
+    };
+    let rules = ladder_rules(t, &sub.options);
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let directory = sub
+        .destination
+        .clone()
+        .unwrap_or_else(|| format!("videos/{uuid}"));
+    let base = sub.base_filename.clone().unwrap_or_else(|| uuid.clone());
+
+    let source_path = match &sub.source {
+        SourceInput::Upload { file, .. } => {
+            let size = tokio::fs::metadata(&**file)
+                .await
+                .map_err(|e| {
+                    ServiceError::Storage(StorageError::Io {
+                        key: "upload".to_owned(),
+                        source: e,
+                    })
+                })?
+                .len();
+            if size == 0 {
+                return Err(invalid("The uploaded file is empty"));
+            }
+            file.to_path_buf()
+        }
+        SourceInput::Stored { key } => {
+            validate_key(key).map_err(|e| invalid(format!("filePath: {e}")))?;
+            state.storage.local_path(key).await.map_err(|e| match e {
+                StorageError::NotFound(_) => invalid(format!("filePath: no stored object `{key}`")),
+                other => other.into(),
+            })?
+        }
+    };
+    let dir = directory.clone();
+    if state
+        .db
+        .run(move |conn| db::videos::directory_in_use(conn, &dir))
+        .await?
+    {
+        return Err(ServiceError::Conflict(format!(
+            "Another video already uses the folder `{directory}`"
+        )));
+    }
+
+    let info = state.media.probe(&source_path).await.map_err(probe_error)?;
+    if info.is_audio_only() && !info.has_audio() {
+        return Err(invalid(
+            "The file has no audio and no moving picture (a still image is not a video)",
+        ));
+    }
+    let facts = source_facts(&info);
+    let plan = planning::plan_jobs(&facts, &rules, outputs).map_err(|e| invalid(e.to_string()))?;
+
+    let thumbnail = match info.video {
+        Some(_) => Some(make_thumbnail(state, &source_path).await?),
+        None => None,
+    };
+    let options = json!({
+        "hls": outputs.hls,
+        "webVideos": outputs.web_videos,
+        "resolutions": rules.enabled,
+        "sourceOwned": matches!(sub.source, SourceInput::Upload { .. }),
+    });
+    let prepared = Prepared {
+        uuid,
+        directory,
+        base,
+        name: sub.name,
+        source: sub.source,
+        thumbnail,
+        info,
+        plan,
+        options: options.to_string(),
+    };
+    // Detached from the request: it finishes (or cleans up) even if the client leaves.
+    let task_state = state.clone();
+    let video = tokio::spawn(async move { store(&task_state, prepared).await })
+        .await
+        .map_err(|e| ServiceError::Db(DbError::Task(e.to_string())))??;
+    state.events.publish(Event::JobsAvailable);
+    Ok(video)
+}
+
+async fn make_thumbnail(state: &AppState, source: &Path) -> Result<TempPath, ServiceError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("thumb-")
+        .suffix(".jpg")
+        .tempfile_in(state.storage.staging_dir())
+        .map_err(|e| {
+            ServiceError::Storage(StorageError::Io {
+                key: "thumbnail".to_owned(),
+                source: e,
+            })
+        })?
+        .into_temp_path();
+    state
+        .media
+        .thumbnail(source, &tmp)
+        .await
+        .map_err(|e| probe_error(ProbeError::Tool(e)))?;
+    Ok(tmp)
+}
+
+/// Everything decided before anything is written.
+struct Prepared {
+    uuid: String,
+    directory: String,
+    base: String,
+    name: Option<String>,
+    source: SourceInput,
+    thumbnail: Option<TempPath>,
+    info: MediaInfo,
+    plan: Vec<PlannedJob>,
+    options: String,
+}
+
+/// Stores the objects, then writes the rows in one transaction; on failure deletes
+/// the objects it wrote.
+async fn store(state: &AppState, p: Prepared) -> Result<VideoRow, ServiceError> {
+    let mut written: Vec<String> = Vec::new();
+    let result = store_inner(state, p, &mut written).await;
+    if result.is_err() {
+        for key in &written {
+            if let Err(e) = state.storage.delete(key).await {
+                tracing::error!(key, error = %e, "cannot remove an object of a failed submission");
+            }
+        }
+    }
+    result
+}
+
+async fn store_inner(
+    state: &AppState,
+    p: Prepared,
+    written: &mut Vec<String>,
+) -> Result<VideoRow, ServiceError> {
+    let (source_key, size) = match p.source {
+        SourceInput::Upload { file, file_name } => {
+            let key = keys::source(
+                &p.directory,
+                &p.base,
+                &source_extension(file_name.as_deref(), &p.info),
+            );
+            // Recorded first: a put that fails half-way is cleaned up too.
+            written.push(key.clone());
+            let size = state.storage.put_file(&key, &file).await?;
+            (key, size)
+        }
+        SourceInput::Stored { key } => {
+            let size = state.storage.size(&key).await?.unwrap_or(0);
+            (key, size)
+        }
+    };
+    let thumbnail_key = match p.thumbnail {
+        Some(tmp) => {
+            let key = keys::thumbnail(&p.directory);
+            written.push(key.clone());
+            state.storage.put_file(&key, &tmp).await?;
+            Some(key)
+        }
+        None => None,
+    };
+
+    let now = db::now();
+    let new_video = NewVideo {
+        uuid: p.uuid.clone(),
+        state: VideoState::ToTranscode.id(),
+        name: p.name,
+        directory: p.directory.clone(),
+        base_filename: p.base,
+        duration: p.info.duration,
+        thumbnail_key,
+        options: p.options,
+        created_at: now,
+        updated_at: now,
+    };
+    let source_row = source_file_row(&p.info, source_key, size, now);
+    let public_url = state.public_url().to_owned();
+    let plan = p.plan;
+    let directory = p.directory;
+    state
+        .db
+        .run(move |conn| {
+            Ok(db::write_transaction(conn, |conn| {
+                if db::videos::directory_in_use(conn, &directory)? {
+                    return Err(ServiceError::Conflict(format!(
+                        "Another video already uses the folder `{directory}`"
+                    )));
+                }
+                let video = db::videos::insert(conn, &new_video)?;
+                db::videos::insert_file(
+                    conn,
+                    &NewVideoFile {
+                        video_id: video.id,
+                        ..source_row
+                    },
+                )?;
+                create_jobs(conn, &job_specs(&plan, &public_url, &video))?;
+                Ok(video)
+            }))
+        })
+        .await?
+}
+
+/// The job specs of `plan` for `video` (UUIDs generated here, before insertion,
+/// because the payload URLs contain them).
+pub fn job_specs(plan: &[PlannedJob], public_url: &str, video: &VideoRow) -> Vec<JobSpec> {
+    plan.iter()
+        .map(|job| {
+            let uuid = uuid::Uuid::new_v4().to_string();
+            JobSpec {
+                payload: payloads::payload(job, public_url, &uuid, &video.uuid),
+                private_payload: payloads::private_payload(job, &video.uuid),
+                uuid,
+                job_type: payloads::job_type(job.kind),
+                priority: job.priority,
+                video_id: Some(video.id),
+                parent: job.parent.map(JobParent::Spec),
+            }
+        })
+        .collect()
+}
+
+fn source_file_row(
+    info: &MediaInfo,
+    key: String,
+    size: u64,
+    now: chrono::NaiveDateTime,
+) -> NewVideoFile {
+    let (width, height, fps) = match info.video.as_ref().filter(|v| !v.is_still_image) {
+        Some(v) => (v.width as i32, v.height as i32, v.fps.unwrap_or(0.0)),
+        None => (0, 0, 0.0),
+    };
+    NewVideoFile {
+        video_id: 0,
+        kind: FileKind::Source.as_str().to_owned(),
+        storage_key: key,
+        playlist_key: None,
+        resolution: i32::try_from(info.resolution()).unwrap_or(0),
+        width,
+        height,
+        fps,
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        bitrate: info.bit_rate.and_then(|b| i64::try_from(b).ok()),
+        codecs: info.codecs_string(),
+        metadata: Some(info.raw.to_string()),
+        created_at: now,
+        updated_at: now,
+    }
+}

@@ -1,0 +1,404 @@
+//! The video resource of the private API: one video with its source, produced files
+//! (with public URLs) and jobs; pages of them; deletion.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db::models::{RunnerJobRow, VideoFileRow, VideoRow};
+use crate::db::{self, DbError};
+use crate::domain::job::JobState;
+use crate::domain::video::{FileKind, VideoState, keys};
+use crate::error::ServiceError;
+use crate::service::{jobs, timefmt};
+use crate::state::AppState;
+use crate::storage::Storage;
+
+/// Largest page of the video list.
+pub const MAX_PAGE: i64 = 100;
+
+/// `{id, name, label}` of a video state.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VideoStateView {
+    /// Stored integer (PeerTube's `VideoState` where one exists).
+    pub id: i32,
+    /// Machine name (`transcoding`, `playable`, `published`, `failed`, …).
+    pub name: &'static str,
+    /// Human label.
+    pub label: &'static str,
+}
+
+/// `{id, label}` of a job state (PeerTube's shape).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JobStateView {
+    /// PeerTube's integer.
+    pub id: i32,
+    /// PeerTube's label.
+    pub label: &'static str,
+}
+
+/// The source file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceView {
+    /// Storage key.
+    pub key: String,
+    /// Bytes.
+    pub size: i64,
+    /// Container (ffprobe `format_name`).
+    pub format: Option<String>,
+    /// Displayed width (0 for audio).
+    pub width: i32,
+    /// Displayed height (0 for audio).
+    pub height: i32,
+    /// Shorter side (0 for audio).
+    pub resolution: i32,
+    /// Frames per second (0 when unknown or audio).
+    pub fps: f64,
+    /// Overall bits per second.
+    pub bitrate: Option<i64>,
+    /// RFC 6381 codecs, when known.
+    pub codecs: Option<String>,
+}
+
+/// A produced file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RenditionView {
+    /// Shorter side (0: audio only).
+    pub resolution: i32,
+    /// Displayed width.
+    pub width: i32,
+    /// Displayed height.
+    pub height: i32,
+    /// Frames per second.
+    pub fps: f64,
+    /// Bytes.
+    pub size: i64,
+    /// Peak bits per second.
+    pub bitrate: Option<i64>,
+    /// RFC 6381 codecs.
+    pub codecs: Option<String>,
+    /// The MP4 (web video) or fragmented MP4 (HLS).
+    pub file_url: String,
+    /// The HLS media playlist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub playlist_url: Option<String>,
+}
+
+/// HLS outputs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HlsView {
+    /// `master.m3u8`.
+    pub master_playlist_url: String,
+    /// Renditions, highest first.
+    pub renditions: Vec<RenditionView>,
+}
+
+/// A job of the video.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    /// Job UUID.
+    pub uuid: String,
+    /// Runner job type.
+    #[serde(rename = "type")]
+    pub job_type: String,
+    /// Output resolution, when the job has one.
+    pub resolution: Option<i64>,
+    /// Output frame rate, when the job has one.
+    pub fps: Option<i64>,
+    /// State.
+    pub state: JobStateView,
+    /// 0..100 while processing.
+    pub progress: Option<i32>,
+    /// Last error.
+    pub error: Option<String>,
+    /// Lower runs first.
+    pub priority: i32,
+    /// Failed attempts so far.
+    pub failures: i32,
+    /// UUID of the job it waits for.
+    pub depends_on: Option<String>,
+    /// Creation time.
+    #[serde(with = "timefmt")]
+    pub created_at: NaiveDateTime,
+    /// Accepted at.
+    #[serde(with = "timefmt::option")]
+    pub started_at: Option<NaiveDateTime>,
+    /// Finished at.
+    #[serde(with = "timefmt::option")]
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+/// The video resource.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoView {
+    /// Public UUID.
+    pub uuid: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// State.
+    pub state: VideoStateView,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Seconds.
+    pub duration: Option<f64>,
+    /// Storage folder of the outputs.
+    pub directory: String,
+    /// Prefix of output names.
+    pub base_filename: String,
+    /// Output options in effect.
+    pub options: Value,
+    /// The source.
+    pub source: Option<SourceView>,
+    /// Thumbnail JPEG.
+    pub thumbnail_url: Option<String>,
+    /// HLS outputs, once one rendition exists.
+    pub hls: Option<HlsView>,
+    /// MP4 renditions, highest first.
+    pub web_videos: Vec<RenditionView>,
+    /// Jobs in creation order.
+    pub jobs: Vec<JobView>,
+    /// Creation time.
+    #[serde(with = "timefmt")]
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    #[serde(with = "timefmt")]
+    pub updated_at: NaiveDateTime,
+}
+
+/// A page of videos.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VideoPage {
+    /// Videos matching the filter.
+    pub total: i64,
+    /// This page, newest first.
+    pub data: Vec<VideoView>,
+}
+
+fn rendition(storage: &Storage, f: &VideoFileRow) -> RenditionView {
+    RenditionView {
+        resolution: f.resolution,
+        width: f.width,
+        height: f.height,
+        fps: f.fps,
+        size: f.size,
+        bitrate: f.bitrate,
+        codecs: f.codecs.clone(),
+        file_url: storage.url(&f.storage_key),
+        playlist_url: f.playlist_key.as_deref().map(|k| storage.url(k)),
+    }
+}
+
+fn job_view(job: &RunnerJobRow, uuids: &HashMap<i64, String>) -> JobView {
+    let payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
+    let state = JobState::from_id(job.state);
+    JobView {
+        uuid: job.uuid.clone(),
+        job_type: job.job_type.clone(),
+        resolution: payload["output"]["resolution"].as_i64(),
+        fps: payload["output"]["fps"].as_i64(),
+        state: JobStateView {
+            id: job.state,
+            label: state.map_or("Unknown", JobState::label),
+        },
+        progress: job.progress,
+        error: job.error.clone(),
+        priority: job.priority,
+        failures: job.failures,
+        depends_on: job.depends_on_job_id.and_then(|id| uuids.get(&id).cloned()),
+        created_at: job.created_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+    }
+}
+
+/// Builds the resource from a video's rows.
+pub fn view(
+    storage: &Storage,
+    video: VideoRow,
+    files: &[VideoFileRow],
+    jobs: &[RunnerJobRow],
+) -> VideoView {
+    let state = VideoState::from_id(video.state).unwrap_or(VideoState::ToTranscode);
+    let source = files
+        .iter()
+        .find(|f| f.kind == FileKind::Source.as_str())
+        .map(|f| {
+            let meta: Value = f
+                .metadata
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or(Value::Null);
+            SourceView {
+                key: f.storage_key.clone(),
+                size: f.size,
+                format: meta["format"]["format_name"].as_str().map(str::to_owned),
+                width: f.width,
+                height: f.height,
+                resolution: f.resolution,
+                fps: f.fps,
+                bitrate: f.bitrate,
+                codecs: f.codecs.clone(),
+            }
+        });
+    let of_kind = |kind: FileKind| -> Vec<RenditionView> {
+        files
+            .iter()
+            .filter(|f| f.kind == kind.as_str())
+            .map(|f| rendition(storage, f))
+            .collect()
+    };
+    let hls_renditions = of_kind(FileKind::Hls);
+    let hls = (!hls_renditions.is_empty()).then(|| HlsView {
+        master_playlist_url: storage.url(&keys::master(&video.directory)),
+        renditions: hls_renditions,
+    });
+    let uuids: HashMap<i64, String> = jobs.iter().map(|j| (j.id, j.uuid.clone())).collect();
+    VideoView {
+        uuid: video.uuid,
+        name: video.name,
+        state: VideoStateView {
+            id: state.id(),
+            name: state.name(),
+            label: state.label(),
+        },
+        error: video.error,
+        duration: video.duration,
+        directory: video.directory,
+        base_filename: video.base_filename,
+        options: serde_json::from_str(&video.options).unwrap_or(Value::Null),
+        source,
+        thumbnail_url: video.thumbnail_key.as_deref().map(|k| storage.url(k)),
+        hls,
+        web_videos: of_kind(FileKind::WebVideo),
+        jobs: jobs.iter().map(|j| job_view(j, &uuids)).collect(),
+        created_at: video.created_at,
+        updated_at: video.updated_at,
+    }
+}
+
+/// The video `uuid`, or [`ServiceError::NotFound`].
+pub async fn get(state: &AppState, uuid: &str) -> Result<VideoView, ServiceError> {
+    let uuid = uuid.to_owned();
+    let (video, files, jobs) = state
+        .db
+        .run(move |conn| {
+            let Some(video) = db::videos::find_by_uuid(conn, &uuid)? else {
+                return Ok(None);
+            };
+            let files = db::videos::files_of(conn, &[video.id])?;
+            let jobs = db::videos::jobs_of(conn, &[video.id])?;
+            Ok::<_, DbError>(Some((video, files, jobs)))
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("Video"))?;
+    Ok(view(&state.storage, video, &files, &jobs))
+}
+
+/// A page of videos, newest first, optionally only those in `filter` state.
+pub async fn list(
+    state: &AppState,
+    filter: Option<VideoState>,
+    start: i64,
+    count: i64,
+) -> Result<VideoPage, ServiceError> {
+    let (videos, total, files, jobs) = state
+        .db
+        .run(move |conn| {
+            let (videos, total) = db::videos::list(
+                conn,
+                filter.map(VideoState::id),
+                start.max(0),
+                count.clamp(0, MAX_PAGE),
+            )?;
+            let ids: Vec<i64> = videos.iter().map(|v| v.id).collect();
+            let files = db::videos::files_of(conn, &ids)?;
+            let jobs = db::videos::jobs_of(conn, &ids)?;
+            Ok::<_, DbError>((videos, total, files, jobs))
+        })
+        .await?;
+    let mut files_by: HashMap<i64, Vec<VideoFileRow>> = HashMap::new();
+    for f in files {
+        files_by.entry(f.video_id).or_default().push(f);
+    }
+    let mut jobs_by: HashMap<i64, Vec<RunnerJobRow>> = HashMap::new();
+    for j in jobs {
+        jobs_by
+            .entry(j.video_id.unwrap_or_default())
+            .or_default()
+            .push(j);
+    }
+    let data = videos
+        .into_iter()
+        .map(|v| {
+            let (f, j) = (files_by.remove(&v.id), jobs_by.remove(&v.id));
+            view(
+                &state.storage,
+                v,
+                f.as_deref().unwrap_or_default(),
+                j.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(VideoPage { total, data })
+}
+
+/// Deletes the video `uuid`: its unfinished jobs are cancelled (a runner holding one
+/// gets 404 on its next call) and deleted with it, its rows go, then its stored objects: the whole folder when it is the default
+/// `videos/<uuid>`, else each known object (a shared folder keeps what is not this
+/// video's). A source named by the application (JSON submission) is left in place.
+pub async fn delete(state: &AppState, uuid: &str) -> Result<(), ServiceError> {
+    let uuid_owned = uuid.to_owned();
+    let removed = state
+        .db
+        .run(move |conn| {
+            db::write_transaction(conn, |conn| {
+                let Some(video) = db::videos::find_by_uuid(conn, &uuid_owned)? else {
+                    return Ok(None);
+                };
+                let files = db::videos::files_of(conn, &[video.id])?;
+                // Pending, waiting and running jobs are cancelled (descendants too);
+                // then every job row goes with the video (ON DELETE CASCADE).
+                let cancelled = jobs::cancel_video_jobs_in(conn, video.id)?;
+                db::videos::delete(conn, video.id)?;
+                Ok::<_, DbError>(Some((video, files, cancelled)))
+            })
+        })
+        .await?;
+    let Some((video, files, cancelled)) = removed else {
+        return Err(ServiceError::NotFound("Video"));
+    };
+    jobs::cancel::after_cancel(state, &cancelled).await;
+    remove_objects(&state.storage, &video, &files).await;
+    Ok(())
+}
+
+async fn remove_objects(storage: &Storage, video: &VideoRow, files: &[VideoFileRow]) {
+    let options: Value = serde_json::from_str(&video.options).unwrap_or(Value::Null);
+    let source_owned = options["sourceOwned"].as_bool().unwrap_or(false);
+    let mut keys_to_delete: Vec<String> = Vec::new();
+    for f in files {
+        if f.kind != FileKind::Source.as_str() || source_owned {
+            keys_to_delete.push(f.storage_key.clone());
+        }
+        keys_to_delete.extend(f.playlist_key.clone());
+    }
+    keys_to_delete.extend(video.thumbnail_key.clone());
+    keys_to_delete.push(keys::master(&video.directory));
+    for key in &keys_to_delete {
+        if let Err(e) = storage.delete(key).await {
+            tracing::error!(key, error = %e, "cannot delete an object of a deleted video");
+        }
+    }
+    if video.directory == format!("videos/{}", video.uuid)
+        && let Err(e) = storage.delete_prefix(&video.directory).await
+    {
+        tracing::error!(directory = video.directory, error = %e, "cannot delete a video folder");
+    }
+}
