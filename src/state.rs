@@ -6,8 +6,8 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::media::Media;
 use crate::service::events::EventBus;
-use crate::storage::Storage;
 use crate::socket::Hub;
+use crate::storage::Storage;
 
 /// Shared application state.
 #[derive(Debug, Clone)]

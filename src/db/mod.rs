@@ -195,7 +195,10 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let pool = Pool::builder()
             .max_size(options.max_connections.max(1))
-            .min_idle(Some(1))
+            // Connections are opened on demand only, never by r2d2's background thread:
+            // a process exiting while that thread is inside libpq's TLS handshake crashes
+            // (SIGSEGV in OpenSSL's exit handlers), which short CLI runs hit.
+            .min_idle(Some(0))
             // A SQLite file cannot drop a connection; checking one out with `SELECT 1`
             // would only cost a query per request. PostgreSQL connections are checked.
             .test_on_check_out(backend == Backend::Postgres)

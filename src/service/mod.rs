@@ -3,8 +3,8 @@
 
 pub mod events;
 pub mod inputs;
-pub mod jobs;
 pub mod job_availability;
+pub mod jobs;
 pub mod registration_tokens;
 pub mod renditions;
 pub mod runners;

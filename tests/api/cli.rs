@@ -39,7 +39,8 @@ impl Cli {
         let out = self.run(args);
         assert!(
             out.status.success(),
-            "{args:?}: {}",
+            "{args:?}: {} {}",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
