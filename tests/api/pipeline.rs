@@ -188,3 +188,119 @@ async fn a_submitted_video_is_transcoded_by_a_runner_into_hls_and_mp4() {
     // A player reads the whole ladder through the master playlist over HTTP.
     ffprobe_ok(master_url).await;
 }
+
+/// What the runner's ffmpeg makes for an audio-merge job: the still image over the
+/// audio, at the requested height and frame rate.
+fn merge(job: &Value, audio: &Path, preview: &Path, dir: &Path) -> Vec<FilePart> {
+    let out = &job["payload"]["output"];
+    let (res, fps) = (
+        out["resolution"].as_i64().unwrap(),
+        out["fps"].as_i64().unwrap(),
+    );
+    let (scale, rate) = (format!("scale=-2:{res}"), fps.to_string());
+    let mp4 = dir.join(format!("output-{}.mp4", job["uuid"].as_str().unwrap()));
+    run_ffmpeg(
+        &[
+            "-loop",
+            "1",
+            "-i",
+            preview.to_str().unwrap(),
+            "-i",
+            audio.to_str().unwrap(),
+            "-shortest",
+            "-vf",
+            &scale,
+            "-r",
+            &rate,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "stillimage",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-f",
+            "mp4",
+        ],
+        &mp4,
+    );
+    vec![FilePart::bytes(
+        "videoFile",
+        &mp4.file_name().unwrap().to_string_lossy(),
+        "video/mp4",
+        std::fs::read(&mp4).unwrap(),
+    )]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audio_upload_with_cover_art_is_merged_then_transcoded_to_hls() {
+    let app = spawn_video_app().await;
+    let runner = SimRunner::register(&app, "merge-runner").await;
+    let body = submit_ok(&app, &sample("audio-cover.mp3"), &[]).await;
+    let uuid = body["uuid"].as_str().unwrap().to_owned();
+    let work = tempfile::tempdir().unwrap();
+    let mut types = Vec::new();
+    for _ in 0..20 {
+        let offers = runner.available(json!({"version": "0.1.0"})).await;
+        let Some(offer) = offers.first() else { break };
+        let job_uuid = offer["uuid"].as_str().unwrap().to_owned();
+        let (job, token) = runner.accept_ok(&job_uuid).await;
+        let fetch = |key: &'static str| {
+            let url = job["payload"]["input"][key].as_str().unwrap().to_owned();
+            let path = work.path().join(format!("{key}-{job_uuid}"));
+            let runner = &runner;
+            let token = token.clone();
+            async move {
+                let res = runner.download(&url, &token).await;
+                assert_eq!(res.status(), 200, "{url}");
+                std::fs::write(&path, res.bytes().await.unwrap()).unwrap();
+                path
+            }
+        };
+        let job_type = job["type"].as_str().unwrap().to_owned();
+        let files = if job_type == "vod-audio-merge-transcoding" {
+            let audio = fetch("audioFileUrl").await;
+            let preview = fetch("previewFileUrl").await;
+            merge(&job, &audio, &preview, work.path())
+        } else {
+            let input = fetch("videoFileUrl").await;
+            // The HLS children read the merged MP4, which has a picture.
+            let probe = std::process::Command::new("ffprobe")
+                .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+                .args(["stream=codec_name", "-of", "csv=p=0"])
+                .arg(&input)
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "h264");
+            transcode(&job, &input, work.path())
+        };
+        let res = runner.success(&job_uuid, &token, &[], files).await;
+        assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
+        wait_state(&app, &job_uuid, 3).await;
+        types.push(job_type);
+    }
+    assert_eq!(types[0], "vod-audio-merge-transcoding", "{types:?}");
+    assert!(
+        types[1..].iter().all(|t| t == "vod-hls-transcoding"),
+        "{types:?}"
+    );
+    assert!(types.len() >= 2, "{types:?}");
+
+    let view: Value = get(&app, &format!("/api/v1/videos/{uuid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["state"]["name"], "published", "{view}");
+    let hls = view["hls"]["renditions"].as_array().unwrap();
+    assert_eq!(hls.len(), types.len() - 1, "{view}");
+    let master_url = view["hls"]["masterPlaylistUrl"].as_str().unwrap();
+    for r in hls {
+        assert!(r["height"].as_i64().unwrap() > 0, "{r}");
+        ffprobe_ok(r["playlistUrl"].as_str().unwrap()).await;
+    }
+    ffprobe_ok(master_url).await;
+}

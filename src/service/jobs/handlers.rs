@@ -77,8 +77,9 @@ pub trait JobTypeHandler: Send + Sync {
 }
 
 /// A type whose results this server cannot store yet: its completion fails with a
-/// clear error, so the job ends ERRORED instead of silently COMPLETED. Such jobs are
-/// only created once their handler exists.
+/// clear error, so the job ends ERRORED instead of silently COMPLETED. The server
+/// creates no job of these types (live, studio, transcription, storyboard) until their
+/// handler exists.
 #[derive(Debug)]
 pub struct NotImplemented(JobType);
 
@@ -112,7 +113,6 @@ impl JobTypeHandler for NotImplemented {
     }
 }
 
-static AUDIO_MERGE: NotImplemented = NotImplemented(JobType::VodAudioMergeTranscoding);
 static LIVE: NotImplemented = NotImplemented(JobType::LiveRtmpHlsTranscoding);
 static STUDIO: NotImplemented = NotImplemented(JobType::VideoStudioTranscoding);
 static TRANSCRIPTION: NotImplemented = NotImplemented(JobType::VideoTranscription);
@@ -123,7 +123,7 @@ pub fn handler_for(job_type: JobType) -> &'static dyn JobTypeHandler {
     match job_type {
         JobType::VodWebVideoTranscoding => &vod::WebVideo,
         JobType::VodHlsTranscoding => &vod::Hls,
-        JobType::VodAudioMergeTranscoding => &AUDIO_MERGE,
+        JobType::VodAudioMergeTranscoding => &vod::AudioMerge,
         JobType::LiveRtmpHlsTranscoding => &LIVE,
         JobType::VideoStudioTranscoding => &STUDIO,
         JobType::VideoTranscription => &TRANSCRIPTION,

@@ -1,4 +1,5 @@
-//! `vod-web-video-transcoding` and `vod-hls-transcoding`: thin adapters over
+//! `vod-web-video-transcoding`, `vod-hls-transcoding` and `vod-audio-merge-transcoding`:
+//! thin adapters over
 //! [`crate::service::renditions`], which stores the files under the video's folder,
 //! rewrites the HLS media playlist, rebuilds the master playlist and moves the video's
 //! state.
@@ -20,6 +21,12 @@ pub struct WebVideo;
 /// `vod-hls-transcoding`: a fragmented MP4 and its media playlist.
 #[derive(Debug)]
 pub struct Hls;
+
+/// `vod-audio-merge-transcoding`: the audio source with its cover image as a still
+/// video, an MP4 rendition (PeerTube's "optimize" step for audio uploads). Once stored
+/// it is the `max-quality` input of the HLS children (`service::inputs`).
+#[derive(Debug)]
+pub struct AudioMerge;
 
 /// The video and the requested `output.resolution` of a VOD job.
 fn target(job: &RunnerJobRow) -> Result<(i64, i32), CompletionError> {
@@ -55,6 +62,20 @@ fn refresh<'a>(
     })
 }
 
+/// Stores the `videoFile` of a job whose output is one MP4.
+fn complete_mp4<'a>(
+    state: &'a AppState,
+    job: &'a RunnerJobRow,
+    mut upload: RunnerUpload,
+) -> BoxFuture<'a, Result<(), CompletionError>> {
+    Box::pin(async move {
+        let (video_id, resolution) = target(job)?;
+        let video = take(&mut upload, "videoFile")?;
+        renditions::store_web_video(state, video_id, resolution, &video.path).await?;
+        Ok(())
+    })
+}
+
 impl JobTypeHandler for WebVideo {
     fn job_type(&self) -> JobType {
         JobType::VodWebVideoTranscoding
@@ -64,14 +85,9 @@ impl JobTypeHandler for WebVideo {
         &'a self,
         state: &'a AppState,
         job: &'a RunnerJobRow,
-        mut upload: RunnerUpload,
+        upload: RunnerUpload,
     ) -> BoxFuture<'a, Result<(), CompletionError>> {
-        Box::pin(async move {
-            let (video_id, resolution) = target(job)?;
-            let video = take(&mut upload, "videoFile")?;
-            renditions::store_web_video(state, video_id, resolution, &video.path).await?;
-            Ok(())
-        })
+        complete_mp4(state, job, upload)
     }
 
     fn ended<'a>(
@@ -102,6 +118,30 @@ impl JobTypeHandler for Hls {
             renditions::store_hls(state, video_id, resolution, &video.path, &playlist.path).await?;
             Ok(())
         })
+    }
+
+    fn ended<'a>(
+        &'a self,
+        state: &'a AppState,
+        job: &'a RunnerJobRow,
+        _end: JobEnd<'a>,
+    ) -> BoxFuture<'a, Result<(), ServiceError>> {
+        refresh(state, job)
+    }
+}
+
+impl JobTypeHandler for AudioMerge {
+    fn job_type(&self) -> JobType {
+        JobType::VodAudioMergeTranscoding
+    }
+
+    fn complete<'a>(
+        &'a self,
+        state: &'a AppState,
+        job: &'a RunnerJobRow,
+        upload: RunnerUpload,
+    ) -> BoxFuture<'a, Result<(), CompletionError>> {
+        complete_mp4(state, job, upload)
     }
 
     fn ended<'a>(
