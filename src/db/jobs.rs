@@ -165,6 +165,22 @@ pub enum Held<'a> {
     Any,
 }
 
+/// `UPDATE target SET changes`, restricted to the row `held` names. A macro because
+/// each restriction is a different diesel query type.
+macro_rules! update_held {
+    ($conn:expr, $target:expr, $held:expr, $changes:expr) => {
+        match $held {
+            Held::Token(h) => diesel::update($target.filter(runner_jobs::job_token_hash.eq(h)))
+                .set($changes)
+                .execute($conn)?,
+            Held::Unchanged(t) => diesel::update($target.filter(runner_jobs::updated_at.eq(t)))
+                .set($changes)
+                .execute($conn)?,
+            Held::Any => diesel::update($target).set($changes).execute($conn)?,
+        }
+    };
+}
+
 /// Requeue: PROCESSING → PENDING with token, runner, progress and start cleared and
 /// `failures` set, if the row is still PROCESSING and `held`. Returns the changed row
 /// count.
@@ -187,15 +203,7 @@ pub fn requeue(
         runner_jobs::started_at.eq(None::<NaiveDateTime>),
         runner_jobs::updated_at.eq(now),
     );
-    Ok(match held {
-        Held::Token(h) => diesel::update(target.filter(runner_jobs::job_token_hash.eq(h)))
-            .set(changes)
-            .execute(conn)?,
-        Held::Unchanged(t) => diesel::update(target.filter(runner_jobs::updated_at.eq(t)))
-            .set(changes)
-            .execute(conn)?,
-        Held::Any => diesel::update(target).set(changes).execute(conn)?,
-    })
+    Ok(update_held!(conn, target, held, changes))
 }
 
 /// Fail: `from` (PROCESSING or COMPLETING) → ERRORED with `message`, `failures` set,
@@ -222,15 +230,7 @@ pub fn fail(
         runner_jobs::finished_at.eq(now),
         runner_jobs::updated_at.eq(now),
     );
-    Ok(match held {
-        Held::Token(h) => diesel::update(target.filter(runner_jobs::job_token_hash.eq(h)))
-            .set(changes)
-            .execute(conn)?,
-        Held::Unchanged(t) => diesel::update(target.filter(runner_jobs::updated_at.eq(t)))
-            .set(changes)
-            .execute(conn)?,
-        Held::Any => diesel::update(target).set(changes).execute(conn)?,
-    })
+    Ok(update_held!(conn, target, held, changes))
 }
 
 /// Success, step 1: PROCESSING → COMPLETING if the row is still PROCESSING with this
