@@ -9,18 +9,25 @@ use super::planning::{PlannedJob, PlannedKind};
 
 /// Which input a URL serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputFile {
-    /// `…/max-quality`: the best video file.
+pub enum InputFile<'a> {
+    /// `…/max-quality`: the best video file (audio if there is none).
     MaxQuality,
-    /// `…/max-quality/audio`: the best audio file.
+    /// `…/max-quality/audio`: the best audio file (video if there is none).
     MaxQualityAudio,
     /// `…/previews/max-quality`: the preview image.
     Preview,
+    /// `…/studio/task-files/{name}`: an intro, outro or watermark.
+    StudioTaskFile(&'a str),
 }
 
 /// The absolute URL of `file` of video `video_uuid` for job `job_uuid` on the server's
 /// public origin (no query string: runners drop it).
-pub fn input_url(public_url: &str, job_uuid: &str, video_uuid: &str, file: InputFile) -> String {
+pub fn input_url(
+    public_url: &str,
+    job_uuid: &str,
+    video_uuid: &str,
+    file: InputFile<'_>,
+) -> String {
     let base = format!(
         "{}/api/v1/runners/jobs/{job_uuid}/files/videos/{video_uuid}",
         public_url.trim_end_matches('/')
@@ -29,6 +36,7 @@ pub fn input_url(public_url: &str, job_uuid: &str, video_uuid: &str, file: Input
         InputFile::MaxQuality => format!("{base}/max-quality"),
         InputFile::MaxQualityAudio => format!("{base}/max-quality/audio"),
         InputFile::Preview => format!("{base}/previews/max-quality"),
+        InputFile::StudioTaskFile(name) => format!("{base}/studio/task-files/{name}"),
     }
 }
 
@@ -123,5 +131,26 @@ mod tests {
             "vid-1"
         );
         assert_eq!(job_type(PlannedKind::Hls).as_str(), "vod-hls-transcoding");
+    }
+
+    #[test]
+    fn urls_have_peertubes_shape() {
+        assert_eq!(
+            input_url("https://h/", "j", "v", InputFile::MaxQuality),
+            "https://h/api/v1/runners/jobs/j/files/videos/v/max-quality"
+        );
+        assert_eq!(
+            input_url("https://h", "j", "v", InputFile::MaxQualityAudio),
+            "https://h/api/v1/runners/jobs/j/files/videos/v/max-quality/audio"
+        );
+        assert_eq!(
+            input_url(
+                "https://h",
+                "j",
+                "v",
+                InputFile::StudioTaskFile("intro.mp4")
+            ),
+            "https://h/api/v1/runners/jobs/j/files/videos/v/studio/task-files/intro.mp4"
+        );
     }
 }

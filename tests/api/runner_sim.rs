@@ -369,7 +369,7 @@ pub fn video_spec(
     resolution: i32,
     parent: Option<JobParent>,
 ) -> JobSpec {
-    use peertube_runner_connector::service::jobs::urls::{InputFile, input_url};
+    use peertube_runner_connector::domain::payloads::{InputFile, input_url};
     let uuid = JobSpec::new_uuid();
     let input = input_url(&app.address, &uuid, &video.uuid, InputFile::MaxQuality);
     let mut output = json!({"resolution": resolution, "fps": 25});

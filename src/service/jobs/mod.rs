@@ -20,7 +20,6 @@ pub mod downloads;
 pub mod handlers;
 pub mod offer;
 pub mod report;
-pub mod urls;
 pub mod view;
 pub mod vod;
 pub mod watchdog;
@@ -52,7 +51,7 @@ pub enum JobParent {
 #[derive(Debug, Clone)]
 pub struct JobSpec {
     /// Its UUID v4: generate it first with [`JobSpec::new_uuid`] to build the payload's
-    /// input URLs (see [`urls`]), which contain it.
+    /// input URLs (see [`crate::domain::payloads::input_url`]), which contain it.
     pub uuid: String,
     /// Job type.
     pub job_type: JobType,
