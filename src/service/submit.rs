@@ -360,7 +360,16 @@ async fn store_inner(
                         "Another video already uses the folder `{directory}`"
                     )));
                 }
-                let video = db::videos::insert(conn, &new_video)?;
+                // The unique index settles a race the check above cannot see.
+                let video = db::videos::insert(conn, &new_video).map_err(|e| {
+                    if e.is_unique_violation() {
+                        ServiceError::Conflict(format!(
+                            "Another video already uses the folder `{directory}`"
+                        ))
+                    } else {
+                        e.into()
+                    }
+                })?;
                 db::videos::insert_file(
                     conn,
                     &NewVideoFile {
