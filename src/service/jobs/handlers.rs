@@ -121,9 +121,9 @@ static STORYBOARD: NotImplemented = NotImplemented(JobType::GenerateVideoStorybo
 /// The handler of `job_type`.
 pub fn handler_for(job_type: JobType) -> &'static dyn JobTypeHandler {
     match job_type {
-        JobType::VodWebVideoTranscoding => &vod::WebVideo,
+        JobType::VodWebVideoTranscoding => &vod::WEB_VIDEO,
         JobType::VodHlsTranscoding => &vod::Hls,
-        JobType::VodAudioMergeTranscoding => &vod::AudioMerge,
+        JobType::VodAudioMergeTranscoding => &vod::AUDIO_MERGE,
         JobType::LiveRtmpHlsTranscoding => &LIVE,
         JobType::VideoStudioTranscoding => &STUDIO,
         JobType::VideoTranscription => &TRANSCRIPTION,

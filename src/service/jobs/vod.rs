@@ -14,19 +14,22 @@ use crate::error::ServiceError;
 use crate::service::renditions;
 use crate::state::AppState;
 
-/// `vod-web-video-transcoding`: an MP4 rendition.
+/// A job whose output is one MP4 rendition:
+/// - `vod-web-video-transcoding` ([`WEB_VIDEO`]);
+/// - `vod-audio-merge-transcoding` ([`AUDIO_MERGE`]): the audio source with its cover
+///   image as a still video (PeerTube's "optimize" step for audio uploads). Once stored
+///   it is the `max-quality` input of the HLS children (`service::inputs`).
 #[derive(Debug)]
-pub struct WebVideo;
+pub struct Mp4Output(JobType);
+
+/// `vod-web-video-transcoding`.
+pub static WEB_VIDEO: Mp4Output = Mp4Output(JobType::VodWebVideoTranscoding);
+/// `vod-audio-merge-transcoding`.
+pub static AUDIO_MERGE: Mp4Output = Mp4Output(JobType::VodAudioMergeTranscoding);
 
 /// `vod-hls-transcoding`: a fragmented MP4 and its media playlist.
 #[derive(Debug)]
 pub struct Hls;
-
-/// `vod-audio-merge-transcoding`: the audio source with its cover image as a still
-/// video, an MP4 rendition (PeerTube's "optimize" step for audio uploads). Once stored
-/// it is the `max-quality` input of the HLS children (`service::inputs`).
-#[derive(Debug)]
-pub struct AudioMerge;
 
 /// The video and the requested `output.resolution` of a VOD job.
 fn target(job: &RunnerJobRow) -> Result<(i64, i32), CompletionError> {
@@ -62,32 +65,23 @@ fn refresh<'a>(
     })
 }
 
-/// Stores the `videoFile` of a job whose output is one MP4.
-fn complete_mp4<'a>(
-    state: &'a AppState,
-    job: &'a RunnerJobRow,
-    mut upload: RunnerUpload,
-) -> BoxFuture<'a, Result<(), CompletionError>> {
-    Box::pin(async move {
-        let (video_id, resolution) = target(job)?;
-        let video = take(&mut upload, "videoFile")?;
-        renditions::store_web_video(state, video_id, resolution, &video.path).await?;
-        Ok(())
-    })
-}
-
-impl JobTypeHandler for WebVideo {
+impl JobTypeHandler for Mp4Output {
     fn job_type(&self) -> JobType {
-        JobType::VodWebVideoTranscoding
+        self.0
     }
 
     fn complete<'a>(
         &'a self,
         state: &'a AppState,
         job: &'a RunnerJobRow,
-        upload: RunnerUpload,
+        mut upload: RunnerUpload,
     ) -> BoxFuture<'a, Result<(), CompletionError>> {
-        complete_mp4(state, job, upload)
+        Box::pin(async move {
+            let (video_id, resolution) = target(job)?;
+            let video = take(&mut upload, "videoFile")?;
+            renditions::store_web_video(state, video_id, resolution, &video.path).await?;
+            Ok(())
+        })
     }
 
     fn ended<'a>(
@@ -118,30 +112,6 @@ impl JobTypeHandler for Hls {
             renditions::store_hls(state, video_id, resolution, &video.path, &playlist.path).await?;
             Ok(())
         })
-    }
-
-    fn ended<'a>(
-        &'a self,
-        state: &'a AppState,
-        job: &'a RunnerJobRow,
-        _end: JobEnd<'a>,
-    ) -> BoxFuture<'a, Result<(), ServiceError>> {
-        refresh(state, job)
-    }
-}
-
-impl JobTypeHandler for AudioMerge {
-    fn job_type(&self) -> JobType {
-        JobType::VodAudioMergeTranscoding
-    }
-
-    fn complete<'a>(
-        &'a self,
-        state: &'a AppState,
-        job: &'a RunnerJobRow,
-        upload: RunnerUpload,
-    ) -> BoxFuture<'a, Result<(), CompletionError>> {
-        complete_mp4(state, job, upload)
     }
 
     fn ended<'a>(
