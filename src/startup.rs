@@ -179,6 +179,11 @@ impl Application {
         self.addr
     }
 
+    /// A handle that stops the server (`stop(graceful)`), e.g. when a test ends.
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// The shared state (tests use it to reach the database and the event bus).
     pub fn state(&self) -> &AppState {
         &self.state

@@ -27,8 +27,8 @@ async fn readyz_is_503_when_the_database_is_gone() {
     let app = spawn_app().await;
     if app.db.is_postgres() {
         // Terminate the pool's connections and forbid new ones.
-        let url = app.db.url.clone();
-        let name = url.rsplit('/').next().unwrap().to_owned();
+        let url = url::Url::parse(&app.db.url).unwrap();
+        let name = url.path().trim_start_matches('/').to_owned();
         let admin = std::env::var("TEST_DATABASE_URL").unwrap();
         use diesel::{Connection, RunQueryDsl};
         let mut conn = diesel::PgConnection::establish(&admin).unwrap();

@@ -35,12 +35,22 @@ impl TestDb {
 
     pub fn postgres(admin_url: &str) -> TestDb {
         let name = format!("prc_test_{}", uuid::Uuid::new_v4().simple());
+        // Test databases are local: skip TLS unless the URL asks for it. libtest exits
+        // the process while threads of finished tests may still hold libpq connections,
+        // and OpenSSL's exit handlers then crash (SIGSEGV) under a TLS connection.
+        let mut admin_parsed = url::Url::parse(admin_url).unwrap();
+        if !admin_parsed.query_pairs().any(|(k, _)| k == "sslmode") {
+            admin_parsed
+                .query_pairs_mut()
+                .append_pair("sslmode", "disable");
+        }
+        let admin_url = admin_parsed.as_str();
         let mut admin = PgConnection::establish(admin_url)
             .unwrap_or_else(|e| panic!("TEST_DATABASE_URL {admin_url}: {e}"));
         diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
             .execute(&mut admin)
             .unwrap();
-        let mut url = url::Url::parse(admin_url).unwrap();
+        let mut url = admin_parsed.clone();
         url.set_path(&name);
         TestDb {
             url: url.to_string(),
@@ -72,7 +82,16 @@ pub struct TestApp {
     pub state: AppState,
     pub data_dir: PathBuf,
     pub db: TestDb,
+    server: actix_web::dev::ServerHandle,
     _dir: TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the server's worker threads with the test rather than at process exit
+        // (the stop command is sent at once; nothing needs to await it).
+        drop(self.server.stop(false));
+    }
 }
 
 /// Settings for a test: data in `dir`, database `db`, port 0, two workers.
@@ -108,6 +127,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("application builds");
     let port = app.port();
     let state = app.state().clone();
+    let server = app.server_handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -116,6 +136,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         state,
         data_dir: dir.path().to_owned(),
         db,
+        server,
         _dir: dir,
     }
 }
