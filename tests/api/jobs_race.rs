@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::helpers::spawn_app;
-use crate::runner_sim::{SimRunner, insert_jobs, make_video, spec, video_spec};
+use crate::runner_sim::{SimRunner, insert_jobs, one_vod_job, spec};
 
 /// Status and `code` of a lost accept.
 type LostRace = (u16, Option<String>);
@@ -121,19 +121,8 @@ async fn a_1_gib_success_upload_keeps_memory_flat() {
 async fn upload_1_gib_and_measure() {
     let app = spawn_app().await;
     let runner = SimRunner::register(&app, "big").await;
-    let video = make_video(&app).await;
-    let rows = insert_jobs(
-        &app,
-        vec![video_spec(
-            &app,
-            &video,
-            JobType::VodWebVideoTranscoding,
-            240,
-            None,
-        )],
-    )
-    .await;
-    let (_, token) = runner.accept_ok(&rows[0].uuid).await;
+    let (_video, row) = one_vod_job(&app, JobType::VodWebVideoTranscoding).await;
+    let (_, token) = runner.accept_ok(&row.uuid).await;
     const MIB: usize = 1 << 20;
     let chunk = bytes::Bytes::from(vec![0u8; MIB]);
     let body =
@@ -158,10 +147,7 @@ async fn upload_1_gib_and_measure() {
             }
         })
     };
-    let url = format!(
-        "{}/api/v1/runners/jobs/{}/success",
-        app.address, rows[0].uuid
-    );
+    let url = format!("{}/api/v1/runners/jobs/{}/success", app.address, row.uuid);
     let res = runner
         .client
         .post(url)
@@ -178,7 +164,7 @@ async fn upload_1_gib_and_measure() {
     );
     assert!(growth_mib < 32, "RSS grew by {growth_mib} MiB");
     // Zeros are no video: the completion failed cleanly and the upload is gone.
-    let row = crate::runner_sim::wait_state(&app, &rows[0].uuid, 4).await;
+    let row = crate::runner_sim::wait_state(&app, &row.uuid, 4).await;
     assert!(row.error.is_some());
     assert_eq!(
         std::fs::read_dir(app.state.storage.staging_dir())

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::helpers::{problem, spawn_app, spawn_app_with};
 use crate::runner_sim::{
-    FilePart, SimRunner, clip, hls_files, insert_jobs, job, make_video, video_spec, wait_state,
+    FilePart, SimRunner, clip, hls_files, insert_jobs, job, make_video, one_vod_job, video_spec,
+    wait_state,
 };
 
 #[tokio::test]
@@ -167,19 +168,8 @@ async fn a_failed_completion_errors_the_job_and_its_children() {
 async fn success_needs_the_files_of_its_type_and_racing_successes_win_once() {
     let app = spawn_app().await;
     let runner = SimRunner::register(&app, "r1").await;
-    let video = make_video(&app).await;
-    let rows = insert_jobs(
-        &app,
-        vec![video_spec(
-            &app,
-            &video,
-            JobType::VodHlsTranscoding,
-            240,
-            None,
-        )],
-    )
-    .await;
-    let uuid = &rows[0].uuid;
+    let (_video, row) = one_vod_job(&app, JobType::VodHlsTranscoding).await;
+    let uuid = &row.uuid;
     let (_, token) = runner.accept_ok(uuid).await;
     let only_video = hls_files(uuid).into_iter().take(1).collect();
     let res = runner.success(uuid, &token, &[], only_video).await;
@@ -203,22 +193,11 @@ async fn success_needs_the_files_of_its_type_and_racing_successes_win_once() {
 async fn downloads_check_the_job_the_video_and_support_ranges() {
     let app = spawn_app().await;
     let runner = SimRunner::register(&app, "r1").await;
-    let video = make_video(&app).await;
+    let (video, row) = one_vod_job(&app, JobType::VodHlsTranscoding).await;
     let other = make_video(&app).await;
-    let rows = insert_jobs(
-        &app,
-        vec![video_spec(
-            &app,
-            &video,
-            JobType::VodHlsTranscoding,
-            240,
-            None,
-        )],
-    )
-    .await;
-    let uuid = &rows[0].uuid;
+    let uuid = &row.uuid;
     let base = format!("{}/api/v1/runners/jobs/{uuid}/files/videos", app.address);
-    // Not accepted yet: no job token matches.
+    // Not accepted yet: no row token matches.
     assert_eq!(
         runner
             .download(&format!("{base}/{}/max-quality", video.uuid), "ptrjt-x")
@@ -300,19 +279,8 @@ async fn downloads_check_the_job_the_video_and_support_ranges() {
 async fn hostile_multipart_bodies_get_clear_errors_and_leave_nothing_behind() {
     let app = spawn_app_with(|s| s.limits.runner_upload_bytes = 1 << 20).await;
     let runner = SimRunner::register(&app, "r1").await;
-    let video = make_video(&app).await;
-    let rows = insert_jobs(
-        &app,
-        vec![video_spec(
-            &app,
-            &video,
-            JobType::VodWebVideoTranscoding,
-            240,
-            None,
-        )],
-    )
-    .await;
-    let uuid = &rows[0].uuid;
+    let (_video, row) = one_vod_job(&app, JobType::VodWebVideoTranscoding).await;
+    let uuid = &row.uuid;
     let (_, token) = runner.accept_ok(uuid).await;
     let url = format!("{}/api/v1/runners/jobs/{uuid}/success", app.address);
     // JSON instead of multipart.

@@ -387,6 +387,20 @@ pub fn video_spec(
     }
 }
 
+/// A fresh video with one PENDING 240p job of `job_type`.
+pub async fn one_vod_job(
+    app: &TestApp,
+    job_type: JobType,
+) -> (
+    peertube_runner_connector::db::models::VideoRow,
+    RunnerJobRow,
+) {
+    let video = make_video(app).await;
+    let spec = video_spec(app, &video, job_type, 240, None);
+    let mut rows = insert_jobs(app, vec![spec]).await;
+    (video, rows.remove(0))
+}
+
 /// The HLS success files of the clip, named as the runner names them.
 pub fn hls_files(job_uuid: &str) -> Vec<FilePart> {
     let mp4_name = format!("{job_uuid}-240-fragmented.mp4");
