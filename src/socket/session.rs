@@ -98,6 +98,9 @@ pub(crate) enum Input {
     Kick(String),
     /// Close now: an HTTP request broke the protocol.
     Close(&'static str),
+    /// The server is stopping: close the transport at once, without leaving the
+    /// namespaces, so that the client reconnects (to the next instance).
+    Shutdown,
 }
 
 #[derive(Debug)]
@@ -113,6 +116,10 @@ enum End {
     Disconnect(&'static str),
     /// A namespace could not decide: close so that the client reconnects later.
     Retry(String),
+    /// The server is stopping: a transport close (WebSocket 1001, or the Engine.IO
+    /// close packet), never a namespace DISCONNECT, which socket.io-client does not
+    /// reconnect after.
+    Shutdown,
 }
 
 impl End {
@@ -121,6 +128,7 @@ impl End {
             End::ClientClose => "client closed",
             End::TransportGone(why) | End::Server(why) | End::Disconnect(why) => why,
             End::Retry(why) => why,
+            End::Shutdown => "server shutting down",
         }
     }
 }
@@ -354,6 +362,7 @@ impl Session {
                 App::Echo => Ok(()),
             },
             Input::Close(reason) => Err(End::Server(reason)),
+            Input::Shutdown => Err(End::Shutdown),
         }
     }
 
@@ -549,7 +558,7 @@ impl Session {
                         let _ = tx.send(PollReply::Payload(engineio::encode_payload(&queue)));
                     }
                     None if matches!(end, End::Disconnect(_)) => self.linger(queue).await,
-                    // Timeouts and errors: gone at once; later requests get 400.
+                    // Timeouts, errors, shutdown: gone at once; later requests get 400.
                     None => {}
                 }
             }
@@ -557,6 +566,13 @@ impl Session {
                 let reason = CloseReason {
                     code: CloseCode::Again,
                     description: Some(reason),
+                };
+                let _ = ws.session.close(Some(reason)).await;
+            }
+            (Transport::Websocket(ws), End::Shutdown) => {
+                let reason = CloseReason {
+                    code: CloseCode::Away,
+                    description: Some(End::Shutdown.reason().to_owned()),
                 };
                 let _ = ws.session.close(Some(reason)).await;
             }
@@ -577,8 +593,9 @@ impl Session {
                         let _ = tx.send(PollReply::Payload(engineio::encode_payload(&queue)));
                         return;
                     }
+                    // A stopping server cannot wait for the client's next request.
+                    Some(Input::Shutdown) | None => return,
                     Some(_) => {}
-                    None => return,
                 },
                 () = sleep_until(deadline) => return,
             }

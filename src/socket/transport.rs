@@ -112,6 +112,15 @@ pub async fn handle(hub: &Hub, req: HttpRequest, payload: web::Payload) -> HttpR
     if req.method() != actix_web::http::Method::GET {
         return EioError::BadHandshakeMethod.response();
     }
+    if hub.is_closing() {
+        // The client retries its handshake later, against the next instance.
+        return HttpResponse::ServiceUnavailable()
+            .content_type(ContentType::json())
+            .body(
+                json!({ "code": EioError::BadRequest as u8, "message": "Server shutting down" })
+                    .to_string(),
+            );
+    }
     if query.eio.as_deref() != Some("4") {
         return EioError::UnsupportedProtocolVersion.response();
     }
