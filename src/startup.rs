@@ -75,6 +75,7 @@ pub fn open_database(settings: &Settings) -> Result<Db, crate::db::DbError> {
         &PoolOptions {
             max_connections: settings.database.max_connections,
             connect_timeout: settings.database.connect_timeout,
+            ..PoolOptions::default()
         },
     )
 }
