@@ -1,10 +1,12 @@
 //! Graceful shutdown (SIGTERM, SIGINT, or [`ShutdownHandle::shutdown`]):
 //!
-//! 1. The listener stops accepting and idle keep-alive connections are closed (actix's
-//!    graceful stop); background tasks (watchdog, notifier) are told to stop.
-//! 2. Every Engine.IO session is closed at once with a transport close (WebSocket
-//!    close frame 1001, polling close packet), never a Socket.IO DISCONNECT, so that
-//!    runners reconnect, to the next instance ([`crate::socket::Hub::shutdown`]).
+//! 1. Background tasks (watchdog, notifier) are told to stop, and every Engine.IO
+//!    session is closed at once with a transport close (WebSocket close frame 1001,
+//!    polling close packet), never a Socket.IO DISCONNECT, so that runners reconnect,
+//!    to the next instance ([`crate::socket::Hub::shutdown`]). New handshakes get 503.
+//! 2. Once the sessions are closed (a polling client between two GETs gets up to a
+//!    second to send the next one, which carries the close packet), the listener stops
+//!    accepting and idle keep-alive connections are closed (actix's graceful stop).
 //! 3. Requests in progress may finish until the last second of `server.shutdown_grace`
 //!    (its last fifth, if shorter). Those still running then are answered 503, or cut
 //!    if their response had started, and each is named in the log.
@@ -27,6 +29,10 @@ use crate::socket::Hub;
 /// How long connections get to close once no request is left (WebSocket peers answer
 /// the close frame, refused requests' 503s are written).
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
+
+/// How long the listener stays open for sessions to deliver their close packets
+/// (polling sessions wait up to a second for the client's next GET).
+const SESSIONS_CLOSE: Duration = Duration::from_millis(1500);
 
 /// Starts a shutdown: the first call a graceful one, the next one skips what is left of
 /// the grace period. Cheap to clone.
@@ -112,6 +118,7 @@ pub async fn forward_os_signals(handle: ShutdownHandle) {
 
 /// What a shutdown closes and waits for.
 pub(crate) struct Drain {
+    pub server: actix_web::dev::ServerHandle,
     pub hub: Hub,
     pub inflight: InFlight,
     pub grace: Duration,
@@ -126,7 +133,7 @@ fn refuse_at(start: Instant, grace: Duration) -> Instant {
 }
 
 impl Drain {
-    /// Runs steps 2–4 of the module documentation (the caller did step 1).
+    /// Runs the steps of the module documentation; background tasks were told to stop.
     pub async fn run(self) {
         let start = Instant::now();
         let deadline = start + self.grace;
@@ -144,6 +151,16 @@ impl Drain {
             runners = closed.namespace_sockets,
             "runner sockets closed; runners reconnect to the next instance"
         );
+        let sessions_by = deadline.min(start + SESSIONS_CLOSE);
+        if timeout_at(sessions_by, self.hub.sessions_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some runner sockets did not close in time");
+        }
+        // Stop accepting; idle keep-alive connections are closed, active ones after
+        // their current request. The command is sent now; the drain below waits.
+        drop(self.server.stop(true));
 
         let mut forced = self.listener.clone();
         let done = tokio::select! {

@@ -260,10 +260,8 @@ impl Application {
             }
             () = listener.requested() => {}
         }
-        // Stop accepting, close idle keep-alive connections; the workers end once
-        // their connections are gone (the drain below sees to that).
-        drop(server_handle.stop(true));
         Drain {
+            server: server_handle,
             hub: self.state.hub.clone(),
             inflight: self.inflight,
             grace: self.state.settings.server.shutdown_grace,

@@ -308,10 +308,7 @@ async fn a_database_outage_logs_its_first_error_summaries_and_the_recovery() {
         .sum();
     // Many failed attempts, few lines; the first error is not in any summary.
     assert!(total >= 8, "only {total} connection errors");
-    assert!(
-        summarised < total,
-        "{summarised} summarised of {total}"
-    );
+    assert!(summarised < total, "{summarised} summarised of {total}");
     assert_eq!(
         ours.iter().filter(|l| is_error(l)).count(),
         1 + summaries.len(),

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytestring::ByteString;
 use serde_json::json;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::namespace::Namespace;
@@ -176,6 +177,8 @@ struct Inner {
     counters: Counters,
     /// Set by [`Hub::shutdown`]: no new session is opened.
     closing: AtomicBool,
+    /// Woken whenever a session ends.
+    session_ended: Notify,
 }
 
 /// The socket hub. Cheap to clone.
@@ -212,6 +215,7 @@ impl Hub {
                 next_member: AtomicU64::new(1),
                 counters: Counters::default(),
                 closing: AtomicBool::new(false),
+                session_ended: Notify::new(),
             }),
         }
     }
@@ -316,6 +320,20 @@ impl Hub {
             }
         }
         closed
+    }
+
+    /// Resolves once no Engine.IO session is left (after [`Hub::shutdown`]: once each
+    /// delivered its close).
+    pub async fn sessions_closed(&self) {
+        loop {
+            let ended = self.inner.session_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if lock(&self.inner.sessions).is_empty() {
+                return;
+            }
+            ended.await;
+        }
     }
 
     /// Whether [`Hub::shutdown`] was called.
@@ -430,6 +448,7 @@ impl Drop for SessionGuard {
         self.hub
             .transport_counter(self.shared.transport())
             .fetch_sub(1, Ordering::Relaxed);
+        self.hub.inner.session_ended.notify_waiters();
     }
 }
 
@@ -520,8 +539,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn shutdown_closes_every_session_and_those_opened_later() {
+    #[tokio::test]
+    async fn shutdown_closes_every_session_and_those_opened_later() {
         let hub = hub();
         let (ws_tx, mut ws_rx) = unbounded_channel();
         let (poll_tx, mut poll_rx) = unbounded_channel();
@@ -542,7 +561,16 @@ mod tests {
         assert!(matches!(ws_rx.try_recv(), Ok(Input::Shutdown)));
         assert!(matches!(poll_rx.try_recv(), Ok(Input::Shutdown)));
         let (late_tx, mut late_rx) = unbounded_channel();
-        let (_late, _) = hub.register_session("late".into(), late_tx, TransportKind::Polling);
+        let (late, _) = hub.register_session("late".into(), late_tx, TransportKind::Polling);
         assert!(matches!(late_rx.try_recv(), Ok(Input::Shutdown)));
+
+        let closed = hub.sessions_closed();
+        tokio::pin!(closed);
+        let mut pending = || futures_util::FutureExt::now_or_never(closed.as_mut()).is_none();
+        assert!(pending());
+        drop((_ws, _poll, _member));
+        assert!(pending());
+        drop(late);
+        assert!(!pending());
     }
 }

@@ -18,6 +18,10 @@ use super::hub::{Hub, Mode, SessionGuard, TransportKind};
 
 type WsItem = Result<AggregatedMessage, actix_ws::ProtocolError>;
 
+/// How long a polling session closed by a server shutdown waits for the client's next
+/// GET to deliver the close packet.
+const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
+
 /// A WebSocket connection: its writer, and its reader, read directly when the session
 /// task runs on the worker that owns the connection, or through a pump task otherwise.
 pub(crate) struct WsConn {
@@ -557,8 +561,16 @@ impl Session {
                     Some(tx) => {
                         let _ = tx.send(PollReply::Payload(engineio::encode_payload(&queue)));
                     }
-                    None if matches!(end, End::Disconnect(_)) => self.linger(queue).await,
-                    // Timeouts, errors, shutdown: gone at once; later requests get 400.
+                    None if matches!(end, End::Disconnect(_)) => {
+                        let within = self.hub.config().ping_timeout;
+                        self.linger(queue, within).await;
+                    }
+                    // Between two GETs: the next one comes at once, and the server stops
+                    // accepting connections only once the sessions are closed.
+                    None if matches!(end, End::Shutdown) => {
+                        self.linger(queue, SHUTDOWN_LINGER).await;
+                    }
+                    // Timeouts and errors: gone at once; later requests get 400.
                     None => {}
                 }
             }
@@ -582,10 +594,11 @@ impl Session {
         }
     }
 
-    /// Keeps a closing polling session reachable for one more GET, so that its last
-    /// packets (a namespace DISCONNECT) and the close packet are delivered.
-    async fn linger(&mut self, queue: Vec<Packet>) {
-        let deadline = Instant::now() + self.hub.config().ping_timeout;
+    /// Keeps a closing polling session reachable for one more GET, for at most `within`,
+    /// so that its last packets (a namespace DISCONNECT) and the close packet are
+    /// delivered. A polling client sends its next GET as soon as the last one returns.
+    async fn linger(&mut self, queue: Vec<Packet>, within: Duration) {
+        let mut deadline = Instant::now() + within;
         loop {
             tokio::select! {
                 input = self.inbox.recv() => match input {
@@ -593,8 +606,10 @@ impl Session {
                         let _ = tx.send(PollReply::Payload(engineio::encode_payload(&queue)));
                         return;
                     }
-                    // A stopping server cannot wait for the client's next request.
-                    Some(Input::Shutdown) | None => return,
+                    Some(Input::Shutdown) => {
+                        deadline = deadline.min(Instant::now() + SHUTDOWN_LINGER);
+                    }
+                    None => return,
                     Some(_) => {}
                 },
                 () = sleep_until(deadline) => return,

@@ -263,6 +263,33 @@ mod tests {
         assert!(q.eio.is_none() && q.transport.is_none() && q.sid.is_none());
     }
 
+    #[actix_web::test]
+    async fn handshakes_are_refused_once_the_hub_shuts_down() {
+        use actix_web::{App, test};
+
+        use crate::config::SocketSettings;
+        use crate::socket::HubConfig;
+
+        let hub = Hub::new(
+            HubConfig::from_settings(&SocketSettings::default()),
+            Vec::new(),
+        );
+        let app = test::init_service(
+            App::new().service(crate::socket::resource("/socket.io", hub.clone())),
+        )
+        .await;
+        let handshake = || {
+            test::TestRequest::get()
+                .uri("/socket.io?EIO=4&transport=polling")
+                .to_request()
+        };
+        let res = test::call_service(&app, handshake()).await;
+        assert_eq!(res.status(), 200);
+        hub.shutdown();
+        let res = test::call_service(&app, handshake()).await;
+        assert_eq!(res.status(), 503);
+    }
+
     #[test]
     fn error_bodies_match_the_reference_server() {
         let res = EioError::UnsupportedProtocolVersion.response();
