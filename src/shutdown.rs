@@ -136,7 +136,7 @@ impl Drain {
     /// Runs the steps of the module documentation; background tasks were told to stop.
     pub async fn run(self) {
         let start = Instant::now();
-        let deadline = start + self.grace;
+        let mut deadline = start + self.grace;
         let running = self.inflight.requests().len();
         tracing::info!(
             grace = ?self.grace,
@@ -166,7 +166,11 @@ impl Drain {
         let done = tokio::select! {
             () = self.inflight.requests_done() => true,
             () = sleep_until(refuse_at(start, self.grace)) => false,
-            () = forced.forced() => false,
+            () = forced.forced() => {
+                tracing::warn!("asked again: ending the grace period now");
+                deadline = deadline.min(Instant::now() + CLOSE_HANDSHAKE);
+                false
+            }
         };
         if !done {
             let refused = self.inflight.refuse_remaining();

@@ -328,3 +328,36 @@ async fn shutdown_closes_sockets_without_a_namespace_disconnect_and_stops_backgr
     let stopped = tokio::time::timeout(WAIT, sweeping).await.unwrap();
     assert!(stopped.is_ok(), "{stopped:?}");
 }
+
+#[tokio::test]
+async fn asking_twice_ends_the_grace_period_at_once() {
+    // A grace period no test waits for: only the second request can end it.
+    let mut app =
+        spawn_video_app_with(|s| s.server.shutdown_grace = Duration::from_secs(600)).await;
+    let file = std::fs::read(sample("audio.m4a")).unwrap();
+    let (_never, rest) = tokio::sync::oneshot::channel();
+    let (content_type, body) = stalled_upload(&file, rest);
+    let upload = tokio::spawn(
+        app.client
+            .post(app.url("/api/v1/videos"))
+            .bearer_auth(KEY)
+            .header("content-type", content_type)
+            .body(body)
+            .send(),
+    );
+    let staging = app.data_dir.join("storage/.staging");
+    eventually(|| std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some())).await;
+
+    app.shutdown.shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.shutdown.shutdown();
+
+    let res = tokio::time::timeout(WAIT, upload)
+        .await
+        .expect("answered once asked twice")
+        .unwrap()
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let served = tokio::time::timeout(WAIT, &mut app.running).await;
+    assert!(matches!(served, Ok(Ok(Ok(())))), "{served:?}");
+}
