@@ -119,11 +119,17 @@ pub fn run(cli: Cli) -> Result<()> {
         .context("cannot start the async runtime")?;
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Serve { .. } => runtime.block_on(async {
-            let app = Application::build(settings).await?;
-            app.run_until_stopped().await?;
-            Ok(())
-        }),
+        Command::Serve { .. } => {
+            let served = runtime.block_on(async {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped().await?;
+                Ok(())
+            });
+            // The graceful shutdown is over: a database call still running on the
+            // blocking pool must not hold the exit.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            served
+        }
         Command::Config => {
             write!(out, "{}", settings.to_toml()?)?;
             Ok(())

@@ -102,6 +102,11 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Proxies whose `X-Forwarded-For` is trusted for the client IP.
     pub trusted_proxies: Vec<IpAddr>,
+    /// On SIGTERM/SIGINT, the longest the shutdown takes: runner sockets are closed at
+    /// once; requests in progress may finish until its last second (last fifth, if
+    /// shorter), then are refused (503) or cut.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 /// `[database]`
@@ -377,6 +382,7 @@ impl Default for ServerSettings {
             public_url: None,
             workers: 0,
             trusted_proxies: Vec::new(),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }

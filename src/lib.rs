@@ -16,6 +16,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod media;
 pub mod service;
+pub mod shutdown;
 pub mod socket;
 pub mod startup;
 pub mod state;

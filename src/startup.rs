@@ -1,6 +1,7 @@
 //! Building and running the application: `Application::build(settings)` opens the
 //! database (migrating it when configured), binds the listener (port 0 works, for
-//! tests), and returns the server ready to run.
+//! tests), and returns the server ready to run; `run_until_stopped` serves until
+//! SIGTERM/SIGINT and then shuts down gracefully (see [`crate::shutdown`]).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -12,8 +13,10 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::db::{Db, PoolOptions};
+use crate::http::inflight::{InFlight, TrackInFlight};
 use crate::media::Media;
 use crate::service::events::EventBus;
+use crate::shutdown::{Drain, ShutdownHandle};
 use crate::state::AppState;
 use crate::storage::{LocalStorage, Storage};
 
@@ -44,6 +47,9 @@ pub struct Application {
     addr: SocketAddr,
     server: Server,
     state: AppState,
+    inflight: InFlight,
+    shutdown: ShutdownHandle,
+    notifier: tokio::task::JoinHandle<()>,
 }
 
 /// Opens the storage backend described by `settings` (`server.public_url` set).
@@ -69,6 +75,7 @@ pub fn open_database(settings: &Settings) -> Result<Db, crate::db::DbError> {
         &PoolOptions {
             max_connections: settings.database.max_connections,
             connect_timeout: settings.database.connect_timeout,
+            ..PoolOptions::default()
         },
     )
 }
@@ -130,40 +137,62 @@ impl Application {
             events: EventBus::default(),
             storage,
         };
+        let shutdown = ShutdownHandle::default();
         // Socket hub: turns job events into `available-jobs` broadcasts.
-        crate::socket::notifier::spawn(
+        let notifier = crate::socket::notifier::spawn(
             state.hub.clone(),
             &state.events,
             state.db.clone(),
             &state.settings.socket,
+            shutdown.listener(),
         );
-        let server =
-            Self::server(listener, state.clone()).map_err(|source| StartupError::Bind {
+        let inflight = InFlight::default();
+        let server = Self::server(listener, state.clone(), inflight.clone()).map_err(|source| {
+            StartupError::Bind {
                 addr: addr.to_string(),
                 source,
-            })?;
+            }
+        })?;
         Ok(Application {
             addr,
             server,
             state,
+            inflight,
+            shutdown,
+            notifier,
         })
     }
 
-    fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    fn server(
+        listener: TcpListener,
+        state: AppState,
+        inflight: InFlight,
+    ) -> std::io::Result<Server> {
         let workers = match state.settings.server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
         let serve_path = state.settings.storage.serve_path.clone();
+        // Our own shutdown ends every request within the grace period; actix's stop
+        // timeout is only a backstop.
+        let backstop = state.settings.server.shutdown_grace.as_secs() + 2;
         let data = web::Data::new(state);
+        let track = TrackInFlight(inflight.clone());
         let server = HttpServer::new(move || {
             App::new()
+                // Innermost of the three, so that its refusals are logged in the request span.
+                .wrap(track.clone())
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .configure(|cfg| crate::http::configure(cfg, &serve_path))
         })
         .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(backstop)
+        .on_connect(move |_, ext| {
+            ext.insert(inflight.connection());
+        })
         .listen(listener)?
         .run();
         Ok(server)
@@ -179,9 +208,15 @@ impl Application {
         self.addr
     }
 
-    /// A handle that stops the server (`stop(graceful)`), e.g. when a test ends.
+    /// A handle that stops the server (`stop(graceful)`) without the graceful shutdown
+    /// of [`Application::shutdown_handle`], e.g. when a test ends.
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// A handle that starts the graceful shutdown a SIGTERM starts.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
     }
 
     /// The shared state (tests use it to reach the database and the event bus).
@@ -189,17 +224,52 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM).
+    /// Serves until SIGTERM or SIGINT (or the shutdown handle), then shuts down
+    /// gracefully; a second signal skips the rest of the grace period.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let signals = tokio::spawn(crate::shutdown::forward_os_signals(self.shutdown_handle()));
+        let served = self.run().await;
+        signals.abort();
+        served
+    }
+
+    /// Serves until [`Application::shutdown_handle`] asks for a graceful shutdown, or
+    /// the [`Application::server_handle`] stops the server. OS signals are left alone
+    /// (tests run many applications in one process).
+    pub async fn run(self) -> std::io::Result<()> {
         tracing::info!(
             addr = %self.addr,
             public_url = %self.state.public_url(),
             backend = ?self.state.db.backend(),
             "listening"
         );
-        let watchdog = crate::service::jobs::watchdog::spawn(self.state.clone());
-        let served = self.server.await;
-        watchdog.abort();
-        served
+        let mut listener = self.shutdown.listener();
+        let watchdog =
+            crate::service::jobs::watchdog::spawn(self.state.clone(), self.shutdown.listener());
+        let background = vec![watchdog, self.notifier];
+        let server_handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            served = &mut server => {
+                // Stopped through its handle: stop the background tasks with it.
+                self.shutdown.shutdown();
+                for task in background {
+                    let _ = task.await;
+                }
+                return served.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            }
+            () = listener.requested() => {}
+        }
+        Drain {
+            server: server_handle,
+            hub: self.state.hub.clone(),
+            inflight: self.inflight,
+            grace: self.state.settings.server.shutdown_grace,
+            listener,
+            background,
+        }
+        .run()
+        .await;
+        Ok(())
     }
 }

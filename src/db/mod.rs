@@ -3,6 +3,7 @@
 //! which SQL backend runs; everything above it calls plain functions taking a
 //! `&mut DbConnection`, run off the async workers through [`Db::run`].
 
+pub mod connection_log;
 pub mod jobs;
 pub mod jobs_pending;
 pub mod migrate;
@@ -101,6 +102,23 @@ impl Backend {
     }
 }
 
+/// What logs name a database by: `host:port/name` for PostgreSQL (never credentials
+/// or parameters), the file path for SQLite.
+fn log_label(backend: Backend, target: &str) -> String {
+    match backend {
+        Backend::Sqlite => target.to_owned(),
+        Backend::Postgres => match url::Url::parse(target) {
+            Ok(u) => format!(
+                "{}:{}{}",
+                u.host_str().unwrap_or("localhost"),
+                u.port().unwrap_or(5432),
+                u.path()
+            ),
+            Err(_) => "postgres".to_owned(),
+        },
+    }
+}
+
 /// r2d2 manager that opens the configured backend and prepares SQLite connections.
 #[derive(Debug)]
 pub struct ConnectionManager {
@@ -152,6 +170,19 @@ pub struct PoolOptions {
     pub max_connections: u32,
     /// How long to wait for a connection before answering "unavailable".
     pub connect_timeout: Duration,
+    /// During an outage, connection errors after the first are logged as one summary
+    /// per this interval (see [`connection_log`]).
+    pub error_summary_every: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+            error_summary_every: connection_log::SUMMARY_EVERY,
+        }
+    }
 }
 
 /// A pooled database handle, cheap to clone.
@@ -188,6 +219,10 @@ impl Db {
                 DbError::Unavailable(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
+        let log = connection_log::ConnectionLog::new(
+            &log_label(backend, &target),
+            options.error_summary_every,
+        );
         let manager = ConnectionManager { backend, target };
         // Fail fast with the driver's own message rather than r2d2's generic timeout.
         manager
@@ -203,6 +238,9 @@ impl Db {
             // would only cost a query per request. PostgreSQL connections are checked.
             .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(options.connect_timeout)
+            // One line per outage and a summary now and then, not one per attempt.
+            .error_handler(Box::new(log.clone()))
+            .event_handler(Box::new(log))
             .build_unchecked(manager);
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(
             usize::try_from(options.max_connections.max(1)).unwrap_or(1),
@@ -321,5 +359,21 @@ mod tests {
         assert!(Backend::from_url("mysql://h/db").is_err());
         assert!(Backend::from_url("data/x.db").is_err());
         assert!(Backend::from_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn logs_name_a_database_without_its_credentials() {
+        assert_eq!(
+            log_label(
+                Backend::Postgres,
+                "postgres://u:secret@db.example:6543/prc?sslmode=require"
+            ),
+            "db.example:6543/prc"
+        );
+        assert_eq!(
+            log_label(Backend::Postgres, "postgresql://u@h/x"),
+            "h:5432/x"
+        );
+        assert_eq!(log_label(Backend::Sqlite, "data/x.db"), "data/x.db");
     }
 }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod extract;
 pub mod files;
 pub mod health;
+pub mod inflight;
 pub mod jobs;
 pub mod multipart;
 pub mod runners;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytestring::ByteString;
 use serde_json::json;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::namespace::Namespace;
@@ -109,6 +110,24 @@ struct Counters {
     kicked: AtomicU64,
 }
 
+/// What [`Hub::shutdown`] closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Closed {
+    /// Engine.IO sessions on WebSocket.
+    pub websocket: usize,
+    /// Engine.IO sessions on HTTP long-polling (upgrading ones included).
+    pub polling: usize,
+    /// Socket.IO sockets these sessions had joined to namespaces.
+    pub namespace_sockets: u64,
+}
+
+impl Closed {
+    /// Engine.IO sessions closed.
+    pub fn sessions(&self) -> usize {
+        self.websocket + self.polling
+    }
+}
+
 /// Per-session state the HTTP handlers read and update.
 #[derive(Debug)]
 pub(crate) struct SessionShared {
@@ -156,6 +175,10 @@ struct Inner {
     members: Mutex<HashMap<String, HashMap<u64, Member>>>,
     next_member: AtomicU64,
     counters: Counters,
+    /// Set by [`Hub::shutdown`]: no new session is opened.
+    closing: AtomicBool,
+    /// Woken whenever a session ends.
+    session_ended: Notify,
 }
 
 /// The socket hub. Cheap to clone.
@@ -191,6 +214,8 @@ impl Hub {
                 members: Mutex::new(HashMap::new()),
                 next_member: AtomicU64::new(1),
                 counters: Counters::default(),
+                closing: AtomicBool::new(false),
+                session_ended: Notify::new(),
             }),
         }
     }
@@ -274,6 +299,48 @@ impl Hub {
         n
     }
 
+    /// Closes every Engine.IO session at once, for a server shutdown: WebSockets get a
+    /// close frame (1001 Going Away), polling sessions the Engine.IO close packet (in
+    /// the pending GET, if any). Namespaces are not left with a Socket.IO DISCONNECT:
+    /// socket.io-client sees a transport close and reconnects, to the next instance.
+    /// Sessions opened from now on are closed the same way; new handshakes are refused.
+    pub fn shutdown(&self) -> Closed {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        let sessions = lock(&self.inner.sessions);
+        let mut closed = Closed {
+            namespace_sockets: self.inner.counters.members.load(Ordering::Relaxed),
+            ..Closed::default()
+        };
+        for handle in sessions.values() {
+            if handle.tx.send(Input::Shutdown).is_ok() {
+                match handle.shared.transport() {
+                    TransportKind::Websocket => closed.websocket += 1,
+                    TransportKind::Polling | TransportKind::Upgrading => closed.polling += 1,
+                }
+            }
+        }
+        closed
+    }
+
+    /// Resolves once no Engine.IO session is left (after [`Hub::shutdown`]: once each
+    /// delivered its close).
+    pub async fn sessions_closed(&self) {
+        loop {
+            let ended = self.inner.session_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if lock(&self.inner.sessions).is_empty() {
+                return;
+            }
+            ended.await;
+        }
+    }
+
+    /// Whether [`Hub::shutdown`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn session(&self, sid: &str) -> Option<SessionHandle> {
         lock(&self.inner.sessions).get(sid).cloned()
     }
@@ -289,13 +356,21 @@ impl Hub {
             transport: AtomicU8::new(transport as u8),
             posting: AtomicBool::new(false),
         });
-        lock(&self.inner.sessions).insert(
-            sid.clone(),
-            SessionHandle {
-                tx,
-                shared: shared.clone(),
-            },
-        );
+        {
+            let mut sessions = lock(&self.inner.sessions);
+            // Under the registry lock: either `shutdown` sees this session, or this sees
+            // the flag it set first.
+            if self.is_closing() {
+                let _ = tx.send(Input::Shutdown);
+            }
+            sessions.insert(
+                sid.clone(),
+                SessionHandle {
+                    tx,
+                    shared: shared.clone(),
+                },
+            );
+        }
         self.transport_counter(transport)
             .fetch_add(1, Ordering::Relaxed);
         (
@@ -373,6 +448,7 @@ impl Drop for SessionGuard {
         self.hub
             .transport_counter(self.shared.transport())
             .fetch_sub(1, Ordering::Relaxed);
+        self.hub.inner.session_ended.notify_waiters();
     }
 }
 
@@ -461,5 +537,40 @@ mod tests {
             (stats.broadcasts, stats.broadcast_messages, stats.kicked),
             (2, 2, 1)
         );
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_every_session_and_those_opened_later() {
+        let hub = hub();
+        let (ws_tx, mut ws_rx) = unbounded_channel();
+        let (poll_tx, mut poll_rx) = unbounded_channel();
+        let (_ws, _) = hub.register_session("ws".into(), ws_tx.clone(), TransportKind::Websocket);
+        let (_poll, _) = hub.register_session("poll".into(), poll_tx, TransportKind::Polling);
+        let _member = hub.join("/runners", "/runners", Some(1), ws_tx);
+        assert!(!hub.is_closing());
+        let closed = hub.shutdown();
+        assert_eq!(
+            closed,
+            Closed {
+                websocket: 1,
+                polling: 1,
+                namespace_sockets: 1
+            }
+        );
+        assert!(hub.is_closing());
+        assert!(matches!(ws_rx.try_recv(), Ok(Input::Shutdown)));
+        assert!(matches!(poll_rx.try_recv(), Ok(Input::Shutdown)));
+        let (late_tx, mut late_rx) = unbounded_channel();
+        let (late, _) = hub.register_session("late".into(), late_tx, TransportKind::Polling);
+        assert!(matches!(late_rx.try_recv(), Ok(Input::Shutdown)));
+
+        let closed = hub.sessions_closed();
+        tokio::pin!(closed);
+        let mut pending = || futures_util::FutureExt::now_or_never(closed.as_mut()).is_none();
+        assert!(pending());
+        drop((_ws, _poll, _member));
+        assert!(pending());
+        drop(late);
+        assert!(!pending());
     }
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-pub use hub::{Hub, HubConfig, HubStats, Mode};
+pub use hub::{Closed, Hub, HubConfig, HubStats, Mode};
 
 use crate::config::SocketSettings;
 use crate::db::Db;

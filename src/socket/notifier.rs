@@ -28,9 +28,17 @@ use crate::config::SocketSettings;
 use crate::db::Db;
 use crate::service;
 use crate::service::events::{Event, EventBus};
+use crate::shutdown::ShutdownListener;
 
-/// Starts the notifier on the current Tokio runtime. It runs until the bus closes.
-pub fn spawn(hub: Hub, events: &EventBus, db: Db, settings: &SocketSettings) -> JoinHandle<()> {
+/// Starts the notifier on the current Tokio runtime. It runs until the bus closes or a
+/// shutdown is requested.
+pub fn spawn(
+    hub: Hub,
+    events: &EventBus,
+    db: Db,
+    settings: &SocketSettings,
+    mut shutdown: ShutdownListener,
+) -> JoinHandle<()> {
     let mut rx = events.subscribe();
     let debounce = settings.debounce;
     let period = settings
@@ -43,6 +51,7 @@ pub fn spawn(hub: Hub, events: &EventBus, db: Db, settings: &SocketSettings) -> 
         loop {
             let debounce_deadline = fire_at.unwrap_or_else(|| Instant::now() + period);
             tokio::select! {
+                () = shutdown.requested() => return,
                 event = rx.recv() => match event {
                     Ok(Event::JobsAvailable) | Err(RecvError::Lagged(_)) => {
                         fire_at.get_or_insert_with(|| Instant::now() + debounce);

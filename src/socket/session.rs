@@ -18,6 +18,10 @@ use super::hub::{Hub, Mode, SessionGuard, TransportKind};
 
 type WsItem = Result<AggregatedMessage, actix_ws::ProtocolError>;
 
+/// How long a polling session closed by a server shutdown waits for the client's next
+/// GET to deliver the close packet.
+const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
+
 /// A WebSocket connection: its writer, and its reader, read directly when the session
 /// task runs on the worker that owns the connection, or through a pump task otherwise.
 pub(crate) struct WsConn {
@@ -98,6 +102,9 @@ pub(crate) enum Input {
     Kick(String),
     /// Close now: an HTTP request broke the protocol.
     Close(&'static str),
+    /// The server is stopping: close the transport at once, without leaving the
+    /// namespaces, so that the client reconnects (to the next instance).
+    Shutdown,
 }
 
 #[derive(Debug)]
@@ -113,6 +120,10 @@ enum End {
     Disconnect(&'static str),
     /// A namespace could not decide: close so that the client reconnects later.
     Retry(String),
+    /// The server is stopping: a transport close (WebSocket 1001, or the Engine.IO
+    /// close packet), never a namespace DISCONNECT, which socket.io-client does not
+    /// reconnect after.
+    Shutdown,
 }
 
 impl End {
@@ -121,6 +132,7 @@ impl End {
             End::ClientClose => "client closed",
             End::TransportGone(why) | End::Server(why) | End::Disconnect(why) => why,
             End::Retry(why) => why,
+            End::Shutdown => "server shutting down",
         }
     }
 }
@@ -354,6 +366,7 @@ impl Session {
                 App::Echo => Ok(()),
             },
             Input::Close(reason) => Err(End::Server(reason)),
+            Input::Shutdown => Err(End::Shutdown),
         }
     }
 
@@ -548,7 +561,15 @@ impl Session {
                     Some(tx) => {
                         let _ = tx.send(PollReply::Payload(engineio::encode_payload(&queue)));
                     }
-                    None if matches!(end, End::Disconnect(_)) => self.linger(queue).await,
+                    None if matches!(end, End::Disconnect(_)) => {
+                        let within = self.hub.config().ping_timeout;
+                        self.linger(queue, within).await;
+                    }
+                    // Between two GETs: the next one comes at once, and the server stops
+                    // accepting connections only once the sessions are closed.
+                    None if matches!(end, End::Shutdown) => {
+                        self.linger(queue, SHUTDOWN_LINGER).await;
+                    }
                     // Timeouts and errors: gone at once; later requests get 400.
                     None => {}
                 }
@@ -560,16 +581,24 @@ impl Session {
                 };
                 let _ = ws.session.close(Some(reason)).await;
             }
+            (Transport::Websocket(ws), End::Shutdown) => {
+                let reason = CloseReason {
+                    code: CloseCode::Away,
+                    description: Some(End::Shutdown.reason().to_owned()),
+                };
+                let _ = ws.session.close(Some(reason)).await;
+            }
             (Transport::Websocket(ws), _) => {
                 let _ = ws.session.close(None).await;
             }
         }
     }
 
-    /// Keeps a closing polling session reachable for one more GET, so that its last
-    /// packets (a namespace DISCONNECT) and the close packet are delivered.
-    async fn linger(&mut self, queue: Vec<Packet>) {
-        let deadline = Instant::now() + self.hub.config().ping_timeout;
+    /// Keeps a closing polling session reachable for one more GET, for at most `within`,
+    /// so that its last packets (a namespace DISCONNECT) and the close packet are
+    /// delivered. A polling client sends its next GET as soon as the last one returns.
+    async fn linger(&mut self, queue: Vec<Packet>, within: Duration) {
+        let mut deadline = Instant::now() + within;
         loop {
             tokio::select! {
                 input = self.inbox.recv() => match input {
@@ -577,8 +606,11 @@ impl Session {
                         let _ = tx.send(PollReply::Payload(engineio::encode_payload(&queue)));
                         return;
                     }
-                    Some(_) => {}
+                    Some(Input::Shutdown) => {
+                        deadline = deadline.min(Instant::now() + SHUTDOWN_LINGER);
+                    }
                     None => return,
+                    Some(_) => {}
                 },
                 () = sleep_until(deadline) => return,
             }

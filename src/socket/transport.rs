@@ -112,6 +112,15 @@ pub async fn handle(hub: &Hub, req: HttpRequest, payload: web::Payload) -> HttpR
     if req.method() != actix_web::http::Method::GET {
         return EioError::BadHandshakeMethod.response();
     }
+    if hub.is_closing() {
+        // The client retries its handshake later, against the next instance.
+        return HttpResponse::ServiceUnavailable()
+            .content_type(ContentType::json())
+            .body(
+                json!({ "code": EioError::BadRequest as u8, "message": "Server shutting down" })
+                    .to_string(),
+            );
+    }
     if query.eio.as_deref() != Some("4") {
         return EioError::UnsupportedProtocolVersion.response();
     }
@@ -252,6 +261,33 @@ mod tests {
         assert_eq!(q.sid.as_deref(), Some("a+b"));
         let q = parse_query("");
         assert!(q.eio.is_none() && q.transport.is_none() && q.sid.is_none());
+    }
+
+    #[actix_web::test]
+    async fn handshakes_are_refused_once_the_hub_shuts_down() {
+        use actix_web::{App, test};
+
+        use crate::config::SocketSettings;
+        use crate::socket::HubConfig;
+
+        let hub = Hub::new(
+            HubConfig::from_settings(&SocketSettings::default()),
+            Vec::new(),
+        );
+        let app = test::init_service(
+            App::new().service(crate::socket::resource("/socket.io", hub.clone())),
+        )
+        .await;
+        let handshake = || {
+            test::TestRequest::get()
+                .uri("/socket.io?EIO=4&transport=polling")
+                .to_request()
+        };
+        let res = test::call_service(&app, handshake()).await;
+        assert_eq!(res.status(), 200);
+        hub.shutdown();
+        let res = test::call_service(&app, handshake()).await;
+        assert_eq!(res.status(), 503);
     }
 
     #[test]

@@ -88,6 +88,7 @@ fn runners_can_be_listed_and_deleted() {
             &peertube_runner_connector::db::PoolOptions {
                 max_connections: 1,
                 connect_timeout: std::time::Duration::from_secs(5),
+                ..Default::default()
             },
         )
         .unwrap();

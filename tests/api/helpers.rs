@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use peertube_runner_connector::config::Settings;
 use peertube_runner_connector::service::registration_tokens;
+use peertube_runner_connector::shutdown::ShutdownHandle;
 use peertube_runner_connector::startup::Application;
 use peertube_runner_connector::state::AppState;
 use serde_json::Value;
@@ -82,6 +83,10 @@ pub struct TestApp {
     pub state: AppState,
     pub data_dir: PathBuf,
     pub db: TestDb,
+    /// Starts the graceful shutdown a SIGTERM starts.
+    pub shutdown: ShutdownHandle,
+    /// The application's `run()` future, spawned.
+    pub running: tokio::task::JoinHandle<std::io::Result<()>>,
     server: actix_web::dev::ServerHandle,
     _dir: TempDir,
 }
@@ -128,7 +133,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let port = app.port();
     let state = app.state().clone();
     let server = app.server_handle();
-    tokio::spawn(app.run_until_stopped());
+    let shutdown = app.shutdown_handle();
+    // `run`, not `run_until_stopped`: test apps leave the process's signals alone.
+    let running = tokio::spawn(app.run());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
@@ -136,6 +143,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         state,
         data_dir: dir.path().to_owned(),
         db,
+        shutdown,
+        running,
         server,
         _dir: dir,
     }

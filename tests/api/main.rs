@@ -16,6 +16,7 @@ mod register;
 mod renditions;
 mod runner_sim;
 mod schema;
+mod shutdown;
 mod socket;
 mod socket_helpers;
 mod socket_ws;

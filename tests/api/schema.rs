@@ -34,6 +34,7 @@ fn open(url: &str) -> Db {
         &PoolOptions {
             max_connections: 1,
             connect_timeout: std::time::Duration::from_secs(5),
+            ..Default::default()
         },
     )
     .unwrap();

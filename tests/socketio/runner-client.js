@@ -29,6 +29,7 @@ socket.on("available-jobs", (...args) =>
 );
 socket.on("connect_error", (err) => out({ event: "connect_error", message: err.message }));
 socket.on("disconnect", (reason) => out({ event: "disconnect", reason }));
+socket.io.on("reconnect_attempt", (attempt) => out({ event: "reconnect_attempt", attempt }));
 
 process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();

@@ -19,6 +19,7 @@ use crate::domain::job::{JobState, JobType};
 use crate::domain::lifecycle::{COMPLETION_LOST, STALLED_JOB, StallPolicy, stall_policy};
 use crate::error::ServiceError;
 use crate::service::events::Event;
+use crate::shutdown::ShutdownListener;
 use crate::state::AppState;
 
 /// Most jobs of each kind handled per sweep (the next sweep takes the rest).
@@ -33,8 +34,9 @@ pub struct SweepReport {
     pub failed: usize,
 }
 
-/// Runs [`sweep`] every `runners.watchdog_interval` until the task is aborted.
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+/// Runs [`sweep`] every `runners.watchdog_interval` until a shutdown is requested; a
+/// sweep under way then finishes first.
+pub fn spawn(state: AppState, mut shutdown: ShutdownListener) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let period = state
             .settings
@@ -45,7 +47,10 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
         loop {
-            ticks.tick().await;
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = shutdown.requested() => return,
+            }
             match sweep(&state).await {
                 Ok(r) if r != SweepReport::default() => {
                     tracing::info!(requeued = r.requeued, failed = r.failed, "watchdog sweep");
