@@ -169,13 +169,22 @@ pub fn ensure_streaming_playlist(
     Ok(())
 }
 
-/// Whether some video keeps its outputs in `directory`.
-pub fn directory_in_use(conn: &mut DbConnection, directory: &str) -> Result<bool, DbError> {
-    let n: i64 = videos::table
-        .filter(videos::directory.eq(directory))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+/// Moves a video out of the `importing` state (a compare-and-set): false when the
+/// video no longer exists or left that state already.
+pub fn leave_importing(
+    conn: &mut DbConnection,
+    id: i64,
+    state: i32,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        videos::table
+            .find(id)
+            .filter(videos::state.eq(crate::domain::video::VideoState::Importing.id())),
+    )
+    .set((videos::state.eq(state), videos::updated_at.eq(now)))
+    .execute(conn)?
+        > 0)
 }
 
 /// Inserts a file row.

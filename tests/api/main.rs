@@ -19,6 +19,7 @@ mod schema;
 mod socket;
 mod socket_helpers;
 mod socket_ws;
+mod video_folders;
 mod video_helpers;
 mod videos;
 mod videos_api;
