@@ -31,11 +31,15 @@ async fn load_video(state: &AppState, video_id: i64) -> Result<VideoRow, Service
         .ok_or(ServiceError::NotFound("Video"))
 }
 
+/// Probes a runner's output; a file that is not media is the runner's fault, said
+/// without ffprobe's words (they name server paths: logged instead).
 async fn probe_output(state: &AppState, path: &Path) -> Result<MediaInfo, ServiceError> {
     state.media.probe(path).await.map_err(|e| {
         if e.is_bad_input() {
+            tracing::warn!(error = %e, "a runner uploaded a file that is not media");
             ServiceError::Invalid(format!(
-                "the uploaded video file is not readable media: {e}"
+                "the uploaded video file is not readable media ({})",
+                e.client_reason()
             ))
         } else {
             ServiceError::Media(e)
@@ -100,9 +104,10 @@ pub async fn store_hls(
 ) -> Result<(), ServiceError> {
     let video = load_video(state, video_id).await?;
     let info = probe_output(state, video_file).await?;
-    let playlist_text = tokio::fs::read(playlist_file)
-        .await
-        .map_err(|e| ServiceError::Invalid(format!("cannot read the uploaded playlist: {e}")))?;
+    let playlist_text = tokio::fs::read(playlist_file).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot read an uploaded playlist");
+        ServiceError::Invalid("cannot read the uploaded playlist".to_owned())
+    })?;
     if playlist_text.len() as u64 > MAX_PLAYLIST_BYTES {
         return Err(ServiceError::Invalid(
             "the uploaded playlist is too large".to_owned(),

@@ -6,6 +6,7 @@
 mod cli;
 mod health;
 mod helpers;
+mod input_hygiene;
 mod jobs_calls;
 mod jobs_offer;
 mod jobs_race;
