@@ -5,6 +5,7 @@ pub mod events;
 pub mod inputs;
 pub mod job_availability;
 pub mod jobs;
+pub mod published;
 pub mod registration_tokens;
 pub mod renditions;
 pub mod runners;
