@@ -187,6 +187,20 @@ pub fn leave_importing(
         > 0)
 }
 
+/// Deletes the file rows of `kind` of a video and returns their keys.
+pub fn remove_files_of_kind(
+    conn: &mut DbConnection,
+    video_id: i64,
+    kind: &str,
+) -> Result<Vec<String>, DbError> {
+    let filter = video_files::table
+        .filter(video_files::video_id.eq(video_id))
+        .filter(video_files::kind.eq(kind));
+    let keys: Vec<String> = filter.select(video_files::storage_key).load(conn)?;
+    diesel::delete(filter).execute(conn)?;
+    Ok(keys)
+}
+
 /// Inserts a file row.
 pub fn insert_file(conn: &mut DbConnection, file: &NewVideoFile) -> Result<VideoFileRow, DbError> {
     Ok(diesel::insert_into(video_files::table)

@@ -222,6 +222,12 @@ pub mod keys {
         format!("{dir}/{base}-{resolution}.mp4")
     }
 
+    /// `<dir>/<base>-<res>-merged.mp4`: the audio merged with its cover, an input of
+    /// other jobs only.
+    pub fn intermediate(dir: &str, base: &str, resolution: i32) -> String {
+        format!("{dir}/{base}-{resolution}-merged.mp4")
+    }
+
     /// `<dir>/<base>-source.<ext>`: an uploaded source.
     pub fn source(dir: &str, base: &str, ext: &str) -> String {
         format!("{dir}/{base}-source.{ext}")
