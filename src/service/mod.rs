@@ -9,6 +9,7 @@ pub mod published;
 pub mod registration_tokens;
 pub mod renditions;
 pub mod runners;
+pub mod staging;
 pub mod submit;
 pub mod timefmt;
 pub mod videos;

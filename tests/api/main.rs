@@ -20,6 +20,7 @@ mod schema;
 mod socket;
 mod socket_helpers;
 mod socket_ws;
+mod staging;
 mod static_files;
 mod video_folders;
 mod video_helpers;
