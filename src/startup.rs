@@ -130,8 +130,8 @@ impl Application {
             events: EventBus::default(),
             storage,
         };
-        // What a killed instance left in staging goes before anything is served.
-        crate::service::staging::sweep(&state).await;
+        // What a killed instance left goes before anything is served.
+        crate::service::cleanup::run(&state).await;
         // Socket hub: turns job events into `available-jobs` broadcasts.
         crate::socket::notifier::spawn(
             state.hub.clone(),
@@ -200,10 +200,10 @@ impl Application {
             "listening"
         );
         let watchdog = crate::service::jobs::watchdog::spawn(self.state.clone());
-        let staging = crate::service::staging::spawn(self.state.clone());
+        let cleanup = crate::service::cleanup::spawn(self.state.clone());
         let served = self.server.await;
         watchdog.abort();
-        staging.abort();
+        cleanup.abort();
         served
     }
 }

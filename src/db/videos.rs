@@ -169,6 +169,19 @@ pub fn ensure_streaming_playlist(
     Ok(())
 }
 
+/// UUIDs of the videos still `importing` that were created before `cutoff`.
+pub fn importing_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+) -> Result<Vec<String>, DbError> {
+    Ok(videos::table
+        .filter(videos::state.eq(crate::domain::video::VideoState::Importing.id()))
+        .filter(videos::created_at.lt(cutoff))
+        .select(videos::uuid)
+        .limit(1000)
+        .load(conn)?)
+}
+
 /// Moves a video out of the `importing` state (a compare-and-set): false when the
 /// video no longer exists or left that state already.
 pub fn leave_importing(

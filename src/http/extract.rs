@@ -64,12 +64,20 @@ impl FromRequest for JsonObject {
 /// Characters of a submitted value an error document echoes at most.
 const ECHO_CHARS: usize = 64;
 
+/// Characters of the request path an error document names at most.
+const INSTANCE_CHARS: usize = 512;
+
 /// `s` cut to [`ECHO_CHARS`] characters, marked with `…` when cut.
 fn shorten(s: &str) -> String {
-    if s.chars().count() <= ECHO_CHARS {
+    shorten_to(s, ECHO_CHARS)
+}
+
+/// `s` cut to `max` characters, marked with `…` when cut.
+fn shorten_to(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         return s.to_owned();
     }
-    let mut out: String = s.chars().take(ECHO_CHARS).collect();
+    let mut out: String = s.chars().take(max).collect();
     out.push('…');
     out
 }
@@ -277,7 +285,7 @@ impl<'a> Fields<'a> {
             "Incorrect request parameters: {}",
             names.join(", ")
         ))
-        .with_extra("instance", json!(shorten(instance)))
+        .with_extra("instance", json!(shorten_to(instance, INSTANCE_CHARS)))
         .with_extra("invalid-params", Value::Object(self.errors)))
     }
 }

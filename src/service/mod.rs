@@ -1,6 +1,7 @@
 //! Use cases. `http`, `socket` and the CLI call these; they call `db`, storage, media
 //! and publish [`events::Event`]s.
 
+pub mod cleanup;
 pub mod events;
 pub mod inputs;
 pub mod job_availability;
@@ -9,7 +10,6 @@ pub mod published;
 pub mod registration_tokens;
 pub mod renditions;
 pub mod runners;
-pub mod staging;
 pub mod submit;
 pub mod timefmt;
 pub mod videos;

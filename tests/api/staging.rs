@@ -1,11 +1,17 @@
-//! Staging files left by a killed server are swept at startup and periodically, once
-//! older than `storage.staging_max_age`; a running instance's files never are, even
-//! an upload that pauses for longer than that age.
+//! What a killed server leaves is cleaned at startup and periodically, once older
+//! than `storage.staging_max_age`: staging files (a running instance's never are,
+//! even an upload that pauses for longer than that age) and submissions cut between
+//! claiming their folder and creating their jobs.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
+use peertube_runner_connector::db::{self, models::NewVideo, models::NewVideoFile};
+use peertube_runner_connector::service::cleanup;
+use serde_json::json;
+
+use crate::helpers::TestApp;
 
 use crate::media::sample;
 use crate::video_helpers::*;
@@ -133,4 +139,112 @@ async fn the_periodic_sweep_spares_a_paused_upload_and_removes_a_dead_instances_
             .await
             .unwrap()
     );
+}
+
+/// A video as a crash between claiming its folder and creating its jobs leaves it:
+/// `importing`, created `ago`, its source and thumbnail recorded and stored.
+async fn cut_submission(app: &TestApp, ago: Duration) -> (String, Vec<String>) {
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let dir = format!("videos/{uuid}");
+    let (source, thumb) = (
+        format!("{dir}/{uuid}-source.mp4"),
+        format!("{dir}/thumbnail.jpg"),
+    );
+    for key in [&source, &thumb] {
+        app.state
+            .storage
+            .put_bytes(key, vec![1, 2, 3])
+            .await
+            .unwrap();
+    }
+    let (u, s, t) = (uuid.clone(), source.clone(), thumb.clone());
+    app.state
+        .db
+        .run(move |conn| {
+            let at = db::now() - chrono::TimeDelta::from_std(ago).unwrap();
+            let video = db::videos::insert(
+                conn,
+                &NewVideo {
+                    uuid: u,
+                    state: 3,
+                    name: None,
+                    directory: dir,
+                    base_filename: "b".to_owned(),
+                    duration: None,
+                    thumbnail_key: Some(t),
+                    options: json!({"sourceOwned": true}).to_string(),
+                    created_at: at,
+                    updated_at: at,
+                },
+            )?;
+            db::videos::insert_file(
+                conn,
+                &NewVideoFile {
+                    video_id: video.id,
+                    kind: "source".to_owned(),
+                    storage_key: s,
+                    playlist_key: None,
+                    resolution: 0,
+                    width: 0,
+                    height: 0,
+                    fps: 0.0,
+                    size: 3,
+                    bitrate: None,
+                    codecs: None,
+                    metadata: None,
+                    created_at: at,
+                    updated_at: at,
+                },
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    (uuid, vec![source, thumb])
+}
+
+#[tokio::test]
+async fn submissions_cut_by_a_crash_are_removed_once_older_than_the_maximum_age() {
+    let app = spawn_video_app().await;
+    let (old, old_keys) = cut_submission(&app, Duration::from_secs(2 * 3600)).await;
+    let (recent, recent_keys) = cut_submission(&app, Duration::from_secs(60)).await;
+    let removed = cleanup::remove_abandoned_imports(&app.state, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(
+        get(&app, &format!("/api/v1/videos/{old}")).await.status(),
+        404
+    );
+    for key in &old_keys {
+        assert!(!app.state.storage.exists(key).await.unwrap(), "{key}");
+    }
+    // Possibly still being stored by another instance: left alone.
+    assert_eq!(
+        get(&app, &format!("/api/v1/videos/{recent}"))
+            .await
+            .status(),
+        200
+    );
+    for key in &recent_keys {
+        assert!(app.state.storage.exists(key).await.unwrap(), "{key}");
+    }
+
+    // The periodic cleanup does the same.
+    let app = spawn_video_app_with(|s| s.storage.staging_max_age = Duration::from_secs(1)).await;
+    let (cut, keys) = cut_submission(&app, Duration::from_secs(30)).await;
+    for _ in 0..40 {
+        if get(&app, &format!("/api/v1/videos/{cut}")).await.status() == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        get(&app, &format!("/api/v1/videos/{cut}")).await.status(),
+        404
+    );
+    for key in &keys {
+        assert!(!app.state.storage.exists(key).await.unwrap(), "{key}");
+    }
+    assert_nothing_left(&app, "cut submission").await;
 }
