@@ -134,6 +134,10 @@ pub struct StorageSettings {
     pub serve_path: String,
     /// Public base URL of stored objects (e.g. a CDN). Unset: `<public_url><serve_path>`.
     pub public_base_url: Option<String>,
+    /// Staging files left by a stopped instance are removed once this old
+    /// (`storage::staging` has the whole rule).
+    #[serde(with = "humantime_serde")]
+    pub staging_max_age: Duration,
 }
 
 impl Default for StorageSettings {
@@ -142,6 +146,7 @@ impl Default for StorageSettings {
             root: None,
             serve_path: "/static".to_owned(),
             public_base_url: None,
+            staging_max_age: Duration::from_secs(3600),
         }
     }
 }
@@ -584,6 +589,11 @@ impl Settings {
             ));
         }
         self.storage.serve_path = self.storage.serve_path.trim_end_matches('/').to_owned();
+        if self.storage.staging_max_age < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "storage.staging_max_age must be at least 1s".to_owned(),
+            ));
+        }
         if self.transcoding.max_failures < 1 {
             return Err(ConfigError::Invalid(
                 "transcoding.max_failures must be at least 1".to_owned(),

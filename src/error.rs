@@ -126,13 +126,26 @@ pub struct ApiError {
     headers: Vec<(&'static str, &'static str)>,
 }
 
+/// Longest `detail` sent, in characters: details are written by this service, but some
+/// quote what a client sent, which must never make an error body large.
+const MAX_DETAIL_CHARS: usize = 1000;
+
+fn bounded(detail: Cow<'static, str>) -> Cow<'static, str> {
+    if detail.chars().count() <= MAX_DETAIL_CHARS {
+        return detail;
+    }
+    let mut cut: String = detail.chars().take(MAX_DETAIL_CHARS).collect();
+    cut.push('…');
+    Cow::Owned(cut)
+}
+
 impl ApiError {
-    /// An error with a status and a human-readable detail.
+    /// An error with a status and a human-readable detail (cut to 1000 characters).
     pub fn new(status: StatusCode, detail: impl Into<Cow<'static, str>>) -> ApiError {
         ApiError {
             status,
             code: None,
-            detail: detail.into(),
+            detail: bounded(detail.into()),
             extra: BTreeMap::new(),
             headers: Vec::new(),
         }
@@ -282,7 +295,14 @@ impl From<ServiceError> for ApiError {
                 ApiError::not_found("File not found")
             }
             ServiceError::Storage(e) => ApiError::internal(&e),
-            ServiceError::Media(e) if e.is_bad_input() => ApiError::bad_request(e.to_string()),
+            ServiceError::Media(e) if e.is_bad_input() => {
+                // The tool's output names server paths: it goes to the log.
+                tracing::info!(error = %e, "media refused");
+                ApiError::bad_request(format!(
+                    "The file is not a readable video or audio file ({})",
+                    e.client_reason()
+                ))
+            }
             ServiceError::Media(ProbeError::Tool(e @ ProcessError::NotFound { .. })) => {
                 // The message names the fix (install ffmpeg); it reveals nothing secret.
                 tracing::error!(error = %e, "media tool missing");
@@ -320,6 +340,21 @@ mod tests {
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.code(), None);
         assert!(!e.body().to_string().contains("down"));
+    }
+
+    #[test]
+    fn details_are_bounded_and_media_errors_name_no_path() {
+        let e = ApiError::bad_request("x".repeat(100_000));
+        assert!(e.body().to_string().len() < 2 * MAX_DETAIL_CHARS + 500);
+        let e = ApiError::from(ServiceError::Media(ProbeError::Tool(
+            ProcessError::Failed {
+                program: "ffprobe".to_owned(),
+                status: "exit status: 1".to_owned(),
+                stderr: "/srv/data/storage/.staging/upload-x: Invalid data found".to_owned(),
+            },
+        )));
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(!e.body().to_string().contains("/srv"), "{}", e.body());
     }
 
     #[test]

@@ -137,6 +137,8 @@ impl Application {
             events: EventBus::default(),
             storage,
         };
+        // What a killed instance left goes before anything is served.
+        crate::service::cleanup::run(&state).await;
         let shutdown = ShutdownHandle::default();
         // Socket hub: turns job events into `available-jobs` broadcasts.
         let notifier = crate::socket::notifier::spawn(
@@ -246,7 +248,8 @@ impl Application {
         let mut listener = self.shutdown.listener();
         let watchdog =
             crate::service::jobs::watchdog::spawn(self.state.clone(), self.shutdown.listener());
-        let background = vec![watchdog, self.notifier];
+        let cleanup = crate::service::cleanup::spawn(self.state.clone(), self.shutdown.listener());
+        let background = vec![watchdog, cleanup, self.notifier];
         let server_handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {

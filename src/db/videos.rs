@@ -169,13 +169,49 @@ pub fn ensure_streaming_playlist(
     Ok(())
 }
 
-/// Whether some video keeps its outputs in `directory`.
-pub fn directory_in_use(conn: &mut DbConnection, directory: &str) -> Result<bool, DbError> {
-    let n: i64 = videos::table
-        .filter(videos::directory.eq(directory))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+/// UUIDs of the videos still `importing` that were created before `cutoff`.
+pub fn importing_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+) -> Result<Vec<String>, DbError> {
+    Ok(videos::table
+        .filter(videos::state.eq(crate::domain::video::VideoState::Importing.id()))
+        .filter(videos::created_at.lt(cutoff))
+        .select(videos::uuid)
+        .limit(1000)
+        .load(conn)?)
+}
+
+/// Moves a video out of the `importing` state (a compare-and-set): false when the
+/// video no longer exists or left that state already.
+pub fn leave_importing(
+    conn: &mut DbConnection,
+    id: i64,
+    state: i32,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        videos::table
+            .find(id)
+            .filter(videos::state.eq(crate::domain::video::VideoState::Importing.id())),
+    )
+    .set((videos::state.eq(state), videos::updated_at.eq(now)))
+    .execute(conn)?
+        > 0)
+}
+
+/// Deletes the file rows of `kind` of a video and returns their keys.
+pub fn remove_files_of_kind(
+    conn: &mut DbConnection,
+    video_id: i64,
+    kind: &str,
+) -> Result<Vec<String>, DbError> {
+    let filter = video_files::table
+        .filter(video_files::video_id.eq(video_id))
+        .filter(video_files::kind.eq(kind));
+    let keys: Vec<String> = filter.select(video_files::storage_key).load(conn)?;
+    diesel::delete(filter).execute(conn)?;
+    Ok(keys)
 }
 
 /// Inserts a file row.

@@ -3,13 +3,16 @@
 use super::job::JobState;
 
 /// A video's processing state, stored as an integer. Ids follow PeerTube's
-/// `VideoState` where one exists (1, 2, 4, 5, 7, 9); `Playable` is ours.
+/// `VideoState` where one exists (1, 2, 3, 4, 5, 7, 9); `Playable` is ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VideoState {
     /// Every job finished; all renditions that could be made exist.
     Published = 1,
     /// Jobs are queued or running and no rendition is ready yet.
     ToTranscode = 2,
+    /// The submission is storing the source: the video holds its folder, its jobs do
+    /// not exist yet. A video left in this state by a crash can be deleted.
+    Importing = 3,
     /// A live waiting for its stream.
     WaitingForLive = 4,
     /// A live that ended.
@@ -24,9 +27,10 @@ pub enum VideoState {
 
 impl VideoState {
     /// Every state.
-    pub const ALL: [VideoState; 7] = [
+    pub const ALL: [VideoState; 8] = [
         VideoState::Published,
         VideoState::ToTranscode,
+        VideoState::Importing,
         VideoState::WaitingForLive,
         VideoState::LiveEnded,
         VideoState::TranscodingFailed,
@@ -49,6 +53,7 @@ impl VideoState {
         match self {
             VideoState::Published => "published",
             VideoState::ToTranscode => "transcoding",
+            VideoState::Importing => "importing",
             VideoState::WaitingForLive => "waiting-for-live",
             VideoState::LiveEnded => "live-ended",
             VideoState::TranscodingFailed => "failed",
@@ -67,6 +72,7 @@ impl VideoState {
         match self {
             VideoState::Published => "Published",
             VideoState::ToTranscode => "To transcode",
+            VideoState::Importing => "Storing the source",
             VideoState::WaitingForLive => "Waiting for live stream",
             VideoState::LiveEnded => "Live ended",
             VideoState::TranscodingFailed => "Transcoding failed",
@@ -159,6 +165,10 @@ pub enum FileKind {
     WebVideo,
     /// A fragmented MP4 with its HLS media playlist.
     Hls,
+    /// An MP4 made only as the input of other jobs (the audio merged with its cover
+    /// when web videos are off): never published, deleted once every job of the
+    /// video ended.
+    Intermediate,
 }
 
 impl FileKind {
@@ -168,14 +178,25 @@ impl FileKind {
             FileKind::Source => "source",
             FileKind::WebVideo => "web-video",
             FileKind::Hls => "hls",
+            FileKind::Intermediate => "intermediate",
         }
+    }
+
+    /// Whether files of this kind are published (listed and served).
+    pub fn is_published(self) -> bool {
+        matches!(self, FileKind::WebVideo | FileKind::Hls)
     }
 
     /// Kind for a stored string.
     pub fn parse(s: &str) -> Option<FileKind> {
-        [FileKind::Source, FileKind::WebVideo, FileKind::Hls]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            FileKind::Source,
+            FileKind::WebVideo,
+            FileKind::Hls,
+            FileKind::Intermediate,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -199,6 +220,12 @@ pub mod keys {
     /// `<dir>/<base>-<res>.mp4`
     pub fn web_video(dir: &str, base: &str, resolution: i32) -> String {
         format!("{dir}/{base}-{resolution}.mp4")
+    }
+
+    /// `<dir>/<base>-<res>-merged.mp4`: the audio merged with its cover, an input of
+    /// other jobs only.
+    pub fn intermediate(dir: &str, base: &str, resolution: i32) -> String {
+        format!("{dir}/{base}-{resolution}-merged.mp4")
     }
 
     /// `<dir>/<base>-source.<ext>`: an uploaded source.

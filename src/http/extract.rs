@@ -61,8 +61,64 @@ impl FromRequest for JsonObject {
     }
 }
 
+/// Characters of a submitted value an error document echoes at most.
+const ECHO_CHARS: usize = 64;
+
+/// Characters of the request path an error document names at most.
+const INSTANCE_CHARS: usize = 512;
+
+/// `s` cut to [`ECHO_CHARS`] characters, marked with `…` when cut.
+fn shorten(s: &str) -> String {
+    shorten_to(s, ECHO_CHARS)
+}
+
+/// `s` cut to `max` characters, marked with `…` when cut.
+fn shorten_to(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
+/// What an error echoes of a submitted value: small values as they are, long strings
+/// cut, large arrays and objects as their shortened JSON text. An error body stays
+/// small whatever the request sent.
+fn echo(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(shorten(s)),
+        Value::Array(_) | Value::Object(_) => {
+            let text = value.to_string();
+            if text.chars().count() <= ECHO_CHARS {
+                value.clone()
+            } else {
+                Value::String(shorten(&text))
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// Which characters a text field accepts besides printable ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextRule {
+    /// One line: no control character at all (names, tokens, keys).
+    Line,
+    /// Free text: line breaks and tabs, no other control character.
+    Multiline,
+}
+
+impl TextRule {
+    fn allows(self, c: char) -> bool {
+        !c.is_control() || (self == TextRule::Multiline && matches!(c, '\n' | '\r' | '\t'))
+    }
+}
+
 /// Collects field errors the way PeerTube reports them: 400, detail
-/// `Incorrect request parameters: a, b`, and an `invalid-params` map.
+/// `Incorrect request parameters: a, b`, and an `invalid-params` map. Every string
+/// field refuses control characters (`NUL` cannot even be stored by PostgreSQL), and
+/// every echoed value is shortened.
 #[derive(Debug)]
 pub struct Fields<'a> {
     body: &'a Map<String, Value>,
@@ -80,7 +136,7 @@ impl<'a> Fields<'a> {
 
     /// Records that body field `name` is invalid, with a message.
     pub fn invalid(&mut self, name: &str, msg: &str) {
-        let value = self.body.get(name).cloned().unwrap_or(Value::Null);
+        let value = self.body.get(name).map_or(Value::Null, echo);
         self.errors.insert(
             name.to_owned(),
             json!({"type": "field", "value": value, "msg": msg, "path": name, "location": "body"}),
@@ -98,7 +154,7 @@ impl<'a> Fields<'a> {
     pub fn invalid_param(&mut self, name: &str, value: &str, msg: &str) {
         self.errors.insert(
             name.to_owned(),
-            json!({"type": "field", "value": value, "msg": msg, "path": name, "location": "params"}),
+            json!({"type": "field", "value": shorten(value), "msg": msg, "path": name, "location": "params"}),
         );
     }
 
@@ -124,8 +180,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A required string with a length in `min..=max` characters. Returns an empty
-    /// string when invalid (the error is recorded).
+    /// A required one-line string with a length in `min..=max` characters. Returns an
+    /// empty string when invalid (the error is recorded).
     pub fn required_str(&mut self, name: &str, min: usize, max: usize) -> String {
         match self.body.get(name) {
             None | Some(Value::Null) => {
@@ -136,8 +192,48 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An optional string (absent or `null` is `None`) with a length in `min..=max`.
+    /// An optional one-line string (absent or `null` is `None`) with a length in
+    /// `min..=max` characters and no control character.
     pub fn optional_str(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        self.text(name, min, max, TextRule::Line)
+    }
+
+    /// An optional free text (line breaks and tabs allowed, no other control
+    /// character) with a length in `min..=max` characters.
+    pub fn optional_multiline_str(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        self.text(name, min, max, TextRule::Multiline)
+    }
+
+    /// A required free text reported by a runner (an error message, a reason): its
+    /// length is checked, then control characters other than line breaks and tabs
+    /// are dropped rather than refused, so that a runner's report (ffmpeg output with
+    /// colour codes, say) is never lost.
+    pub fn required_report(&mut self, name: &str, min: usize, max: usize) -> String {
+        let raw = match self.body.get(name) {
+            None | Some(Value::Null) => {
+                self.invalid(name, "Field is required");
+                return String::new();
+            }
+            Some(Value::String(s)) => s,
+            Some(_) => {
+                self.invalid(name, "Should be a string");
+                return String::new();
+            }
+        };
+        let n = raw.chars().count();
+        if n < min || n > max {
+            self.invalid(
+                name,
+                &format!("Should have a length between {min} and {max}"),
+            );
+            return String::new();
+        }
+        raw.chars()
+            .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
+            .collect()
+    }
+
+    fn text(&mut self, name: &str, min: usize, max: usize, rule: TextRule) -> Option<String> {
         match self.body.get(name) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => {
@@ -147,6 +243,9 @@ impl<'a> Fields<'a> {
                         name,
                         &format!("Should have a length between {min} and {max}"),
                     );
+                    None
+                } else if !s.chars().all(|c| rule.allows(c)) {
+                    self.invalid(name, "Should not contain control characters");
                     None
                 } else {
                     Some(s.clone())
@@ -159,11 +258,18 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An optional value kept only when it is a string of at most `max` characters;
-    /// anything else is ignored rather than refused (for lenient fields like `version`).
+    /// An optional value kept only when it is a one-line string of at most `max`
+    /// characters; anything else is ignored rather than refused (for lenient fields
+    /// like `version`).
     pub fn lenient_str(&self, name: &str, max: usize) -> Option<String> {
         match self.body.get(name) {
-            Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Some(s.clone()),
+            Some(Value::String(s))
+                if !s.is_empty()
+                    && s.chars().count() <= max
+                    && s.chars().all(|c| TextRule::Line.allows(c)) =>
+            {
+                Some(s.clone())
+            }
             _ => None,
         }
     }
@@ -179,7 +285,7 @@ impl<'a> Fields<'a> {
             "Incorrect request parameters: {}",
             names.join(", ")
         ))
-        .with_extra("instance", json!(instance))
+        .with_extra("instance", json!(shorten_to(instance, INSTANCE_CHARS)))
         .with_extra("invalid-params", Value::Object(self.errors)))
     }
 }
@@ -270,5 +376,49 @@ mod tests {
         );
         assert_eq!(body["invalid-params"]["name"]["path"], "name");
         assert_eq!(body["instance"], "/x");
+    }
+
+    #[test]
+    fn control_characters_are_refused_and_values_echoed_short() {
+        let long = "y".repeat(10_000);
+        let many = vec!["z"; 100];
+        let body = json!({"a": "x\u{0}y", "b": "two\nlines", "c": "two\nlines",
+                          "d": long, "e": "ok", "f": many})
+        .as_object()
+        .cloned()
+        .unwrap();
+        let mut f = Fields::new(&body);
+        assert_eq!(f.optional_str("a", 1, 100), None);
+        assert_eq!(f.optional_str("b", 1, 100), None);
+        assert_eq!(
+            f.optional_multiline_str("c", 1, 100).as_deref(),
+            Some("two\nlines")
+        );
+        assert_eq!(f.optional_str("d", 1, 100), None);
+        assert_eq!(f.optional_str("e", 1, 100).as_deref(), Some("ok"));
+        assert_eq!(f.optional_str("f", 1, 100), None);
+        let err = f.finish("/x").unwrap_err().body();
+        let params = &err["invalid-params"];
+        assert_eq!(params["a"]["msg"], "Should not contain control characters");
+        assert_eq!(params["b"]["msg"], "Should not contain control characters");
+        assert!(params.get("c").is_none() && params.get("e").is_none());
+        let echoed = params["d"]["value"].as_str().unwrap();
+        assert_eq!(echoed.chars().count(), ECHO_CHARS + 1);
+        assert!(echoed.ends_with('…'));
+        assert!(params["f"]["value"].as_str().unwrap().ends_with('…'));
+        assert!(err.to_string().len() < 2000);
+    }
+
+    #[test]
+    fn runner_reports_keep_their_text_without_control_characters() {
+        let body = json!({"m": "a\u{0}b\u{1b}[1m\r\nc\td", "n": 3})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let mut f = Fields::new(&body);
+        assert_eq!(f.required_report("m", 1, 100), "ab[1m\nc\td");
+        assert_eq!(f.required_report("n", 1, 100), "");
+        assert_eq!(f.lenient_str("m", 100), None);
+        assert!(f.finish("/x").is_err());
     }
 }

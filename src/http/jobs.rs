@@ -88,7 +88,7 @@ pub async fn abort(
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(&body);
     let creds = credentials(&mut fields, path.into_inner());
-    let reason = fields.required_str("reason", 1, 5000);
+    let reason = fields.required_report("reason", 1, 5000);
     fields.finish(req.path())?;
     let held = check_job_token(&state, &creds, &ip.0, &PROCESSING_ONLY).await?;
     report::abort(&state, held, &creds, &reason).await?;
@@ -105,7 +105,7 @@ pub async fn error(
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(&body);
     let creds = credentials(&mut fields, path.into_inner());
-    let message = fields.required_str("message", 1, 5000);
+    let message = fields.required_report("message", 1, 5000);
     fields.finish(req.path())?;
     let held = check_job_token(&state, &creds, &ip.0, &PROCESSING_ONLY).await?;
     report::error(&state, held, &creds, &message).await?;

@@ -17,7 +17,7 @@ pub async fn register(
     let mut fields = Fields::new(&body);
     let registration_token = fields.required_str("registrationToken", 1, 1000);
     let name = fields.required_str("name", 1, 100);
-    let description = fields.optional_str("description", 1, 1000);
+    let description = fields.optional_multiline_str("description", 1, 1000);
     let version = fields.lenient_str("version", 100);
     fields.finish(req.path())?;
     let registered = runners::register(

@@ -36,6 +36,19 @@ impl ProbeError {
                 | ProbeError::Tool(ProcessError::Failed { .. } | ProcessError::Timeout { .. })
         )
     }
+
+    /// A short reason fit for API clients: never the tool's output, which names
+    /// server paths (log the error itself for the details).
+    pub fn client_reason(&self) -> &'static str {
+        match self {
+            ProbeError::Parse(ParseError::NoMediaStreams) => "no audio or video stream",
+            ProbeError::Parse(ParseError::Json(_)) => "unrecognised format",
+            ProbeError::Tool(ProcessError::Failed { .. }) => "unrecognised or damaged file",
+            ProbeError::Tool(ProcessError::Timeout { .. }) => "reading it took too long",
+            ProbeError::Tool(ProcessError::NotFound { .. }) => "a media tool is missing",
+            ProbeError::Tool(ProcessError::Io { .. }) => "a media tool could not run",
+        }
+    }
 }
 
 /// The configured media tools.

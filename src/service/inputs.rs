@@ -41,10 +41,14 @@ pub async fn locate(
         .ok_or(ServiceError::NotFound("Video"))?;
     let source = files.iter().find(|f| f.kind == FileKind::Source.as_str());
     // An audio-only source merged with its cover (audio-merge job): the jobs after the
-    // merge transcode the merged MP4, the best file with a picture.
+    // merge transcode the merged MP4 (a web video, or an intermediate file when web
+    // videos are off), the best file with a picture.
     let merged = files
         .iter()
-        .filter(|f| f.kind == FileKind::WebVideo.as_str() && f.width > 0)
+        .filter(|f| {
+            (f.kind == FileKind::WebVideo.as_str() || f.kind == FileKind::Intermediate.as_str())
+                && f.width > 0
+        })
         .max_by_key(|f| f.resolution);
     let best = match (source, merged) {
         (Some(s), Some(m)) if kind == InputKind::MaxQuality && s.width == 0 => Some(m),

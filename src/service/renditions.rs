@@ -31,11 +31,15 @@ async fn load_video(state: &AppState, video_id: i64) -> Result<VideoRow, Service
         .ok_or(ServiceError::NotFound("Video"))
 }
 
+/// Probes a runner's output; a file that is not media is the runner's fault, said
+/// without ffprobe's words (they name server paths: logged instead).
 async fn probe_output(state: &AppState, path: &Path) -> Result<MediaInfo, ServiceError> {
     state.media.probe(path).await.map_err(|e| {
         if e.is_bad_input() {
+            tracing::warn!(error = %e, "a runner uploaded a file that is not media");
             ServiceError::Invalid(format!(
-                "the uploaded video file is not readable media: {e}"
+                "the uploaded video file is not readable media ({})",
+                e.client_reason()
             ))
         } else {
             ServiceError::Media(e)
@@ -100,9 +104,10 @@ pub async fn store_hls(
 ) -> Result<(), ServiceError> {
     let video = load_video(state, video_id).await?;
     let info = probe_output(state, video_file).await?;
-    let playlist_text = tokio::fs::read(playlist_file)
-        .await
-        .map_err(|e| ServiceError::Invalid(format!("cannot read the uploaded playlist: {e}")))?;
+    let playlist_text = tokio::fs::read(playlist_file).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot read an uploaded playlist");
+        ServiceError::Invalid("cannot read the uploaded playlist".to_owned())
+    })?;
     if playlist_text.len() as u64 > MAX_PLAYLIST_BYTES {
         return Err(ServiceError::Invalid(
             "the uploaded playlist is too large".to_owned(),
@@ -153,20 +158,58 @@ async fn remove_unrecorded(storage: &Storage, keys: &[String]) {
     }
 }
 
-/// Stores an MP4 rendition and records it. `video_file` is consumed.
+/// What an MP4 output is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mp4Kind {
+    /// A web-video rendition.
+    WebVideo,
+    /// The audio merged with its cover: a web-video rendition when the video has web
+    /// videos, else an intermediate file (see [`FileKind::Intermediate`]).
+    MergedAudio,
+}
+
+/// Whether the video asked for web videos (`options.webVideos`).
+fn wants_web_videos(video: &VideoRow) -> bool {
+    serde_json::from_str::<serde_json::Value>(&video.options)
+        .ok()
+        .and_then(|o| o["webVideos"].as_bool())
+        .unwrap_or(false)
+}
+
+/// Stores a web-video rendition and records it. `video_file` is consumed.
 pub async fn store_web_video(
     state: &AppState,
     video_id: i64,
     resolution: i32,
     video_file: &Path,
 ) -> Result<(), ServiceError> {
+    store_mp4(state, video_id, resolution, video_file, Mp4Kind::WebVideo).await
+}
+
+/// Stores an MP4 output and records it. `video_file` is consumed.
+pub async fn store_mp4(
+    state: &AppState,
+    video_id: i64,
+    resolution: i32,
+    video_file: &Path,
+    kind: Mp4Kind,
+) -> Result<(), ServiceError> {
     let video = load_video(state, video_id).await?;
     let info = probe_output(state, video_file).await?;
-    let key = keys::web_video(&video.directory, &video.base_filename, resolution);
+    let (kind, key) = match kind {
+        Mp4Kind::MergedAudio if !wants_web_videos(&video) => (
+            FileKind::Intermediate,
+            keys::intermediate(&video.directory, &video.base_filename, resolution),
+        ),
+        _ => (
+            FileKind::WebVideo,
+            keys::web_video(&video.directory, &video.base_filename, resolution),
+        ),
+    };
     let size = state.storage.put_file(&key, video_file).await?;
     let row = StoredOutput {
         video_id,
-        kind: FileKind::WebVideo,
+        kind,
         storage_key: key,
         playlist_key: None,
         info: &info,
@@ -240,19 +283,21 @@ fn write_master(
     Ok(())
 }
 
-/// Recomputes a VOD video's state from its jobs and renditions (idempotent; call after
-/// any job of the video completes, fails for good or is cancelled). Lives, studio edits
-/// in progress and deleted videos are left alone. Returns the state now stored.
+/// Recomputes a VOD video's state from its jobs and published renditions
+/// (idempotent; call after any job of the video completes, fails for good or is
+/// cancelled). Once every job has ended, the intermediate files no job needs any more
+/// are deleted. Lives, studio edits in progress, submissions still storing their
+/// source and deleted videos are left alone. Returns the state now stored.
 pub async fn refresh_state(
     state: &AppState,
     video_id: i64,
 ) -> Result<Option<VideoState>, ServiceError> {
-    Ok(state
+    let (next, unneeded) = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 let Some(video) = db::videos::find(conn, video_id)? else {
-                    return Ok(None);
+                    return Ok((None, Vec::new()));
                 };
                 let current = VideoState::from_id(video.state);
                 if !matches!(
@@ -264,7 +309,7 @@ pub async fn refresh_state(
                             | VideoState::TranscodingFailed
                     )
                 ) {
-                    return Ok(current);
+                    return Ok((current, Vec::new()));
                 }
                 let jobs: Vec<JobState> = db::videos::job_states(conn, video_id)?
                     .into_iter()
@@ -272,7 +317,7 @@ pub async fn refresh_state(
                     .collect();
                 let has_rendition = db::videos::files(conn, video_id)?
                     .iter()
-                    .any(|f| f.kind != FileKind::Source.as_str());
+                    .any(|f| FileKind::parse(&f.kind).is_some_and(FileKind::is_published));
                 let next = derive_vod_state(&jobs, has_rendition);
                 if Some(next) != current {
                     let error = match next {
@@ -285,8 +330,24 @@ pub async fn refresh_state(
                     db::videos::set_state(conn, video_id, next.id(), error.as_deref(), db::now())?;
                     tracing::info!(video_id, state = next.name(), "video state changed");
                 }
-                Ok::<_, DbError>(Some(next))
+                // A job that ended never runs again: nothing will read these.
+                let unneeded = if jobs.iter().all(|s| s.is_final()) {
+                    db::videos::remove_files_of_kind(
+                        conn,
+                        video_id,
+                        FileKind::Intermediate.as_str(),
+                    )?
+                } else {
+                    Vec::new()
+                };
+                Ok::<_, DbError>((Some(next), unneeded))
             })
         })
-        .await?)
+        .await?;
+    for key in &unneeded {
+        if let Err(e) = state.storage.delete(key).await {
+            tracing::error!(key, error = %e, "cannot delete an intermediate file");
+        }
+    }
+    Ok(next)
 }

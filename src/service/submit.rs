@@ -1,9 +1,16 @@
 //! Video submission: probe the source, make its thumbnail, plan its renditions, then
-//! store the objects and create the video, its source file row and its jobs in one
-//! transaction. All-or-nothing: on any failure the objects written for this video are
-//! deleted again and no row remains (uploads live in a self-deleting staging file
-//! until the very end). The storing part runs in its own task, so a client that
-//! disconnects mid-way cannot leave half a video behind.
+//! store it in three steps:
+//! 1. claim: one transaction checks that the video's folder overlaps no other video's
+//!    (`db::folders`) and records the video (state `importing`) with the keys it is
+//!    about to write, so that nothing is written into a folder another video owns;
+//! 2. the source and thumbnail objects are written;
+//! 3. one transaction creates the jobs and moves the video to `transcoding`; runners
+//!    are told only then, so no runner asks for an object before it exists.
+//!
+//! All-or-nothing: on any failure after the claim the objects written are deleted,
+//! then the video row (uploads live in a self-deleting staging file until step 2).
+//! The storing part runs in its own task, so a client that disconnects mid-way cannot
+//! leave half a video behind. Nothing is written before every check passed.
 
 use std::path::Path;
 
@@ -11,6 +18,7 @@ use serde_json::json;
 use tempfile::TempPath;
 
 use crate::config::TranscodingSettings;
+use crate::db::folders::FolderConflict;
 use crate::db::models::{NewVideo, NewVideoFile, VideoRow};
 use crate::db::{self, DbError};
 use crate::domain::payloads;
@@ -22,6 +30,12 @@ use crate::service::events::Event;
 use crate::service::jobs::{JobParent, JobSpec, create_jobs};
 use crate::state::AppState;
 use crate::storage::{StorageError, validate_key};
+
+/// The parent of default folders (`videos/<uuid>`).
+const DEFAULT_FOLDERS: &str = "videos";
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 255;
 
 /// Rungs a request may ask for.
 pub const LADDER: [u32; 8] = [144, 240, 360, 480, 720, 1080, 1440, 2160];
@@ -94,8 +108,24 @@ fn invalid(msg: impl Into<String>) -> ServiceError {
 }
 
 fn check_request(sub: &Submission) -> Result<(), ServiceError> {
+    if let Some(name) = &sub.name {
+        if name.chars().any(char::is_control) {
+            return Err(invalid("name: control characters are not allowed"));
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(invalid(format!(
+                "name: at most {MAX_NAME_CHARS} characters"
+            )));
+        }
+    }
     if let Some(dest) = &sub.destination {
         validate_key(dest).map_err(|e| invalid(format!("destination: {e}")))?;
+        if dest == DEFAULT_FOLDERS {
+            return Err(invalid(format!(
+                "destination: `{DEFAULT_FOLDERS}` holds the default folders \
+                 ({DEFAULT_FOLDERS}/<uuid>) and cannot be a video's folder"
+            )));
+        }
     }
     if let Some(base) = &sub.base_filename {
         let ok = !base.is_empty()
@@ -120,15 +150,23 @@ fn check_request(sub: &Submission) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Probe errors: the input's fault is a 400 that says so, a missing tool a 503.
+/// Probe errors: the input's fault is a 400 that says so (without ffprobe's words,
+/// which name server paths: they go to the log), a missing tool a 503.
 fn probe_error(e: ProbeError) -> ServiceError {
     if e.is_bad_input() {
+        tracing::info!(error = %e, "submitted file refused by ffprobe/ffmpeg");
         invalid(format!(
-            "The file is not a readable video or audio file: {e}"
+            "The file is not a readable video or audio file ({})",
+            e.client_reason()
         ))
     } else {
         ServiceError::Media(e)
     }
+}
+
+/// A folder overlap, as the client sees it.
+fn folder_conflict(c: &FolderConflict) -> ServiceError {
+    ServiceError::Conflict(c.to_string())
 }
 
 /// The source's extension: the client's when it is plain, else from the container.
@@ -177,7 +215,7 @@ pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, Servi
     let directory = sub
         .destination
         .clone()
-        .unwrap_or_else(|| format!("videos/{uuid}"));
+        .unwrap_or_else(|| format!("{DEFAULT_FOLDERS}/{uuid}"));
     let base = sub.base_filename.clone().unwrap_or_else(|| uuid.clone());
 
     let source_path = match &sub.source {
@@ -204,15 +242,14 @@ pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, Servi
             })?
         }
     };
-    let dir = directory.clone();
-    if state
+    // Early answer before the (slow) probe; the claim checks again under the lock.
+    let (dir, stored) = (directory.clone(), stored_key(&sub.source));
+    if let Some(c) = state
         .db
-        .run(move |conn| db::videos::directory_in_use(conn, &dir))
+        .run(move |conn| db::folders::conflict(conn, &dir, stored.as_deref()))
         .await?
     {
-        return Err(ServiceError::Conflict(format!(
-            "Another video already uses the folder `{directory}`"
-        )));
+        return Err(folder_conflict(&c));
     }
 
     let info = state.media.probe(&source_path).await.map_err(probe_error)?;
@@ -254,6 +291,14 @@ pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, Servi
     Ok(video)
 }
 
+/// The key of a source named by `filePath` (an object the video does not own).
+fn stored_key(source: &SourceInput) -> Option<String> {
+    match source {
+        SourceInput::Stored { key } => Some(key.clone()),
+        SourceInput::Upload { .. } => None,
+    }
+}
+
 async fn make_thumbnail(state: &AppState, source: &Path) -> Result<TempPath, ServiceError> {
     let tmp = tempfile::Builder::new()
         .prefix("thumb-")
@@ -287,89 +332,50 @@ struct Prepared {
     options: String,
 }
 
-/// Stores the objects, then writes the rows in one transaction; on failure deletes
-/// the objects it wrote.
+/// Claims the folder, stores the objects, creates the jobs (see the module
+/// documentation); on a failure after the claim deletes what it wrote, then the video.
 async fn store(state: &AppState, p: Prepared) -> Result<VideoRow, ServiceError> {
-    let mut written: Vec<String> = Vec::new();
-    let result = store_inner(state, p, &mut written).await;
-    if result.is_err() {
-        for key in &written {
-            if let Err(e) = state.storage.delete(key).await {
-                tracing::error!(key, error = %e, "cannot remove an object of a failed submission");
-            }
-        }
+    let source_key = match &p.source {
+        SourceInput::Upload { file_name, .. } => keys::source(
+            &p.directory,
+            &p.base,
+            &source_extension(file_name.as_deref(), &p.info),
+        ),
+        SourceInput::Stored { key } => key.clone(),
+    };
+    let stored = stored_key(&p.source);
+    let source_size = match &p.source {
+        SourceInput::Upload { file, .. } => tokio::fs::metadata(&**file).await.map(|m| m.len()),
+        SourceInput::Stored { .. } => Ok(state.storage.size(&source_key).await?.unwrap_or(0)),
     }
-    result
-}
-
-async fn store_inner(
-    state: &AppState,
-    p: Prepared,
-    written: &mut Vec<String>,
-) -> Result<VideoRow, ServiceError> {
-    let (source_key, size) = match p.source {
-        SourceInput::Upload { file, file_name } => {
-            let key = keys::source(
-                &p.directory,
-                &p.base,
-                &source_extension(file_name.as_deref(), &p.info),
-            );
-            // Recorded first: a put that fails half-way is cleaned up too.
-            written.push(key.clone());
-            let size = state.storage.put_file(&key, &file).await?;
-            (key, size)
-        }
-        SourceInput::Stored { key } => {
-            let size = state.storage.size(&key).await?.unwrap_or(0);
-            (key, size)
-        }
-    };
-    let thumbnail_key = match p.thumbnail {
-        Some(tmp) => {
-            let key = keys::thumbnail(&p.directory);
-            written.push(key.clone());
-            state.storage.put_file(&key, &tmp).await?;
-            Some(key)
-        }
-        None => None,
-    };
-
+    .map_err(|e| {
+        ServiceError::Storage(StorageError::Io {
+            key: "upload".to_owned(),
+            source: e,
+        })
+    })?;
     let now = db::now();
     let new_video = NewVideo {
         uuid: p.uuid.clone(),
-        state: VideoState::ToTranscode.id(),
+        state: VideoState::Importing.id(),
         name: p.name,
         directory: p.directory.clone(),
         base_filename: p.base,
         duration: p.info.duration,
-        thumbnail_key,
+        thumbnail_key: p.thumbnail.as_ref().map(|_| keys::thumbnail(&p.directory)),
         options: p.options,
         created_at: now,
         updated_at: now,
     };
-    let source_row = source_file_row(&p.info, source_key, size, now);
-    let public_url = state.public_url().to_owned();
-    let plan = p.plan;
-    let directory = p.directory;
-    state
+    let source_row = source_file_row(&p.info, source_key.clone(), source_size, now);
+    let video = state
         .db
         .run(move |conn| {
             Ok(db::write_transaction(conn, |conn| {
-                if db::videos::directory_in_use(conn, &directory)? {
-                    return Err(ServiceError::Conflict(format!(
-                        "Another video already uses the folder `{directory}`"
-                    )));
-                }
-                // The unique index settles a race the check above cannot see.
-                let video = db::videos::insert(conn, &new_video).map_err(|e| {
-                    if e.is_unique_violation() {
-                        ServiceError::Conflict(format!(
-                            "Another video already uses the folder `{directory}`"
-                        ))
-                    } else {
-                        e.into()
-                    }
-                })?;
+                let video = match db::folders::claim(conn, &new_video, stored.as_deref())? {
+                    Ok(video) => video,
+                    Err(c) => return Err(folder_conflict(&c)),
+                };
                 db::videos::insert_file(
                     conn,
                     &NewVideoFile {
@@ -377,8 +383,69 @@ async fn store_inner(
                         ..source_row
                     },
                 )?;
-                create_jobs(conn, &job_specs(&plan, &public_url, &video))?;
                 Ok(video)
+            }))
+        })
+        .await??;
+
+    let mut written: Vec<String> = Vec::new();
+    let result = write_and_plan(
+        state,
+        &video,
+        p.source,
+        source_key,
+        p.thumbnail,
+        &p.plan,
+        &mut written,
+    )
+    .await;
+    if result.is_err() {
+        for key in &written {
+            if let Err(e) = state.storage.delete(key).await {
+                tracing::error!(key, error = %e, "cannot remove an object of a failed submission");
+            }
+        }
+        let id = video.id;
+        if let Err(e) = state.db.run(move |conn| db::videos::delete(conn, id)).await {
+            tracing::error!(video = %video.uuid, error = %e, "cannot remove the video of a failed submission");
+        }
+    }
+    result
+}
+
+/// Steps 2 and 3 of [`store`]: writes the objects (recording each key in `written`
+/// before its put, so a put that fails half-way is cleaned up too), then creates the
+/// jobs and leaves `importing`.
+async fn write_and_plan(
+    state: &AppState,
+    video: &VideoRow,
+    source: SourceInput,
+    source_key: String,
+    thumbnail: Option<TempPath>,
+    plan: &[PlannedJob],
+    written: &mut Vec<String>,
+) -> Result<VideoRow, ServiceError> {
+    if let SourceInput::Upload { file, .. } = source {
+        written.push(source_key.clone());
+        state.storage.put_file(&source_key, &file).await?;
+    }
+    if let (Some(tmp), Some(key)) = (thumbnail, &video.thumbnail_key) {
+        written.push(key.clone());
+        state.storage.put_file(key, &tmp).await?;
+    }
+    let specs = job_specs(plan, state.public_url(), video);
+    let id = video.id;
+    state
+        .db
+        .run(move |conn| {
+            Ok(db::write_transaction(conn, |conn| {
+                let now = db::now();
+                // Deleted meanwhile: its objects must go too (the caller does it).
+                if !db::videos::leave_importing(conn, id, VideoState::ToTranscode.id(), now)? {
+                    return Err(ServiceError::NotFound("Video"));
+                }
+                create_jobs(conn, &specs)?;
+                db::videos::find(conn, id)?.ok_or(ServiceError::NotFound("Video"))
             }))
         })
         .await?

@@ -349,56 +349,68 @@ pub async fn list(
     Ok(VideoPage { total, data })
 }
 
-/// Deletes the video `uuid`: its unfinished jobs are cancelled (a runner holding one
-/// gets 404 on its next call) and deleted with it, its rows go, then its stored objects: the whole folder when it is the default
-/// `videos/<uuid>`, else each known object (a shared folder keeps what is not this
-/// video's). A source named by the application (JSON submission) is left in place.
+/// Deletes the video `uuid`:
+/// 1. its unfinished jobs are cancelled (a runner holding one gets an error on its
+///    next call);
+/// 2. the objects its rows record are deleted, one by one
+///    ([`db::outputs::owned_keys`]): never a folder wholesale, never a source named by
+///    the application (`filePath`), never an object another video records;
+/// 3. its rows go (jobs with them), and what a job completing meanwhile recorded is
+///    deleted too.
+///
+/// The rows stay until the objects are gone, so the folder cannot be claimed by a new
+/// video (whose objects the deletion could otherwise reach) in between; a crash in
+/// between leaves a video that a second `DELETE` finishes removing.
 pub async fn delete(state: &AppState, uuid: &str) -> Result<(), ServiceError> {
     let uuid_owned = uuid.to_owned();
-    let removed = state
+    let found = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 let Some(video) = db::videos::find_by_uuid(conn, &uuid_owned)? else {
                     return Ok(None);
                 };
-                let files = db::videos::files_of(conn, &[video.id])?;
-                // Pending, waiting and running jobs are cancelled (descendants too);
-                // then every job row goes with the video (ON DELETE CASCADE).
+                // Pending, waiting and running jobs are cancelled (descendants too).
                 let cancelled = jobs::cancel_video_jobs_in(conn, video.id)?;
-                db::videos::delete(conn, video.id)?;
-                Ok::<_, DbError>(Some((video, files, cancelled)))
+                let keys = db::outputs::owned_keys(conn, &video, source_owned(&video))?;
+                Ok::<_, DbError>(Some((video, keys, cancelled)))
             })
         })
         .await?;
-    let Some((video, files, cancelled)) = removed else {
+    let Some((video, keys, cancelled)) = found else {
         return Err(ServiceError::NotFound("Video"));
     };
+    remove_objects(&state.storage, &keys).await;
+    let id = video.id;
+    let late = state
+        .db
+        .run(move |conn| {
+            db::write_transaction(conn, |conn| {
+                // Every job row goes with the video (ON DELETE CASCADE).
+                let now = db::outputs::owned_keys(conn, &video, source_owned(&video))?;
+                db::videos::delete(conn, id)?;
+                Ok::<_, DbError>(now)
+            })
+        })
+        .await?;
+    let late: Vec<String> = late.into_iter().filter(|k| !keys.contains(k)).collect();
+    remove_objects(&state.storage, &late).await;
     jobs::cancel::after_cancel(state, &cancelled).await;
-    remove_objects(&state.storage, &video, &files).await;
     Ok(())
 }
 
-async fn remove_objects(storage: &Storage, video: &VideoRow, files: &[VideoFileRow]) {
-    let options: Value = serde_json::from_str(&video.options).unwrap_or(Value::Null);
-    let source_owned = options["sourceOwned"].as_bool().unwrap_or(false);
-    let mut keys_to_delete: Vec<String> = Vec::new();
-    for f in files {
-        if f.kind != FileKind::Source.as_str() || source_owned {
-            keys_to_delete.push(f.storage_key.clone());
-        }
-        keys_to_delete.extend(f.playlist_key.clone());
-    }
-    keys_to_delete.extend(video.thumbnail_key.clone());
-    keys_to_delete.push(keys::master(&video.directory));
-    for key in &keys_to_delete {
+/// Whether the video's source was uploaded (its own) rather than named by `filePath`.
+fn source_owned(video: &VideoRow) -> bool {
+    serde_json::from_str::<Value>(&video.options)
+        .ok()
+        .and_then(|o| o["sourceOwned"].as_bool())
+        .unwrap_or(false)
+}
+
+async fn remove_objects(storage: &Storage, keys: &[String]) {
+    for key in keys {
         if let Err(e) = storage.delete(key).await {
             tracing::error!(key, error = %e, "cannot delete an object of a deleted video");
         }
-    }
-    if video.directory == format!("videos/{}", video.uuid)
-        && let Err(e) = storage.delete_prefix(&video.directory).await
-    {
-        tracing::error!(directory = video.directory, error = %e, "cannot delete a video folder");
     }
 }

@@ -5,22 +5,38 @@
 //!
 //! Large files go in with [`Storage::put_file`] from a local temporary file (uploads are
 //! streamed to [`Storage::staging_dir`] first, which on local disk lives next to the final
-//! place so the put is an atomic rename). Serving goes through [`Storage::locate`]: a
-//! local path the HTTP layer streams with Range support, or a URL to redirect to.
+//! place so the put is an atomic rename; [`staging`] explains how what a crash leaves
+//! there is swept). Runner downloads go through [`Storage::locate`]: a local path the
+//! HTTP layer streams with Range support, or a URL to redirect to. Public serving goes
+//! through [`Storage::open_public`], which never follows a symbolic link.
+//!
+//! Deletion is per object only: nothing deletes a folder's content wholesale, so an
+//! object is only ever removed by whoever recorded it.
 
 mod key;
 mod local;
+pub mod staging;
 
 use std::path::{Path, PathBuf};
 
 pub use key::{KeyError, validate_key};
 pub use local::LocalStorage;
+pub use staging::SweepReport;
 
 /// Where a stored object can be read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     /// A file on this machine, streamed by the HTTP layer (Range supported).
     LocalFile(PathBuf),
+    /// A URL to redirect clients to (object storage).
+    Redirect(String),
+}
+
+/// A stored object opened for public serving.
+#[derive(Debug)]
+pub enum PublicObject {
+    /// A local regular file, opened (its path names it for content types).
+    LocalFile(std::fs::File, PathBuf),
     /// A URL to redirect clients to (object storage).
     Redirect(String),
 }
@@ -109,10 +125,22 @@ impl Storage {
         }
     }
 
-    /// Deletes every object whose key starts with `prefix/`.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<(), StorageError> {
+    /// Opens an object for public serving. On local disk a symbolic link anywhere
+    /// in its path, or anything but a regular file, is [`StorageError::NotFound`].
+    pub async fn open_public(&self, key: &str) -> Result<PublicObject, StorageError> {
         match self {
-            Storage::Local(s) => s.delete_prefix(prefix).await,
+            Storage::Local(s) => {
+                let (file, path) = s.open_no_follow(key).await?;
+                Ok(PublicObject::LocalFile(file, path))
+            }
+        }
+    }
+
+    /// Refreshes this instance's staging heartbeat and removes what stopped
+    /// instances left in staging for longer than `max_age` ([`staging`]).
+    pub async fn sweep_staging(&self, max_age: std::time::Duration) -> SweepReport {
+        match self {
+            Storage::Local(s) => s.sweep_staging(max_age).await,
         }
     }
 

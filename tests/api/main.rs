@@ -6,6 +6,7 @@
 mod cli;
 mod health;
 mod helpers;
+mod input_hygiene;
 mod jobs_calls;
 mod jobs_offer;
 mod jobs_race;
@@ -20,6 +21,9 @@ mod shutdown;
 mod socket;
 mod socket_helpers;
 mod socket_ws;
+mod staging;
+mod static_files;
+mod video_folders;
 mod video_helpers;
 mod videos;
 mod videos_api;

@@ -304,3 +304,150 @@ async fn an_audio_upload_with_cover_art_is_merged_then_transcoded_to_hls() {
     }
     ffprobe_ok(master_url).await;
 }
+
+/// Runs every offered job of the app like `peertube-runner` (audio merges with
+/// `merge`, the rest with `transcode`), calling `after_merge` once the merge is
+/// stored. Returns the job types in the order they ran.
+async fn run_all_jobs<F, Fut>(app: &crate::helpers::TestApp, mut after_merge: F) -> Vec<String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let runner = SimRunner::register(app, "merge-runner-2").await;
+    let work = tempfile::tempdir().unwrap();
+    let mut types = Vec::new();
+    for _ in 0..20 {
+        let offers = runner.available(json!({"version": "0.1.0"})).await;
+        let Some(offer) = offers.first() else { break };
+        let job_uuid = offer["uuid"].as_str().unwrap().to_owned();
+        let (job, token) = runner.accept_ok(&job_uuid).await;
+        let fetch = |key: &'static str| {
+            let url = job["payload"]["input"][key].as_str().unwrap().to_owned();
+            let path = work.path().join(format!("{key}-{job_uuid}"));
+            let runner = &runner;
+            let token = token.clone();
+            async move {
+                let res = runner.download(&url, &token).await;
+                assert_eq!(res.status(), 200, "{url}");
+                std::fs::write(&path, res.bytes().await.unwrap()).unwrap();
+                path
+            }
+        };
+        let job_type = job["type"].as_str().unwrap().to_owned();
+        let is_merge = job_type == "vod-audio-merge-transcoding";
+        let files = if is_merge {
+            let audio = fetch("audioFileUrl").await;
+            let preview = fetch("previewFileUrl").await;
+            merge(&job, &audio, &preview, work.path())
+        } else {
+            let input = fetch("videoFileUrl").await;
+            transcode(&job, &input, work.path())
+        };
+        let res = runner.success(&job_uuid, &token, &[], files).await;
+        assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
+        wait_state(app, &job_uuid, 3).await;
+        if is_merge {
+            after_merge().await;
+        }
+        types.push(job_type);
+    }
+    types
+}
+
+/// Keys of the stored files of a video folder.
+fn files_in(app: &crate::helpers::TestApp, dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(app.data_dir.join("storage").join(dir))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_web_videos_the_audio_merge_is_an_unpublished_input_removed_at_the_end() {
+    let app = spawn_video_app().await;
+    let body = submit_ok(&app, &sample("audio-cover.mp3"), &[("webVideos", "false")]).await;
+    let uuid = body["uuid"].as_str().unwrap().to_owned();
+    let dir = body["directory"].as_str().unwrap().to_owned();
+    let merged_key = std::cell::RefCell::new(None::<String>);
+    let types = run_all_jobs(&app, || {
+        let (app, uuid, dir, merged_key) = (&app, &uuid, &dir, &merged_key);
+        async move {
+            let view: Value = get(app, &format!("/api/v1/videos/{uuid}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            // Stored, but neither listed nor playable nor served.
+            assert_eq!(view["webVideos"], json!([]), "{view}");
+            assert_eq!(view["hls"], Value::Null, "{view}");
+            assert_eq!(view["state"]["name"], "transcoding", "{view}");
+            let merged: Vec<String> = files_in(app, dir)
+                .into_iter()
+                .filter(|n| n.ends_with(".mp4") && !n.contains("source"))
+                .collect();
+            assert_eq!(merged.len(), 1, "{merged:?}");
+            let key = format!("{dir}/{}", merged[0]);
+            let res = app
+                .client
+                .get(format!("{}/static/{key}", app.address))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 404);
+            *merged_key.borrow_mut() = Some(key);
+        }
+    })
+    .await;
+    assert_eq!(types[0], "vod-audio-merge-transcoding", "{types:?}");
+    assert!(types.len() >= 2, "{types:?}");
+    let view: Value = get(&app, &format!("/api/v1/videos/{uuid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["state"]["name"], "published", "{view}");
+    assert_eq!(view["webVideos"], json!([]), "{view}");
+    assert_eq!(
+        view["hls"]["renditions"].as_array().unwrap().len(),
+        types.len() - 1
+    );
+    // No job needs the merged file any more: it is gone, with its row.
+    let key = merged_key.borrow().clone().expect("the merge ran");
+    assert!(!app.state.storage.exists(&key).await.unwrap(), "{key}");
+    let (_, files, _) = row_counts(&app).await;
+    assert_eq!(
+        files as usize,
+        1 + types.len() - 1,
+        "source + HLS renditions"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_web_videos_the_audio_merge_is_the_top_web_video() {
+    let app = spawn_video_app().await;
+    let body = submit_ok(&app, &sample("audio-cover.mp3"), &[("webVideos", "true")]).await;
+    let uuid = body["uuid"].as_str().unwrap().to_owned();
+    let types = run_all_jobs(&app, || async {}).await;
+    assert_eq!(types[0], "vod-audio-merge-transcoding", "{types:?}");
+    let view: Value = get(&app, &format!("/api/v1/videos/{uuid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["state"]["name"], "published", "{view}");
+    let mp4s = view["webVideos"].as_array().unwrap();
+    assert_eq!(mp4s[0]["height"], 480, "{view}");
+    let res = app
+        .client
+        .get(mp4s[0]["fileUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}

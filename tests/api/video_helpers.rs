@@ -111,11 +111,34 @@ pub fn stored_files(app: &TestApp) -> Vec<PathBuf> {
     out
 }
 
-/// No video, file or job row and no stored file.
+/// Every folder under the storage root but the staging area (`.staging` and the
+/// instance folders in it).
+pub fn stored_folders(app: &TestApp) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() && e.file_name() != ".staging" {
+                out.push(p.clone());
+                walk(&p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&app.data_dir.join("storage"), &mut out);
+    out
+}
+
+/// No video, file or job row, no stored file and no folder (not even an empty one).
 pub async fn assert_nothing_left(app: &TestApp, case: &str) {
     // Cleanup of an aborted request may finish just after the response.
     for _ in 0..50 {
-        if row_counts(app).await == (0, 0, 0) && stored_files(app).is_empty() {
+        if row_counts(app).await == (0, 0, 0)
+            && stored_files(app).is_empty()
+            && stored_folders(app).is_empty()
+        {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -125,5 +148,10 @@ pub async fn assert_nothing_left(app: &TestApp, case: &str) {
         stored_files(app),
         Vec::<PathBuf>::new(),
         "{case}: files left"
+    );
+    assert_eq!(
+        stored_folders(app),
+        Vec::<PathBuf>::new(),
+        "{case}: folders left"
     );
 }

@@ -33,8 +33,24 @@ pub enum JobEnd<'a> {
 pub struct CompletionError(pub String);
 
 impl From<ServiceError> for CompletionError {
+    /// The job's `error` is shown through the video API: it says what went wrong in
+    /// the service's own words; the details of storage, database and tool failures
+    /// (paths, tool output) go to the log only.
     fn from(e: ServiceError) -> CompletionError {
-        CompletionError(e.to_string())
+        let public = match &e {
+            ServiceError::Storage(_) => "the output could not be stored",
+            ServiceError::Db(_) => "the database failed while recording the output",
+            ServiceError::Media(m) if m.is_bad_input() => {
+                return CompletionError(format!(
+                    "the uploaded file is not readable media ({})",
+                    m.client_reason()
+                ));
+            }
+            ServiceError::Media(_) => "the server's media tools failed on the output",
+            _ => return CompletionError(e.to_string()),
+        };
+        tracing::error!(error = %e, "storing a job's output failed");
+        CompletionError(public.to_owned())
     }
 }
 

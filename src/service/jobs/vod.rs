@@ -14,11 +14,14 @@ use crate::error::ServiceError;
 use crate::service::renditions;
 use crate::state::AppState;
 
-/// A job whose output is one MP4 rendition:
-/// - `vod-web-video-transcoding` ([`WEB_VIDEO`]);
+/// A job whose output is one MP4:
+/// - `vod-web-video-transcoding` ([`WEB_VIDEO`]): a web-video rendition;
 /// - `vod-audio-merge-transcoding` ([`AUDIO_MERGE`]): the audio source with its cover
-///   image as a still video (PeerTube's "optimize" step for audio uploads). Once stored
-///   it is the `max-quality` input of the HLS children (`service::inputs`).
+///   image as a still video (PeerTube's "optimize" step for audio uploads), the
+///   `max-quality` input of the HLS children (`service::inputs`). With web videos on
+///   it is the top web-video rendition; with web videos off it is an intermediate
+///   file: never listed or served, deleted once every job of the video ended
+///   (`renditions::refresh_state`), as PeerTube deletes web-video files then.
 #[derive(Debug)]
 pub struct Mp4Output(JobType);
 
@@ -79,7 +82,11 @@ impl JobTypeHandler for Mp4Output {
         Box::pin(async move {
             let (video_id, resolution) = target(job)?;
             let video = take(&mut upload, "videoFile")?;
-            renditions::store_web_video(state, video_id, resolution, &video.path).await?;
+            let kind = match self.0 {
+                JobType::VodAudioMergeTranscoding => renditions::Mp4Kind::MergedAudio,
+                _ => renditions::Mp4Kind::WebVideo,
+            };
+            renditions::store_mp4(state, video_id, resolution, &video.path, kind).await?;
             Ok(())
         })
     }

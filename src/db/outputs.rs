@@ -1,0 +1,119 @@
+//! The objects a video's rows record: every one it owns (what deleting the video
+//! removes) and the published ones (what `storage.serve_path` serves).
+
+use diesel::prelude::*;
+
+use super::models::VideoRow;
+use super::schema::{storyboards, streaming_playlists, video_captions, video_files, videos};
+use super::{DbConnection, DbError};
+use crate::domain::video::FileKind;
+
+/// Every key the rows of `video` record as its own: its files (the source only when
+/// `source_owned`, i.e. it was uploaded) and their playlists, its thumbnail, master
+/// playlist, captions and storyboard. A key another video's rows also record (older
+/// data could share a source) is left out: it is not this video's alone.
+pub fn owned_keys(
+    conn: &mut DbConnection,
+    video: &VideoRow,
+    source_owned: bool,
+) -> Result<Vec<String>, DbError> {
+    let mut keys: Vec<String> = Vec::new();
+    let files: Vec<(String, String, Option<String>)> = video_files::table
+        .filter(video_files::video_id.eq(video.id))
+        .select((
+            video_files::kind,
+            video_files::storage_key,
+            video_files::playlist_key,
+        ))
+        .load(conn)?;
+    for (kind, key, playlist) in files {
+        if kind != FileKind::Source.as_str() || source_owned {
+            keys.push(key);
+        }
+        keys.extend(playlist);
+    }
+    keys.extend(video.thumbnail_key.clone());
+    keys.extend(
+        streaming_playlists::table
+            .filter(streaming_playlists::video_id.eq(video.id))
+            .select(streaming_playlists::master_key)
+            .load::<String>(conn)?,
+    );
+    keys.extend(
+        video_captions::table
+            .filter(video_captions::video_id.eq(video.id))
+            .select(video_captions::storage_key)
+            .load::<String>(conn)?,
+    );
+    keys.extend(
+        storyboards::table
+            .filter(storyboards::video_id.eq(video.id))
+            .select(storyboards::storage_key)
+            .load::<String>(conn)?,
+    );
+    keys.sort();
+    keys.dedup();
+    let shared: Vec<String> = video_files::table
+        .filter(video_files::video_id.ne(video.id))
+        .filter(video_files::storage_key.eq_any(&keys))
+        .select(video_files::storage_key)
+        .load(conn)?;
+    keys.retain(|k| !shared.contains(k));
+    Ok(keys)
+}
+
+/// The video whose folder holds `key`: folders do not nest (`db::folders`), so there
+/// is at most one; should older rows nest, the innermost folder wins.
+pub fn video_holding(conn: &mut DbConnection, key: &str) -> Result<Option<VideoRow>, DbError> {
+    let folders: Vec<&str> = key.match_indices('/').map(|(i, _)| &key[..i]).collect();
+    let mut found: Vec<VideoRow> = videos::table
+        .filter(videos::directory.eq_any(&folders))
+        .load(conn)?;
+    found.sort_by_key(|v| std::cmp::Reverse(v.directory.len()));
+    Ok(found.into_iter().next())
+}
+
+/// Whether `key` is a published output of `video`: an HLS or web-video file or media
+/// playlist, its thumbnail, master playlist, a caption or its storyboard. Sources and
+/// intermediate files are not.
+pub fn is_published(conn: &mut DbConnection, video: &VideoRow, key: &str) -> Result<bool, DbError> {
+    if video.thumbnail_key.as_deref() == Some(key) {
+        return Ok(true);
+    }
+    let published = [FileKind::WebVideo.as_str(), FileKind::Hls.as_str()];
+    let files: i64 = video_files::table
+        .filter(video_files::video_id.eq(video.id))
+        .filter(video_files::kind.eq_any(published))
+        .filter(
+            video_files::storage_key
+                .eq(key)
+                .or(video_files::playlist_key.eq(key)),
+        )
+        .count()
+        .get_result(conn)?;
+    if files > 0 {
+        return Ok(true);
+    }
+    let master: i64 = streaming_playlists::table
+        .filter(streaming_playlists::video_id.eq(video.id))
+        .filter(streaming_playlists::master_key.eq(key))
+        .count()
+        .get_result(conn)?;
+    if master > 0 {
+        return Ok(true);
+    }
+    let captions: i64 = video_captions::table
+        .filter(video_captions::video_id.eq(video.id))
+        .filter(video_captions::storage_key.eq(key))
+        .count()
+        .get_result(conn)?;
+    if captions > 0 {
+        return Ok(true);
+    }
+    let storyboard: i64 = storyboards::table
+        .filter(storyboards::video_id.eq(video.id))
+        .filter(storyboards::storage_key.eq(key))
+        .count()
+        .get_result(conn)?;
+    Ok(storyboard > 0)
+}
