@@ -13,6 +13,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod sources;
+use sources::{EnvLayer, list, with_password};
+
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "PRC_";
 
@@ -631,142 +634,6 @@ impl Settings {
     }
 }
 
-/// The `PRC_*` variables (by dotted key path) as a layer whose errors name the variable.
-struct EnvLayer(BTreeMap<String, String>);
-
-impl figment::Provider for EnvLayer {
-    fn metadata(&self) -> figment::Metadata {
-        figment::Metadata::named("environment variable").interpolater(
-            |_: &figment::Profile, keys: &[&str]| {
-                format!("{ENV_PREFIX}{}", keys.join("__").to_uppercase())
-            },
-        )
-    }
-
-    fn data(
-        &self,
-    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
-        use figment::value::{Dict, Value};
-        fn insert(dict: &mut Dict, keys: &[&str], value: Value) {
-            match keys {
-                [] => {}
-                [last] => {
-                    dict.insert((*last).to_owned(), value);
-                }
-                [first, rest @ ..] => {
-                    let entry = dict
-                        .entry((*first).to_owned())
-                        .or_insert_with(|| Dict::new().into());
-                    if !matches!(entry, Value::Dict(..)) {
-                        *entry = Dict::new().into();
-                    }
-                    if let Value::Dict(_, inner) = entry {
-                        insert(inner, rest, value);
-                    }
-                }
-            }
-        }
-        let mut root = Dict::new();
-        for (path, raw) in &self.0 {
-            let keys: Vec<&str> = path.split('.').collect();
-            insert(&mut root, &keys, raw.as_str().into());
-        }
-        Ok(figment::Profile::Default.collect(root))
-    }
-}
-
-/// `url` (a PostgreSQL URL naming a host) with `password` percent-encoded as its
-/// password, replacing any there; `None` when `url` is not such a URL.
-fn with_password(url: &str, password: &str) -> Option<String> {
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return None;
-    }
-    let mut parsed = url::Url::parse(url).ok()?;
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return None;
-    }
-    // Every byte but ASCII letters and digits is escaped: `url` would leave `%` alone,
-    // and libpq decodes `%XX` in the password.
-    let encoded =
-        percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC);
-    parsed.set_password(Some(&encoded.to_string())).ok()?;
-    Some(parsed.into())
-}
-
-/// Lists that can also be written as one string, as operators write them in environment
-/// variables: `a,b` (items split on commas and trimmed, empty items dropped), a single
-/// `a`, or a TOML list `["a", "b"]` (needed when an item contains a comma or starts
-/// with `[`). In a TOML file, an ordinary list.
-mod list {
-    use std::fmt;
-    use std::marker::PhantomData;
-    use std::str::FromStr;
-
-    use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
-
-    pub fn deserialize<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: Deserialize<'de> + FromStr,
-        T::Err: fmt::Display,
-    {
-        d.deserialize_any(ListVisitor(PhantomData))
-    }
-
-    struct ListVisitor<T>(PhantomData<T>);
-
-    impl<'de, T> Visitor<'de> for ListVisitor<T>
-    where
-        T: Deserialize<'de> + FromStr,
-        T::Err: fmt::Display,
-    {
-        type Value = Vec<T>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list, or a string of comma-separated items")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut items = Vec::new();
-            while let Some(item) = seq.next_element()? {
-                items.push(item);
-            }
-            Ok(items)
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<T>, E> {
-            if text.trim_start().starts_with('[') {
-                // The text is not quoted in errors: it may hold secrets.
-                let not_a_list = || {
-                    E::custom("a value starting with `[` must be a TOML list, e.g. [\"a\", \"b\"]")
-                };
-                let table: toml::Table =
-                    toml::from_str(&format!("list = {text}")).map_err(|_| not_a_list())?;
-                let Some(toml::Value::Array(items)) = table.get("list") else {
-                    return Err(not_a_list());
-                };
-                return items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        T::deserialize(item.clone())
-                            .map_err(|e| E::custom(format!("item {}: {e}", i + 1)))
-                    })
-                    .collect();
-            }
-            text.split(',')
-                .map(str::trim)
-                .filter(|item| !item.is_empty())
-                .enumerate()
-                .map(|(i, item)| {
-                    item.parse()
-                        .map_err(|e| E::custom(format!("item {}: {e}", i + 1)))
-                })
-                .collect()
-        }
-    }
-}
-
 /// Checks a public URL is an `http(s)` origin (optionally with a path) and strips the
 /// trailing slash, which would otherwise double every slash runners concatenate.
 pub fn normalize_public_url(raw: &str) -> Result<String, ConfigError> {
@@ -786,17 +653,20 @@ pub fn normalize_public_url(raw: &str) -> Result<String, ConfigError> {
 }
 
 #[cfg(test)]
+mod load_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
     }
 
-    fn load(file: Option<&Path>, vars: &[(&str, &str)], o: &Overrides) -> Settings {
+    pub(super) fn load(file: Option<&Path>, vars: &[(&str, &str)], o: &Overrides) -> Settings {
         match Settings::load_from(file, env(vars), o) {
             Ok(s) => s,
             Err(e) => panic!("{e}"),
@@ -947,197 +817,5 @@ mod tests {
         assert!(s.auth.api_keys[0].matches("topsecret"));
         assert!(!s.auth.api_keys[0].matches("topsecreT"));
         assert!(!Secret::default().matches(""));
-    }
-
-    fn api_keys(value: &str) -> Vec<String> {
-        let s = load(
-            None,
-            &[("PRC_AUTH__API_KEYS", value)],
-            &Overrides::default(),
-        );
-        s.auth
-            .api_keys
-            .iter()
-            .map(|k| k.expose().to_owned())
-            .collect()
-    }
-
-    #[test]
-    fn api_keys_come_from_the_environment_as_one_key_a_comma_list_or_a_toml_list() {
-        assert_eq!(api_keys("secret"), ["secret"]);
-        assert_eq!(api_keys("a,b"), ["a", "b"]);
-        assert_eq!(api_keys(" a , b ,"), ["a", "b"]);
-        assert_eq!(api_keys(r#"["k1", "k2"]"#), ["k1", "k2"]);
-        assert_eq!(api_keys(r#"["with,comma"]"#), ["with,comma"]);
-        assert!(api_keys("").is_empty());
-        // Kept as written, never read as a number, a boolean or a float.
-        assert_eq!(api_keys("007"), ["007"]);
-        assert_eq!(api_keys("true"), ["true"]);
-        assert_eq!(api_keys("1e5"), ["1e5"]);
-        assert_eq!(api_keys("p@ss:/#\"x"), ["p@ss:/#\"x"]);
-        // A TOML file takes a list, as before.
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(&file, "[auth]\napi_keys = [\"f1\", \"f2\"]\n").unwrap();
-        let s = load(Some(&file), &[], &Overrides::default());
-        assert_eq!(s.auth.api_keys, vec![Secret::new("f1"), Secret::new("f2")]);
-        // A broken list is refused without quoting the value, which may be a secret.
-        let err = Settings::load_from(
-            None,
-            env(&[("PRC_AUTH__API_KEYS", "[\"unterminated-secret")]),
-            &Overrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("PRC_AUTH__API_KEYS") && err.contains("TOML list"),
-            "{err}"
-        );
-        assert!(!err.contains("unterminated-secret"), "{err}");
-    }
-
-    #[test]
-    fn environment_values_become_numbers_booleans_and_lists_where_the_setting_wants_them() {
-        let s = load(
-            None,
-            &[
-                ("PRC_SERVER__WORKERS", "4"),
-                ("PRC_SERVER__TRUSTED_PROXIES", "10.0.0.1, ::1"),
-                ("PRC_TRANSCODING__HLS", "false"),
-                ("PRC_TRANSCODING__RESOLUTIONS__1080P", "true"),
-                ("PRC_TRANSCODING__FPS__STANDARD", "24,30"),
-                ("PRC_TRANSCODING__FPS__HD_STANDARD", "[50, 60]"),
-                ("PRC_RUNNERS__STALLED_VOD_AFTER", "90s"),
-                ("PRC_DATA_DIR", "007"),
-            ],
-            &Overrides::default(),
-        );
-        assert_eq!(s.server.workers, 4);
-        assert_eq!(
-            s.server.trusted_proxies,
-            vec![
-                "10.0.0.1".parse::<IpAddr>().unwrap(),
-                "::1".parse::<IpAddr>().unwrap()
-            ]
-        );
-        assert!(!s.transcoding.hls);
-        assert_eq!(
-            s.transcoding.resolutions.enabled(),
-            vec![360, 480, 720, 1080]
-        );
-        assert_eq!(s.transcoding.fps.standard, vec![24, 30]);
-        assert_eq!(s.transcoding.fps.hd_standard, vec![50, 60]);
-        assert_eq!(s.runners.stalled_vod_after, Duration::from_secs(90));
-        assert_eq!(s.data_dir, PathBuf::from("007"));
-        let o = Overrides::default();
-        let err = Settings::load_from(None, env(&[("PRC_SERVER__TRUSTED_PROXIES", "x")]), &o)
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("PRC_SERVER__TRUSTED_PROXIES"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn settings_of_features_that_do_not_exist_are_refused_as_unknown_fields() {
-        let o = Overrides::default();
-        for (key, value) in [
-            ("PRC_AUTH__ADMIN_KEYS", "k"),
-            ("PRC_WEBHOOKS__URLS", "http://example.org/hook"),
-            ("PRC_WEBHOOKS__SECRET", "s"),
-        ] {
-            let err = Settings::load_from(None, env(&[(key, value)]), &o)
-                .unwrap_err()
-                .to_string();
-            let field = if key.contains("ADMIN") {
-                "admin_keys"
-            } else {
-                "webhooks"
-            };
-            assert!(
-                err.contains("unknown field") && err.contains(field),
-                "{key}: {err}"
-            );
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        for text in [
-            "[auth]\nadmin_keys = [\"k\"]\n",
-            "[webhooks]\nurls = [\"http://example.org/hook\"]\n",
-        ] {
-            std::fs::write(&file, text).unwrap();
-            let err = Settings::load_from(Some(&file), env(&[]), &o)
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("unknown field"), "{text}: {err}");
-        }
-    }
-
-    #[test]
-    fn the_database_password_is_percent_encoded_into_the_url() {
-        let password = "p@ss/:#\"%41 w?rd[]é";
-        let s = load(
-            None,
-            &[
-                (
-                    "PRC_DATABASE__URL",
-                    "postgres://connector@db:5432/connector",
-                ),
-                ("PRC_DATABASE__PASSWORD", password),
-            ],
-            &Overrides::default(),
-        );
-        let url = s.database_url();
-        let parsed = url::Url::parse(&url).unwrap();
-        assert_eq!(parsed.host_str(), Some("db"));
-        assert_eq!(parsed.port(), Some(5432));
-        assert_eq!(parsed.username(), "connector");
-        assert_eq!(parsed.path(), "/connector");
-        let sent = percent_encoding::percent_decode_str(parsed.password().unwrap())
-            .decode_utf8()
-            .unwrap();
-        assert_eq!(sent, password);
-        // Only ASCII letters and digits are left unescaped, as libpq expects.
-        assert!(
-            parsed
-                .password()
-                .unwrap()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '%'),
-            "{url}"
-        );
-        // It replaces a password written in the URL.
-        let s = load(
-            None,
-            &[
-                (
-                    "PRC_DATABASE__URL",
-                    "postgresql://u:old@db/x?sslmode=require",
-                ),
-                ("PRC_DATABASE__PASSWORD", "new"),
-            ],
-            &Overrides::default(),
-        );
-        assert_eq!(s.database_url(), "postgresql://u:new@db/x?sslmode=require");
-        // Without it the URL is used as written.
-        let s = load(
-            None,
-            &[("PRC_DATABASE__URL", "postgres://u:inline@db/x")],
-            &Overrides::default(),
-        );
-        assert_eq!(s.database_url(), "postgres://u:inline@db/x");
-        // A password for SQLite or for a URL without a host is a mistake.
-        for url in ["sqlite://data/x.db", "postgres:///x"] {
-            let err = Settings::load_from(
-                None,
-                env(&[("PRC_DATABASE__URL", url), ("PRC_DATABASE__PASSWORD", "pw")]),
-                &Overrides::default(),
-            )
-            .unwrap_err();
-            assert!(
-                err.to_string().contains("database.password"),
-                "{url}: {err}"
-            );
-        }
     }
 }
