@@ -1,12 +1,14 @@
 # peertube-runner-connector container image.
-#   podman build --network host -t localhost/peertube-runner-connector .
+#   podman build --format docker --network host -t localhost/peertube-runner-connector .
+#   (podman's default OCI format has no HEALTHCHECK: --format docker keeps it)
 #   docker build -t peertube-runner-connector .
 # Configuration: PRC_* environment variables and/or a config file mounted and named by
 # PRC_CONFIG. Data (SQLite default, local storage) lives in the /data volume.
 
 FROM docker.io/library/rust:1.95-slim-bookworm AS builder
+# libpq is built from source with the crate (pq-sys `bundled`); it links OpenSSL.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq-dev \
+ && apt-get install -y --no-install-recommends libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
@@ -29,12 +31,30 @@ RUN sed -i -e '/^\[\[bench\]\]/,/^$/d' -e '/^\[\[example\]\]/,/^$/d' Cargo.toml 
 
 FROM docker.io/library/debian:bookworm-slim
 # ffmpeg's Debian dependencies pull in Mesa's DRI drivers and LLVM (~165 MB) for GPU
-# rendering paths that probing and thumbnailing never use; nothing links them directly,
-# so they are removed (scripts/container-smoke.sh runs ffmpeg in the image to prove it).
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg ca-certificates libpq5 \
- && dpkg --purge --force-depends libgl1-mesa-dri libllvm15 libz3-4 \
- && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* \
+# rendering paths that probing and thumbnailing never use; nothing links them directly
+# (scripts/container-smoke.sh checks with ldd and runs ffmpeg in the image). dpkg is told
+# not to unpack those files, nor documentation and translations (as debian:*-slim does
+# for its own packages): the packages stay installed as far as
+# apt knows, so `apt-get install` keeps working in derived images. To get the files
+# back: rm /etc/dpkg/dpkg.cfg.d/connector-slim, then apt-get install --reinstall
+# libgl1-mesa-dri libllvm15 libz3-4.
+RUN printf '%s\n' \
+      'path-exclude=/usr/lib/*/dri/*' \
+      'path-exclude=/usr/lib/*/libLLVM-*' \
+      'path-exclude=/usr/lib/llvm-*' \
+      'path-exclude=/usr/lib/*/libz3.so*' \
+      'path-exclude=/usr/share/doc/*' \
+      'path-include=/usr/share/doc/*/copyright' \
+      'path-exclude=/usr/share/man/*' \
+      'path-exclude=/usr/share/locale/*' \
+      'path-exclude=/usr/share/groff/*' \
+      'path-exclude=/usr/share/info/*' \
+      'path-exclude=/usr/share/lintian/*' \
+      > /etc/dpkg/dpkg.cfg.d/connector-slim \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates libssl3 \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home connector \
  && mkdir -p /data \
  && chown connector:connector /data

@@ -172,7 +172,7 @@ fn open(settings: &Settings) -> Result<Db> {
     open_database(settings).with_context(|| {
         format!(
             "cannot open database {}",
-            redact_url(settings.database_url())
+            redact_url(&settings.database_url())
         )
     })
 }

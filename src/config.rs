@@ -13,6 +13,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod sources;
+use sources::{EnvLayer, list, with_password};
+
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "PRC_";
 
@@ -39,6 +42,14 @@ impl Secret {
             return false;
         }
         a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret::new(s))
     }
 }
 
@@ -82,8 +93,6 @@ pub struct Settings {
     pub socket: SocketSettings,
     /// ffprobe / ffmpeg.
     pub media: MediaSettings,
-    /// Signed HTTP callbacks.
-    pub webhooks: WebhookSettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -101,6 +110,7 @@ pub struct ServerSettings {
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
     /// Proxies whose `X-Forwarded-For` is trusted for the client IP.
+    #[serde(deserialize_with = "list::deserialize")]
     pub trusted_proxies: Vec<IpAddr>,
     /// On SIGTERM/SIGINT, the longest the shutdown takes: runner sockets are closed at
     /// once; requests in progress may finish until its last second (last fifth, if
@@ -115,6 +125,9 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `postgres://…` or `sqlite://PATH`. Unset: `sqlite://<data_dir>/connector.sqlite3`.
     pub url: Option<String>,
+    /// PostgreSQL password, used instead of one in `url`. Any characters are fine: it is
+    /// percent-encoded into the URL, so it need not be escaped by whoever sets it.
+    pub password: Option<Secret>,
     /// Pool size.
     pub max_connections: u32,
     /// How long to wait for a connection.
@@ -183,9 +196,8 @@ impl Default for MediaSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Bearer keys accepted by the private video API. Empty: that API refuses everything.
+    #[serde(deserialize_with = "list::deserialize")]
     pub api_keys: Vec<Secret>,
-    /// Bearer keys accepted by the admin API. Empty: that API refuses everything.
-    pub admin_keys: Vec<Secret>,
 }
 
 /// `[limits]`
@@ -267,8 +279,10 @@ pub struct FpsSettings {
     /// Lowest acceptable output frame rate.
     pub min: u32,
     /// Snapping list below `keep_origin_fps_resolution_min`.
+    #[serde(deserialize_with = "list::deserialize")]
     pub standard: Vec<u32>,
     /// Snapping list above `max`.
+    #[serde(deserialize_with = "list::deserialize")]
     pub hd_standard: Vec<u32>,
     /// Frame rate assumed for audio-only sources.
     pub audio_merge: u32,
@@ -331,16 +345,6 @@ pub struct SocketSettings {
     pub upgrade_timeout: Duration,
 }
 
-/// `[webhooks]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct WebhookSettings {
-    /// URLs that receive every video event.
-    pub urls: Vec<String>,
-    /// HMAC-SHA256 key signing each body.
-    pub secret: Secret,
-}
-
 /// `[log]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -374,7 +378,6 @@ impl Default for Settings {
             runners: RunnerSettings::default(),
             socket: SocketSettings::default(),
             media: MediaSettings::default(),
-            webhooks: WebhookSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -396,6 +399,7 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         DatabaseSettings {
             url: None,
+            password: None,
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
             migrate_on_start: true,
@@ -532,15 +536,17 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            // Read here for a clear error; figment reads it again and names it in errors.
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.to_owned(),
                 source,
             })?;
-            figment = figment.merge(Toml::string(&text));
+            figment = figment.merge(Toml::file_exact(path));
         }
-        // Environment: `PRC_SECTION__KEY=value`, values parsed like figment's `Env`
-        // provider does (`true`, `42`, `[\"a\", \"b\"]`). Taken from the iterator rather
-        // than figment's `Env` so that tests stay hermetic.
+        // Environment: `PRC_SECTION__KEY=value`. Values are kept exactly as written (a
+        // password `007`, `true` or `[x]` stays that string); numbers and booleans are
+        // read from them by the lossy extraction below, lists by [`list`]. Taken from the
+        // iterator rather than figment's `Env` so that tests stay hermetic.
         let vars: BTreeMap<String, String> = env
             .into_iter()
             .filter_map(|(k, v)| {
@@ -549,12 +555,7 @@ impl Settings {
                     .then(|| (key.to_lowercase().replace("__", "."), v))
             })
             .collect();
-        for (path, raw) in vars {
-            let value: figment::value::Value = raw
-                .parse()
-                .unwrap_or_else(|_| figment::value::Value::from(raw.clone()));
-            figment = figment.merge(Serialized::default(&path, value));
-        }
+        figment = figment.merge(EnvLayer(vars));
         if let Some(url) = &overrides.database_url {
             figment = figment.merge(Serialized::default("database.url", url));
         }
@@ -565,7 +566,7 @@ impl Settings {
             figment = figment.merge(Serialized::default("server.public_url", public_url));
         }
         let mut settings: Settings = figment
-            .extract()
+            .extract_lossy()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         settings.resolve()?;
         Ok(settings)
@@ -579,6 +580,15 @@ impl Settings {
         }
         if self.storage.root.is_none() {
             self.storage.root = Some(self.data_dir.join("storage"));
+        }
+        if self.database.password.is_some() {
+            let url = self.database.url.as_deref().unwrap_or_default();
+            if with_password(url, "").is_none() {
+                return Err(ConfigError::Invalid(
+                    "database.password needs database.url to be a postgres:// URL naming a host"
+                        .to_owned(),
+                ));
+            }
         }
         if let Some(url) = &self.server.public_url {
             self.server.public_url = Some(normalize_public_url(url)?);
@@ -614,9 +624,16 @@ impl Settings {
         Ok(())
     }
 
-    /// The database URL (always set after loading).
-    pub fn database_url(&self) -> &str {
-        self.database.url.as_deref().unwrap_or_default()
+    /// The database URL to connect to (always set after loading), with
+    /// `database.password` in it when that is set. It may hold a password: never log it
+    /// unredacted.
+    pub fn database_url(&self) -> String {
+        let url = self.database.url.as_deref().unwrap_or_default();
+        self.database
+            .password
+            .as_ref()
+            .and_then(|password| with_password(url, password.expose()))
+            .unwrap_or_else(|| url.to_owned())
     }
 
     /// The local storage root (always set after loading).
@@ -652,17 +669,20 @@ pub fn normalize_public_url(raw: &str) -> Result<String, ConfigError> {
 }
 
 #[cfg(test)]
+mod load_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
     }
 
-    fn load(file: Option<&Path>, vars: &[(&str, &str)], o: &Overrides) -> Settings {
+    pub(super) fn load(file: Option<&Path>, vars: &[(&str, &str)], o: &Overrides) -> Settings {
         match Settings::load_from(file, env(vars), o) {
             Ok(s) => s,
             Err(e) => panic!("{e}"),
@@ -778,7 +798,7 @@ mod tests {
         assert!(Settings::load_from(Some(&file), env(&[]), &o).is_err());
         let err =
             Settings::load_from(None, env(&[("PRC_SERVER__WORKERS", "many")]), &o).unwrap_err();
-        assert!(err.to_string().contains("workers"), "{err}");
+        assert!(err.to_string().contains("PRC_SERVER__WORKERS"), "{err}");
         let err = Settings::load_from(None, env(&[("PRC_SERVER__PUBLIC_URL", "ftp://x")]), &o)
             .unwrap_err();
         assert!(err.to_string().contains("public_url"), "{err}");
@@ -792,8 +812,12 @@ mod tests {
         let s = load(
             None,
             &[
-                ("PRC_AUTH__ADMIN_KEYS", "[\"topsecret\"]"),
-                ("PRC_WEBHOOKS__SECRET", "hmackey"),
+                ("PRC_AUTH__API_KEYS", "topsecret"),
+                (
+                    "PRC_DATABASE__URL",
+                    "postgres://connector@db:5432/connector",
+                ),
+                ("PRC_DATABASE__PASSWORD", "pgsecret"),
             ],
             &Overrides::default(),
         );
@@ -801,13 +825,13 @@ mod tests {
         let debugged = format!("{s:?}");
         for text in [&dumped, &debugged] {
             assert!(
-                !text.contains("topsecret") && !text.contains("hmackey"),
+                !text.contains("topsecret") && !text.contains("pgsecret"),
                 "{text}"
             );
         }
         assert!(dumped.contains("********"));
-        assert!(s.auth.admin_keys[0].matches("topsecret"));
-        assert!(!s.auth.admin_keys[0].matches("topsecreT"));
+        assert!(s.auth.api_keys[0].matches("topsecret"));
+        assert!(!s.auth.api_keys[0].matches("topsecreT"));
         assert!(!Secret::default().matches(""));
     }
 }

@@ -71,7 +71,7 @@ pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
 /// Opens the database pool described by `settings`.
 pub fn open_database(settings: &Settings) -> Result<Db, crate::db::DbError> {
     Db::connect(
-        settings.database_url(),
+        &settings.database_url(),
         &PoolOptions {
             max_connections: settings.database.max_connections,
             connect_timeout: settings.database.connect_timeout,

@@ -252,17 +252,21 @@ fn web_videos_make_the_parent_an_mp4_and_hls_a_chain() {
     .unwrap();
     let shape: Vec<_> = jobs
         .iter()
-        .map(|j| (j.kind, j.rung.resolution, j.parent))
+        .map(|j| (j.kind, j.rung.resolution, j.priority, j.parent))
         .collect();
+    // The top HLS rendition waits for the MP4 parent at the parent's priority (as the
+    // README states); only the lower rungs are optional.
+    let (required, optional) = (PRIORITY_REQUIRED, PRIORITY_OPTIONAL);
+    assert_eq!((required, optional), (100, 10_000));
     assert_eq!(
         shape,
         vec![
-            (PlannedKind::WebVideo, 720, None),
-            (PlannedKind::Hls, 720, Some(0)),
-            (PlannedKind::WebVideo, 360, Some(0)),
-            (PlannedKind::Hls, 360, Some(0)),
-            (PlannedKind::WebVideo, 480, Some(0)),
-            (PlannedKind::Hls, 480, Some(0)),
+            (PlannedKind::WebVideo, 720, required, None),
+            (PlannedKind::Hls, 720, required, Some(0)),
+            (PlannedKind::WebVideo, 360, optional, Some(0)),
+            (PlannedKind::Hls, 360, optional, Some(0)),
+            (PlannedKind::WebVideo, 480, optional, Some(0)),
+            (PlannedKind::Hls, 480, optional, Some(0)),
         ]
     );
     let mp4_only = plan_jobs(

@@ -16,7 +16,7 @@ pub struct ApiKey;
 
 /// The answer when no API key is configured.
 pub const DISABLED: &str = "The private video API is disabled: no API key is configured \
-     (set auth.api_keys in the configuration file or PRC_AUTH__API_KEYS='[\"<key>\"]')";
+     (set auth.api_keys in the configuration file or PRC_AUTH__API_KEYS=<key>)";
 
 fn check(req: &HttpRequest) -> Result<ApiKey, ApiError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {

@@ -21,6 +21,11 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(&[], args)
+    }
+
+    /// Runs with `env` added to a `PRC_`-free environment.
+    fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_peertube-runner-connector"));
         for (k, _) in std::env::vars() {
             if k.starts_with("PRC_") {
@@ -28,6 +33,7 @@ impl Cli {
             }
         }
         cmd.env("PRC_DATA_DIR", self.dir.path())
+            .envs(env.iter().copied())
             .arg("--database-url")
             .arg(&self.db.url)
             .args(args)
@@ -36,7 +42,11 @@ impl Cli {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
+        self.ok_with(&[], args)
+    }
+
+    fn ok_with(&self, env: &[(&str, &str)], args: &[&str]) -> String {
+        let out = self.run_with(env, args);
         assert!(
             out.status.success(),
             "{args:?}: {} {}",
@@ -177,4 +187,51 @@ fn serve_refuses_a_bad_bind_address() {
     let out = cli.run(&["serve", "--bind", "not-an-address"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on not-an-address"));
+}
+
+#[test]
+fn settings_of_features_that_do_not_exist_stop_the_binary_naming_the_variable() {
+    let cli = Cli::new();
+    for (var, value) in [
+        ("PRC_WEBHOOKS__URLS", "https://example.org/hook"),
+        ("PRC_AUTH__ADMIN_KEYS", "admin-secret"),
+    ] {
+        for command in ["config", "serve"] {
+            let out = cli.run_with(&[(var, value)], &[command]);
+            assert!(!out.status.success(), "{var} {command}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            let named = var.split("__").next().unwrap();
+            assert!(
+                err.contains("unknown field") && err.contains(named),
+                "{var} {command}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn one_api_key_a_comma_list_and_a_database_password_come_from_plain_variables() {
+    let cli = Cli::new();
+    let keys = |value: &str| {
+        let out = cli.ok_with(&[("PRC_AUTH__API_KEYS", value)], &["config"]);
+        let parsed: toml::Value = toml::from_str(&out).unwrap();
+        assert!(!out.contains(value.split(',').next().unwrap()), "{out}");
+        parsed["auth"]["api_keys"].as_array().unwrap().len()
+    };
+    assert_eq!(keys("only-key"), 1);
+    assert_eq!(keys("key-one,key-two"), 2);
+    assert_eq!(keys(r#"["key-one", "key-two", "key-three"]"#), 3);
+
+    // libpq takes the URL the password is encoded into (on PostgreSQL: the test server
+    // trusts local connections, so this proves the URL, not the password check).
+    let password = r#"p@ss/:#"%41 ?[]"#;
+    if cli.db.is_postgres() {
+        let out = cli.ok_with(&[("PRC_DATABASE__PASSWORD", password)], &["migrate"]);
+        assert!(out.contains("applied"), "{out}");
+    } else {
+        let out = cli.run_with(&[("PRC_DATABASE__PASSWORD", password)], &["migrate"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("database.password needs"), "{err}");
+    }
 }

@@ -90,11 +90,8 @@ impl NodeClient {
         auth: Value,
         fast_reconnect: bool,
     ) -> NodeClient {
-        let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-        assert!(
-            tests.join("node_modules/socket.io-client").is_dir(),
-            "socket.io-client is missing: run `npm ci` in tests/ (.ci/run does)"
-        );
+        crate::node::ensure_socketio_client();
+        let tests = crate::node::tests_dir();
         let mut cmd = Command::new("node");
         cmd.arg(tests.join("socketio/runner-client.js"))
             .arg(url)
@@ -106,7 +103,9 @@ impl NodeClient {
         if fast_reconnect {
             cmd.env("FAST_RECONNECT", "1");
         }
-        let mut child = cmd.spawn().expect("node runs");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run node: {e}"));
         let stdout = child.stdout.take().unwrap();
         NodeClient {
             _child: child,
