@@ -72,7 +72,7 @@ async fn server() -> Result<(), Error> {
         },
     )
     .await?;
-    println!("READY {port} {}", runner.runner_token);
+    println!("READY {port} {}", runner.runner_token.as_str());
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
         if line.trim() == "publish" {

@@ -7,12 +7,12 @@
 
 use crate::db;
 use crate::error::ServiceError;
-use crate::state::AppState;
+use crate::service::Context;
 use crate::storage::{PublicObject, StorageError, validate_key};
 
 /// Opens the published object `key`, or [`ServiceError::NotFound`] (also for keys
 /// that are not valid, not published, or reached through a symbolic link).
-pub async fn open(state: &AppState, key: &str) -> Result<PublicObject, ServiceError> {
+pub async fn open(state: &Context, key: &str) -> Result<PublicObject, ServiceError> {
     const NOT_FOUND: ServiceError = ServiceError::NotFound("File");
     let key = validate_key(key).map_err(|_| NOT_FOUND)?.to_owned();
     let lookup = key.clone();

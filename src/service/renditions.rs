@@ -10,22 +10,19 @@
 
 use std::path::Path;
 
-use crate::db::models::{NewVideoFile, VideoRow};
-use crate::db::{self, DbConnection, DbError};
-use crate::domain::job::JobState;
-use crate::domain::video::{FileKind, VideoState, derive_vod_state, keys};
+use crate::db::{self, DbConnection};
+use crate::domain::video::{FileFacts, FileKind, Video, VideoState, derive_vod_state, keys};
 use crate::error::ServiceError;
 use crate::media::MediaInfo;
 use crate::media::hls::{self, Variant};
-use crate::state::AppState;
+use crate::service::Context;
 use crate::storage::Storage;
 
 /// Largest media playlist accepted from a runner.
 const MAX_PLAYLIST_BYTES: u64 = 16 * 1024 * 1024;
 
-async fn load_video(state: &AppState, video_id: i64) -> Result<VideoRow, ServiceError> {
-    state
-        .db
+async fn load_video(ctx: &Context, video_id: i64) -> Result<Video, ServiceError> {
+    ctx.db
         .run(move |conn| db::videos::find(conn, video_id))
         .await?
         .ok_or(ServiceError::NotFound("Video"))
@@ -33,8 +30,8 @@ async fn load_video(state: &AppState, video_id: i64) -> Result<VideoRow, Service
 
 /// Probes a runner's output; a file that is not media is the runner's fault, said
 /// without ffprobe's words (they name server paths: logged instead).
-async fn probe_output(state: &AppState, path: &Path) -> Result<MediaInfo, ServiceError> {
-    state.media.probe(path).await.map_err(|e| {
+async fn probe_output(ctx: &Context, path: &Path) -> Result<MediaInfo, ServiceError> {
+    ctx.media.probe(path).await.map_err(|e| {
         if e.is_bad_input() {
             tracing::warn!(error = %e, "a runner uploaded a file that is not media");
             ServiceError::Invalid(format!(
@@ -49,7 +46,6 @@ async fn probe_output(state: &AppState, path: &Path) -> Result<MediaInfo, Servic
 
 /// What is known of a stored output, to record it.
 struct StoredOutput<'a> {
-    video_id: i64,
     kind: FileKind,
     storage_key: String,
     playlist_key: Option<String>,
@@ -60,8 +56,7 @@ struct StoredOutput<'a> {
 }
 
 impl StoredOutput<'_> {
-    fn row(self) -> NewVideoFile {
-        let now = db::now();
+    fn facts(self) -> FileFacts {
         let info = self.info;
         let (width, height, fps) = match &info.video {
             Some(v) if !v.is_still_image => (v.width as i32, v.height as i32, v.fps.unwrap_or(0.0)),
@@ -72,9 +67,8 @@ impl StoredOutput<'_> {
                 .filter(|d| *d > 0.0)
                 .map(|d| (self.size as f64 * 8.0 / d).ceil() as u64)
         });
-        NewVideoFile {
-            video_id: self.video_id,
-            kind: self.kind.as_str().to_owned(),
+        FileFacts {
+            kind: self.kind,
             storage_key: self.storage_key,
             playlist_key: self.playlist_key,
             resolution: i32::try_from(info.resolution()).unwrap_or(0),
@@ -84,9 +78,8 @@ impl StoredOutput<'_> {
             size: i64::try_from(self.size).unwrap_or(i64::MAX),
             bitrate: bitrate.and_then(|b| i64::try_from(b).ok()),
             codecs: info.codecs_string(),
+            format: Some(info.format_name.clone()),
             metadata: Some(info.raw.to_string()),
-            created_at: now,
-            updated_at: now,
         }
     }
 }
@@ -96,14 +89,14 @@ impl StoredOutput<'_> {
 /// rebuilds `master.m3u8`. `resolution` is the job's requested resolution (the name of
 /// the outputs); `video_file` and `playlist_file` are local temporary files, consumed.
 pub async fn store_hls(
-    state: &AppState,
+    ctx: &Context,
     video_id: i64,
     resolution: i32,
     video_file: &Path,
     playlist_file: &Path,
 ) -> Result<(), ServiceError> {
-    let video = load_video(state, video_id).await?;
-    let info = probe_output(state, video_file).await?;
+    let video = load_video(ctx, video_id).await?;
+    let info = probe_output(ctx, video_file).await?;
     let playlist_text = tokio::fs::read(playlist_file).await.map_err(|e| {
         tracing::error!(error = %e, "cannot read an uploaded playlist");
         ServiceError::Invalid("cannot read the uploaded playlist".to_owned())
@@ -120,13 +113,11 @@ pub async fn store_hls(
     let rewritten = hls::rewrite_media_playlist(&playlist_text, keys::file_name(&mp4_key))
         .map_err(|e| ServiceError::Invalid(e.to_string()))?;
 
-    let size = state.storage.put_file(&mp4_key, video_file).await?;
-    state
-        .storage
+    let size = ctx.storage.put_file(&mp4_key, video_file).await?;
+    ctx.storage
         .put_bytes(&playlist_key, rewritten.text.into_bytes())
         .await?;
-    let row = StoredOutput {
-        video_id,
+    let facts = StoredOutput {
         kind: FileKind::Hls,
         storage_key: mp4_key,
         playlist_key: Some(playlist_key),
@@ -134,18 +125,17 @@ pub async fn store_hls(
         size,
         peak_bitrate: rewritten.peak_bandwidth,
     }
-    .row();
-    let stored = [row.storage_key.clone(), playlist_key_of(&row)];
-    if let Err(e) = record_and_rebuild(state, video, row).await {
-        remove_unrecorded(&state.storage, &stored).await;
+    .facts();
+    let stored = [
+        facts.storage_key.clone(),
+        facts.playlist_key.clone().unwrap_or_default(),
+    ];
+    if let Err(e) = record_and_rebuild(ctx, video, facts).await {
+        remove_unrecorded(&ctx.storage, &stored).await;
         return Err(e);
     }
-    refresh_state(state, video_id).await?;
+    refresh_state(ctx, video_id).await?;
     Ok(())
-}
-
-fn playlist_key_of(row: &NewVideoFile) -> String {
-    row.playlist_key.clone().unwrap_or_default()
 }
 
 /// Deletes objects whose row could not be recorded (the video was deleted meanwhile,
@@ -168,36 +158,28 @@ pub enum Mp4Kind {
     MergedAudio,
 }
 
-/// Whether the video asked for web videos (`options.webVideos`).
-fn wants_web_videos(video: &VideoRow) -> bool {
-    serde_json::from_str::<serde_json::Value>(&video.options)
-        .ok()
-        .and_then(|o| o["webVideos"].as_bool())
-        .unwrap_or(false)
-}
-
 /// Stores a web-video rendition and records it. `video_file` is consumed.
 pub async fn store_web_video(
-    state: &AppState,
+    ctx: &Context,
     video_id: i64,
     resolution: i32,
     video_file: &Path,
 ) -> Result<(), ServiceError> {
-    store_mp4(state, video_id, resolution, video_file, Mp4Kind::WebVideo).await
+    store_mp4(ctx, video_id, resolution, video_file, Mp4Kind::WebVideo).await
 }
 
 /// Stores an MP4 output and records it. `video_file` is consumed.
 pub async fn store_mp4(
-    state: &AppState,
+    ctx: &Context,
     video_id: i64,
     resolution: i32,
     video_file: &Path,
     kind: Mp4Kind,
 ) -> Result<(), ServiceError> {
-    let video = load_video(state, video_id).await?;
-    let info = probe_output(state, video_file).await?;
+    let video = load_video(ctx, video_id).await?;
+    let info = probe_output(ctx, video_file).await?;
     let (kind, key) = match kind {
-        Mp4Kind::MergedAudio if !wants_web_videos(&video) => (
+        Mp4Kind::MergedAudio if !video.options.web_videos => (
             FileKind::Intermediate,
             keys::intermediate(&video.directory, &video.base_filename, resolution),
         ),
@@ -206,9 +188,8 @@ pub async fn store_mp4(
             keys::web_video(&video.directory, &video.base_filename, resolution),
         ),
     };
-    let size = state.storage.put_file(&key, video_file).await?;
-    let row = StoredOutput {
-        video_id,
+    let size = ctx.storage.put_file(&key, video_file).await?;
+    let facts = StoredOutput {
         kind,
         storage_key: key,
         playlist_key: None,
@@ -216,40 +197,40 @@ pub async fn store_mp4(
         size,
         peak_bitrate: None,
     }
-    .row();
-    let stored = [row.storage_key.clone()];
-    if let Err(e) = record_and_rebuild(state, video, row).await {
-        remove_unrecorded(&state.storage, &stored).await;
+    .facts();
+    let stored = [facts.storage_key.clone()];
+    if let Err(e) = record_and_rebuild(ctx, video, facts).await {
+        remove_unrecorded(&ctx.storage, &stored).await;
         return Err(e);
     }
-    refresh_state(state, video_id).await?;
+    refresh_state(ctx, video_id).await?;
     Ok(())
 }
 
 /// Records `row` and, for HLS, rewrites the master playlist, all under the video lock.
 async fn record_and_rebuild(
-    state: &AppState,
-    video: VideoRow,
-    row: NewVideoFile,
+    ctx: &Context,
+    video: Video,
+    facts: FileFacts,
 ) -> Result<(), ServiceError> {
-    let storage = state.storage.clone();
+    let storage = ctx.storage.clone();
     let handle = tokio::runtime::Handle::current();
-    let is_hls = row.kind == FileKind::Hls.as_str();
-    state
-        .db
+    let is_hls = facts.kind == FileKind::Hls;
+    let now = ctx.now();
+    ctx.db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
-                if !db::videos::lock(conn, video.id, db::now())? {
-                    return Ok(Err(ServiceError::NotFound("Video")));
+                if !db::videos::lock(conn, video.id, now)? {
+                    return Err(ServiceError::NotFound("Video"));
                 }
-                db::videos::replace_file(conn, &row)?;
-                if is_hls && let Err(e) = write_master(conn, &handle, &storage, &video) {
-                    return Ok(Err(e));
+                db::videos::replace_file(conn, video.id, &facts, now)?;
+                if is_hls {
+                    write_master(conn, &handle, &storage, &video, now)?;
                 }
-                Ok::<_, DbError>(Ok(()))
+                Ok(())
             })
         })
-        .await?
+        .await
 }
 
 /// Rebuilds `master.m3u8` from the committed HLS rows (call with the video locked).
@@ -257,13 +238,14 @@ fn write_master(
     conn: &mut DbConnection,
     handle: &tokio::runtime::Handle,
     storage: &Storage,
-    video: &VideoRow,
+    video: &Video,
+    now: chrono::NaiveDateTime,
 ) -> Result<(), ServiceError> {
     let master_key = keys::master(&video.directory);
     let files = db::videos::files(conn, video.id)?;
     let variants: Vec<Variant> = files
         .iter()
-        .filter(|f| f.kind == FileKind::Hls.as_str())
+        .filter(|f| f.kind == FileKind::Hls)
         .filter_map(|f| {
             let playlist = f.playlist_key.as_deref()?;
             Some(Variant {
@@ -277,7 +259,7 @@ fn write_master(
             })
         })
         .collect();
-    db::videos::ensure_streaming_playlist(conn, video.id, &master_key, db::now())?;
+    db::videos::ensure_streaming_playlist(conn, video.id, &master_key, now)?;
     let text = hls::master_playlist(&variants);
     handle.block_on(storage.put_bytes(&master_key, text.into_bytes()))?;
     Ok(())
@@ -289,63 +271,55 @@ fn write_master(
 /// are deleted. Lives, studio edits in progress, submissions still storing their
 /// source and deleted videos are left alone. Returns the state now stored.
 pub async fn refresh_state(
-    state: &AppState,
+    ctx: &Context,
     video_id: i64,
 ) -> Result<Option<VideoState>, ServiceError> {
-    let (next, unneeded) = state
+    let now = ctx.now();
+    let (next, unneeded) = ctx
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 let Some(video) = db::videos::find(conn, video_id)? else {
                     return Ok((None, Vec::new()));
                 };
-                let current = VideoState::from_id(video.state);
+                let current = video.state;
                 if !matches!(
                     current,
-                    Some(
-                        VideoState::ToTranscode
-                            | VideoState::Playable
-                            | VideoState::Published
-                            | VideoState::TranscodingFailed
-                    )
+                    VideoState::ToTranscode
+                        | VideoState::Playable
+                        | VideoState::Published
+                        | VideoState::TranscodingFailed
                 ) {
-                    return Ok((current, Vec::new()));
+                    return Ok((Some(current), Vec::new()));
                 }
-                let jobs: Vec<JobState> = db::videos::job_states(conn, video_id)?
-                    .into_iter()
-                    .filter_map(JobState::from_id)
-                    .collect();
+                let jobs = db::jobs::states_of_video(conn, video_id)?;
                 let has_rendition = db::videos::files(conn, video_id)?
                     .iter()
-                    .any(|f| FileKind::parse(&f.kind).is_some_and(FileKind::is_published));
+                    .any(|f| f.kind.is_published());
                 let next = derive_vod_state(&jobs, has_rendition);
-                if Some(next) != current {
+                if next != current {
                     let error = match next {
                         VideoState::TranscodingFailed => {
-                            db::videos::last_job_error(conn, video_id)?
+                            db::jobs::last_error_of_video(conn, video_id)?
                                 .or_else(|| Some("Every job was cancelled".to_owned()))
                         }
                         _ => None,
                     };
-                    db::videos::set_state(conn, video_id, next.id(), error.as_deref(), db::now())?;
+                    db::videos::set_state(conn, video_id, next, error.as_deref(), now)?;
                     tracing::info!(video_id, state = next.name(), "video state changed");
                 }
                 // A job that ended never runs again: nothing will read these.
                 let unneeded = if jobs.iter().all(|s| s.is_final()) {
-                    db::videos::remove_files_of_kind(
-                        conn,
-                        video_id,
-                        FileKind::Intermediate.as_str(),
-                    )?
+                    db::videos::remove_files_of_kind(conn, video_id, FileKind::Intermediate)?
                 } else {
                     Vec::new()
                 };
-                Ok::<_, DbError>((Some(next), unneeded))
+                Ok::<_, ServiceError>((Some(next), unneeded))
             })
         })
         .await?;
     for key in &unneeded {
-        if let Err(e) = state.storage.delete(key).await {
+        if let Err(e) = ctx.storage.delete(key).await {
             tracing::error!(key, error = %e, "cannot delete an intermediate file");
         }
     }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::namespace::{Admission, Namespace};
 use crate::db::Db;
+use crate::domain::ids::RunnerToken;
 use crate::error::ServiceError;
 use crate::service;
 
@@ -55,8 +56,13 @@ impl Namespace for RunnersNamespace {
         let db = self.db.clone();
         Box::pin(async move {
             let token = match token_of(auth.as_ref()) {
-                Ok(token) => token.to_owned(),
+                Ok(token) => token,
                 Err(message) => return Admission::Refuse(message.to_owned()),
+            };
+            // A string no runner token can be (too long, control characters) is
+            // unknown, as PeerTube's lookup would find it.
+            let Ok(token) = RunnerToken::parse(token) else {
+                return Admission::Refuse(UNKNOWN_TOKEN.to_owned());
             };
             match service::runners::authenticate(&db, &token).await {
                 Ok(runner) => Admission::Accept {

@@ -55,11 +55,11 @@ async fn siblings_completing_together_both_reach_the_master_playlist() {
     for round in 0..3 {
         let body = submit_ok(&app, &sample("av-320x240.mp4"), &[]).await;
         let uuid = body["uuid"].as_str().unwrap().to_owned();
-        let u = uuid.clone();
+        let u = uuid.parse().unwrap();
         let video = app
             .state
             .db
-            .run(move |conn| db::videos::find_by_uuid(conn, &u))
+            .run(move |conn| db::videos::find_by_uuid(conn, u))
             .await
             .unwrap()
             .unwrap();
@@ -152,11 +152,11 @@ async fn a_completion_racing_a_delete_leaves_no_file_behind() {
     for _ in 0..4 {
         let body = submit_ok(&app, &sample("av-320x240.mp4"), &[]).await;
         let uuid = body["uuid"].as_str().unwrap().to_owned();
-        let u = uuid.clone();
+        let u = uuid.parse().unwrap();
         let video = app
             .state
             .db
-            .run(move |conn| db::videos::find_by_uuid(conn, &u))
+            .run(move |conn| db::videos::find_by_uuid(conn, u))
             .await
             .unwrap()
             .unwrap();

@@ -113,29 +113,33 @@ fn migrations_are_idempotent_and_reversible_on_sqlite() {
 
 #[tokio::test]
 async fn a_storage_folder_holds_one_video() {
-    use peertube_runner_connector::db::{self, models::NewVideo};
+    use peertube_runner_connector::db::{self, DbError};
+    use peertube_runner_connector::domain::video::{NewVideo, VideoOptions, VideoState};
     let dir = tempfile::tempdir().unwrap();
     let test_db = crate::helpers::TestDb::new(dir.path());
     let db = open(&test_db.url);
     let video = |uuid: &str| NewVideo {
-        uuid: uuid.to_owned(),
-        state: 2,
+        uuid: uuid.parse().unwrap(),
+        state: VideoState::ToTranscode,
         name: None,
         directory: "videos/shared".to_owned(),
         base_filename: "v".to_owned(),
         duration: None,
         thumbnail_key: None,
-        options: "{}".to_owned(),
-        created_at: db::now(),
-        updated_at: db::now(),
+        options: VideoOptions {
+            hls: true,
+            web_videos: false,
+            resolutions: Vec::new(),
+            source_owned: true,
+        },
     };
     let first = video("6f1c2a8e-1d2b-4c3d-8e9f-0a1b2c3d4e5f");
     let second = video("7a2d3b9f-2e3c-4d4e-9f0a-1b2c3d4e5f60");
-    db.run(move |conn| db::videos::insert(conn, &first))
+    db.run(move |conn| db::videos::insert(conn, &first, db::now()))
         .await
         .unwrap();
-    let err = db
-        .run(move |conn| db::videos::insert(conn, &second))
+    let err: DbError = db
+        .run(move |conn| db::videos::insert(conn, &second, db::now()))
         .await
         .unwrap_err();
     assert!(err.is_unique_violation(), "{err}");

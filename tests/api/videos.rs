@@ -1,6 +1,9 @@
 //! `POST /api/v1/videos`: planned jobs and payloads for real media, every bad input
 //! refused with nothing left behind, and the API key.
 
+use peertube_runner_connector::domain::job::JobState::{self, Pending, WaitingForParentJob};
+use peertube_runner_connector::domain::job::JobType;
+use peertube_runner_connector::domain::payloads::JobPayload;
 use peertube_runner_connector::service::events::Event;
 use serde_json::{Value, json};
 
@@ -8,7 +11,7 @@ use crate::helpers::problem;
 use crate::media::sample;
 use crate::video_helpers::*;
 
-fn summary(body: &Value) -> Vec<(String, i64, i64, i64)> {
+fn summary(body: &Value) -> Vec<(String, i64, i64, JobState)> {
     body["jobs"]
         .as_array()
         .unwrap()
@@ -18,13 +21,13 @@ fn summary(body: &Value) -> Vec<(String, i64, i64, i64)> {
                 j["type"].as_str().unwrap().to_owned(),
                 j["resolution"].as_i64().unwrap(),
                 j["fps"].as_i64().unwrap(),
-                j["state"]["id"].as_i64().unwrap(),
+                JobState::from_id(j["state"]["id"].as_i64().unwrap() as i32).unwrap(),
             )
         })
         .collect()
 }
 
-fn t(kind: &str, res: i64, fps: i64, state: i64) -> (String, i64, i64, i64) {
+fn t(kind: &str, res: i64, fps: i64, state: JobState) -> (String, i64, i64, JobState) {
     (kind.to_owned(), res, fps, state)
 }
 
@@ -53,34 +56,31 @@ async fn a_small_video_gets_its_planned_jobs_with_exact_payloads() {
     assert_eq!(
         summary(&body),
         vec![
-            t("vod-web-video-transcoding", 240, 30, 1),
-            t("vod-hls-transcoding", 240, 30, 5),
-            t("vod-web-video-transcoding", 144, 30, 5),
-            t("vod-hls-transcoding", 144, 30, 5),
+            t("vod-web-video-transcoding", 240, 30, Pending),
+            t("vod-hls-transcoding", 240, 30, WaitingForParentJob),
+            t("vod-web-video-transcoding", 144, 30, WaitingForParentJob),
+            t("vod-hls-transcoding", 144, 30, WaitingForParentJob),
         ]
     );
     assert_eq!(events.try_recv().ok(), Some(Event::JobsAvailable));
 
     let rows = job_rows(&app).await;
     let parent = &rows[0];
-    assert!(
-        uuid::Uuid::parse_str(&parent.uuid)
-            .unwrap()
-            .get_version_num()
-            == 4
-    );
+    assert!(peertube_runner_connector::domain::ids::is_uuid_v4(
+        &parent.uuid.to_string()
+    ));
     let max = format!(
         "{}/api/v1/runners/jobs/{}/files/videos/{uuid}/max-quality",
         app.address, parent.uuid
     );
     assert_eq!(
-        serde_json::from_str::<Value>(&parent.payload).unwrap(),
+        serde_json::to_value(&parent.payload).unwrap(),
         json!({"input": {"videoFileUrl": max, "separatedAudioFileUrl": []},
                "output": {"resolution": 240, "fps": 30}})
     );
     assert_eq!(parent.priority, 100);
-    assert_eq!(parent.depends_on_job_id, None);
-    let hls: Value = serde_json::from_str(&rows[1].payload).unwrap();
+    assert_eq!(parent.parent_id, None);
+    let hls: Value = serde_json::to_value(&rows[1].payload).unwrap();
     assert_eq!(
         hls["output"],
         json!({"resolution": 240, "fps": 30, "separatedAudio": false})
@@ -95,13 +95,13 @@ async fn a_small_video_gets_its_planned_jobs_with_exact_payloads() {
                 rows[1].uuid
             ))
     );
-    let private: Value = serde_json::from_str(&rows[1].private_payload).unwrap();
+    let private: Value = serde_json::to_value(&rows[1].private_payload).unwrap();
     assert_eq!(private["videoUUID"], uuid.as_str());
     for child in &rows[1..] {
-        assert_eq!(child.depends_on_job_id, Some(parent.id));
+        assert_eq!(child.parent_id, Some(parent.id));
     }
     assert_eq!((rows[1].priority, rows[2].priority), (100, 10_000));
-    assert_eq!(body["jobs"][1]["dependsOn"], parent.uuid.as_str());
+    assert_eq!(body["jobs"][1]["dependsOn"], parent.uuid.to_string());
 
     // The thumbnail is stored and served.
     let thumb = body["thumbnailUrl"].as_str().unwrap();
@@ -124,9 +124,9 @@ async fn frame_rates_follow_the_fixed_rules_for_1080p60() {
     assert_eq!(
         summary(&body),
         vec![
-            t("vod-hls-transcoding", 720, 60, 1),
-            t("vod-hls-transcoding", 360, 30, 5),
-            t("vod-hls-transcoding", 480, 30, 5),
+            t("vod-hls-transcoding", 720, 60, Pending),
+            t("vod-hls-transcoding", 360, 30, WaitingForParentJob),
+            t("vod-hls-transcoding", 480, 30, WaitingForParentJob),
         ]
     );
 }
@@ -135,12 +135,18 @@ async fn frame_rates_follow_the_fixed_rules_for_1080p60() {
 async fn portrait_and_audio_sources_are_planned_like_peertube() {
     let app = spawn_video_app().await;
     let body = submit_ok(&app, &sample("portrait-360x640.mp4"), &[]).await;
-    assert_eq!(summary(&body), vec![t("vod-hls-transcoding", 360, 30, 1)]);
+    assert_eq!(
+        summary(&body),
+        vec![t("vod-hls-transcoding", 360, 30, Pending)]
+    );
     assert_eq!(body["source"]["height"], 640);
 
     // Audio only, no picture: one audio-only HLS rendition, no thumbnail.
     let body = submit_ok(&app, &sample("audio.m4a"), &[]).await;
-    assert_eq!(summary(&body), vec![t("vod-hls-transcoding", 0, 0, 1)]);
+    assert_eq!(
+        summary(&body),
+        vec![t("vod-hls-transcoding", 0, 0, Pending)]
+    );
     assert_eq!(body["thumbnailUrl"], Value::Null);
     assert_eq!(body["source"]["resolution"], 0);
 
@@ -149,28 +155,25 @@ async fn portrait_and_audio_sources_are_planned_like_peertube() {
     assert_eq!(
         summary(&body),
         vec![
-            t("vod-audio-merge-transcoding", 480, 25, 1),
-            t("vod-hls-transcoding", 480, 25, 5),
-            t("vod-hls-transcoding", 360, 25, 5),
+            t("vod-audio-merge-transcoding", 480, 25, Pending),
+            t("vod-hls-transcoding", 480, 25, WaitingForParentJob),
+            t("vod-hls-transcoding", 360, 25, WaitingForParentJob),
         ]
     );
     assert!(body["thumbnailUrl"].is_string());
     let merge = job_rows(&app)
         .await
         .into_iter()
-        .find(|j| j.job_type == "vod-audio-merge-transcoding")
+        .find(|j| j.job_type() == JobType::VodAudioMergeTranscoding)
         .unwrap();
-    let payload: Value = serde_json::from_str(&merge.payload).unwrap();
+    let JobPayload::VodAudioMerge(payload) = &merge.payload else {
+        panic!("{:?}", merge.payload)
+    };
+    assert!(payload.input.audio_file_url.ends_with("/max-quality/audio"));
     assert!(
-        payload["input"]["audioFileUrl"]
-            .as_str()
-            .unwrap()
-            .ends_with("/max-quality/audio")
-    );
-    assert!(
-        payload["input"]["previewFileUrl"]
-            .as_str()
-            .unwrap()
+        payload
+            .input
+            .preview_file_url
             .ends_with("/previews/max-quality")
     );
 }
