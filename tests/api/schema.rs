@@ -173,16 +173,20 @@ fn indexes(db: &Db) -> BTreeSet<(String, String, bool, bool)> {
             list.into_iter()
                 .filter(|i| i.origin != "pk")
                 .map(|i| {
-                    let columns: Vec<String> = diesel::sql_query(
-                        "SELECT name FROM pragma_index_info(?) ORDER BY seqno",
+                    let columns: Vec<String> =
+                        diesel::sql_query("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
+                            .bind::<Text, _>(&i.index_name)
+                            .load::<SqliteIndexColumn>(c)
+                            .unwrap()
+                            .into_iter()
+                            .map(|c| c.name)
+                            .collect();
+                    (
+                        i.table_name,
+                        columns.join(","),
+                        i.is_unique == 1,
+                        i.partial == 1,
                     )
-                    .bind::<Text, _>(&i.index_name)
-                    .load::<SqliteIndexColumn>(c)
-                    .unwrap()
-                    .into_iter()
-                    .map(|c| c.name)
-                    .collect();
-                    (i.table_name, columns.join(","), i.is_unique == 1, i.partial == 1)
                 })
                 .collect()
         }
@@ -211,13 +215,19 @@ fn migration_trees_produce_the_same_schema() {
     let (s, p) = (columns(&sqlite), columns(&pg));
     assert!(s.len() > 50, "{s:?}");
     assert!(
-        s.iter().all(|c| ["bigint", "integer", "text", "double", "timestamp"].contains(&c.3.as_str())),
+        s.iter()
+            .all(|c| ["bigint", "integer", "text", "double", "timestamp"].contains(&c.3.as_str())),
         "only portable column types: {s:?}"
     );
     assert_same("columns (name, nullability or type)", &s, &p);
     let (si, pi) = (indexes(&sqlite), indexes(&pg));
     assert!(
-        si.contains(&("runner_jobs".to_owned(), "state,priority,id".to_owned(), false, false)),
+        si.contains(&(
+            "runner_jobs".to_owned(),
+            "state,priority,id".to_owned(),
+            false,
+            false
+        )),
         "{si:?}"
     );
     assert!(

@@ -82,6 +82,7 @@ async fn folders_inside_around_or_equal_to_another_videos_are_refused() {
         let res = submit_stored(&app, body.clone()).await;
         assert_eq!(res.status(), 409, "{body}");
         let doc = problem(res).await;
+        assert_eq!(doc["code"], "folder_conflict", "{doc}");
         assert!(
             doc["detail"].as_str().unwrap().contains(detail),
             "{body}: {doc}"

@@ -237,33 +237,73 @@ async fn a_stored_object_can_be_submitted_by_key() {
 #[tokio::test]
 async fn bad_uploads_are_refused_and_leave_nothing_behind() {
     let app = spawn_video_app_with(|s| s.limits.video_upload_bytes = 150_000).await;
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    // (file, fields, status, code, what the detail says)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str, &'a str);
     let cases: [Case; 10] = [
-        ("empty.mp4", &[], 400, "empty"),
-        ("random.mp4", &[], 400, "not a readable video"),
-        ("truncated.mp4", &[], 400, "not a readable video"),
-        ("image.png", &[], 400, "not a readable video"),
-        ("still.mkv", &[], 400, "no moving picture"),
-        ("av-320x240.mp4", &[], 413, "larger than the limit"),
-        ("audio.m4a", &[("resolutions", "100")], 400, "resolutions"),
+        ("empty.mp4", &[], 400, "invalid_media", "empty"),
+        (
+            "random.mp4",
+            &[],
+            400,
+            "invalid_media",
+            "not a readable video",
+        ),
+        (
+            "truncated.mp4",
+            &[],
+            400,
+            "invalid_media",
+            "not a readable video",
+        ),
+        (
+            "image.png",
+            &[],
+            400,
+            "invalid_media",
+            "not a readable video",
+        ),
+        ("still.mkv", &[], 400, "invalid_media", "no moving picture"),
+        (
+            "av-320x240.mp4",
+            &[],
+            413,
+            "payload_too_large",
+            "larger than the limit",
+        ),
+        (
+            "audio.m4a",
+            &[("resolutions", "100")],
+            400,
+            "invalid_request",
+            "resolutions",
+        ),
         (
             "audio.m4a",
             &[("hls", "false"), ("webVideos", "true")],
             400,
+            "invalid_request",
             "audio-only",
         ),
-        ("audio.m4a", &[("surprise", "1")], 400, "Unknown field"),
+        (
+            "audio.m4a",
+            &[("surprise", "1")],
+            400,
+            "invalid_request",
+            "Unknown field",
+        ),
         (
             "audio.m4a",
             &[("destination", "../../etc")],
             400,
+            "invalid_request",
             "destination",
         ),
     ];
-    for (file, fields, status, detail) in cases {
+    for (file, fields, status, code, detail) in cases {
         let res = submit(&app, &sample(file), fields).await;
         assert_eq!(res.status(), status, "{file} {fields:?}");
         let doc = problem(res).await;
+        assert_eq!(doc["code"], code, "{file} {fields:?}: {doc}");
         assert!(
             doc["detail"].as_str().unwrap().contains(detail),
             "{file}: {doc}"
@@ -281,12 +321,9 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
-    assert!(
-        problem(res).await["detail"]
-            .as_str()
-            .unwrap()
-            .contains("videoFile")
-    );
+    let doc = problem(res).await;
+    assert!(doc["detail"].as_str().unwrap().contains("videoFile"));
+    assert_eq!(doc["code"], "invalid_request");
     // Neither multipart nor JSON.
     let res = app
         .client
@@ -297,6 +334,7 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(res.status(), 415);
+    assert_eq!(problem(res).await["code"], "unsupported_media_type");
     assert_nothing_left(&app, "no file").await;
 }
 
@@ -365,6 +403,7 @@ async fn missing_media_tools_answer_503_naming_the_fix() {
         let res = submit(&app, &sample("av-320x240.mp4"), &[]).await;
         assert_eq!(res.status(), 503, "{tool}");
         let doc = problem(res).await;
+        assert_eq!(doc["code"], "media_tools_unavailable");
         assert!(
             doc["detail"]
                 .as_str()
@@ -387,12 +426,14 @@ async fn the_private_api_needs_a_configured_key() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
+    let doc = problem(res).await;
     assert!(
-        problem(res).await["detail"]
+        doc["detail"]
             .as_str()
             .unwrap()
             .contains("PRC_AUTH__API_KEYS")
     );
+    assert_eq!(doc["code"], "api_disabled");
 
     let app = spawn_video_app().await;
     let res = app
@@ -403,6 +444,7 @@ async fn the_private_api_needs_a_configured_key() {
         .unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_eq!(problem(res).await["code"], "missing_api_key");
     let res = app
         .client
         .get(app.url("/api/v1/videos"))
@@ -411,6 +453,7 @@ async fn the_private_api_needs_a_configured_key() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    assert_eq!(problem(res).await["code"], "invalid_api_key");
     let res = submit(&closed, &sample("av-320x240.mp4"), &[]).await;
     assert_eq!(res.status(), 403);
     assert_nothing_left(&closed, "closed").await;
