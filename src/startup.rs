@@ -84,8 +84,8 @@ pub fn open_database(settings: &Settings) -> Result<Db, crate::db::DbError> {
 
 /// A future that completes when `listener` hears the shutdown: how background loops
 /// (which know nothing of the shutdown machinery) learn to stop.
-fn stopped(mut listener: ShutdownListener) -> impl std::future::Future<Output = ()> + Send {
-    async move { listener.requested().await }
+async fn stopped(mut listener: ShutdownListener) {
+    listener.requested().await
 }
 
 impl Application {

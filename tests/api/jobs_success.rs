@@ -45,7 +45,7 @@ async fn hls_success_stores_the_rendition_and_releases_only_waiting_children() {
     assert_eq!(res.bytes().await.unwrap().as_ref(), clip().mp4.as_slice());
     let mut events = app.state.events.subscribe();
     let res = runner
-        .success(&rows[0].uuid, &token, &[], hls_files(&rows[0].uuid))
+        .success(&rows[0].uuid, &token, &[], hls_files(rows[0].uuid))
         .await;
     assert_eq!(res.status(), 204);
     let done = wait_state(&app, &rows[0].uuid, Completed).await;
@@ -93,7 +93,7 @@ async fn hls_success_stores_the_rendition_and_releases_only_waiting_children() {
     assert_eq!(job(&app, &rows[0].uuid).await.progress, None);
     // Duplicate success: token kept after COMPLETED, so 400 with the code, no change.
     let res = runner
-        .success(&rows[0].uuid, &token, &[], hls_files(&rows[0].uuid))
+        .success(&rows[0].uuid, &token, &[], hls_files(rows[0].uuid))
         .await;
     assert_eq!(res.status(), 400);
     assert_eq!(

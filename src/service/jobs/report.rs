@@ -16,7 +16,7 @@ pub enum UpdateAdmission {
     /// The job is PROCESSING.
     Accepted {
         /// The job.
-        held: HeldJob,
+        held: Box<HeldJob>,
         /// The file fields its type takes in updates (only live jobs take any; others'
         /// are discarded unread).
         file_fields: &'static [&'static str],
@@ -39,7 +39,10 @@ pub async fn admit_update(
     } else {
         &[]
     };
-    Ok(UpdateAdmission::Accepted { held, file_fields })
+    Ok(UpdateAdmission::Accepted {
+        held: Box::new(held),
+        file_fields,
+    })
 }
 
 /// Step 2 of `update`: the payload must fit the type (only live jobs take one,
@@ -48,7 +51,7 @@ pub async fn admit_update(
 /// goes to [`per_type::live_chunk`].
 pub async fn update(
     ctx: &Context,
-    held: HeldJob,
+    held: Box<HeldJob>,
     progress: Option<i32>,
     upload: RunnerUpload,
 ) -> Result<(), ServiceError> {
