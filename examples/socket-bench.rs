@@ -70,6 +70,7 @@ async fn server() -> Result<(), Error> {
             version: None,
             ip: "127.0.0.1".to_owned(),
         },
+        state.now(),
     )
     .await?;
     println!("READY {port} {}", runner.runner_token.as_str());

@@ -35,6 +35,7 @@ pub async fn register(
             version,
             ip: ip.0,
         },
+        state.now(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(registered))

@@ -78,9 +78,14 @@ impl From<Runner> for RunnerInfo {
     }
 }
 
-/// Registers a runner: the registration token must exist and the name be free. All in
-/// one transaction; a concurrent registration of the same name loses cleanly.
-pub async fn register(db: &Db, input: Registration) -> Result<Registered, ServiceError> {
+/// Registers a runner at `now` (its first contact): the registration token must exist
+/// and the name be free. All in one transaction; a concurrent registration of the
+/// same name loses cleanly.
+pub async fn register(
+    db: &Db,
+    input: Registration,
+    now: NaiveDateTime,
+) -> Result<Registered, ServiceError> {
     let runner_token = RunnerToken::generate();
     let token_hash = runner_token.hash();
     let registered = db
@@ -99,7 +104,7 @@ pub async fn register(db: &Db, input: Registration) -> Result<Registered, Servic
                     ip: input.ip,
                     version: input.version,
                 };
-                Ok(db::runners::insert(conn, &new, db::now())?)
+                Ok(db::runners::insert(conn, &new, now)?)
             })
         })
         .await;

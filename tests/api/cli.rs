@@ -111,6 +111,7 @@ fn runners_can_be_listed_and_deleted() {
                 version: Some("0.0.21".into()),
                 ip: "10.1.2.3".into(),
             },
+            peertube_runner_connector::db::now(),
         )
         .await
         .unwrap();
