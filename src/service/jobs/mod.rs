@@ -11,7 +11,7 @@
 //! - [`watchdog`]: stalled jobs.
 //! - [`per_type`]: what each job type does on success, in one closed `match`.
 //!
-//! Every state change is [`apply`]: the transition table of
+//! Every state change is `apply`: the transition table of
 //! [`crate::domain::lifecycle`] applied as one compare-and-set by
 //! [`db::jobs::transition`], then, after the commit, runners told when a job became
 //! PENDING and the per-type side effects of the jobs that ended. Concurrent runners,
@@ -35,7 +35,7 @@ pub use cancel::{cancel_job, cancel_jobs_of_video, cancel_video_jobs_in};
 use crate::db::jobs::{Guard, Transitioned};
 use crate::db::{self, DbConnection};
 use crate::domain::ids::{JobToken, JobUuid, RunnerToken, TokenHash};
-use crate::domain::job::{Job, NewJob};
+use crate::domain::job::{Job, JobState, NewJob};
 use crate::domain::lifecycle::{RunnerCall, Transition};
 use crate::domain::payloads::{JobPayload, PrivatePayload};
 use crate::domain::runner::Runner;
@@ -214,7 +214,7 @@ pub(crate) async fn after_change<'a>(ctx: &Context, jobs: impl Iterator<Item = &
     let mut pending = false;
     let mut ended: Vec<&Job> = Vec::new();
     for job in jobs {
-        pending |= job.state == crate::domain::job::JobState::Pending;
+        pending |= job.state == JobState::Pending;
         if job.state.is_final() {
             ended.push(job);
         }
