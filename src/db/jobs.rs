@@ -100,26 +100,42 @@ fn offer(row: OfferRow) -> Result<Offer, DbError> {
     })
 }
 
-/// A page of offers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OfferPage {
-    /// The offers read (a row this service cannot read is skipped and logged, never
-    /// offered).
-    pub offers: Vec<Offer>,
-    /// Where the next page starts, when this one was full.
-    pub next: Option<(i32, i64)>,
-}
-
-/// Reads up to `limit` PENDING jobs matching `types`, by priority then id, starting
-/// after `(priority, id)` when given (keyset paging). Walks the `(state, priority, id)`
-/// index; locks nothing.
+/// Reads up to `max` PENDING jobs matching `types`, by priority then id: what
+/// `/jobs/request` offers. Walks the `(state, priority, id)` index with keyset paging,
+/// reading only as many rows as it still needs; locks nothing. A row this service
+/// cannot read is skipped (and logged), never offered.
 pub fn pending_offers(
     conn: &mut DbConnection,
     types: TypeFilter<'_>,
-    after: Option<(i32, i64)>,
+    max: usize,
+) -> Result<Vec<Offer>, DbError> {
+    let mut offers = Vec::with_capacity(max);
+    let mut after = (i32::MIN, i64::MIN);
+    while offers.len() < max {
+        let want = i64::try_from(max - offers.len()).unwrap_or(i64::MAX);
+        let rows = offer_page(conn, types, after, want)?;
+        let full = rows.len() as i64 == want;
+        if let Some(last) = rows.last() {
+            after = (last.3, last.0);
+        }
+        offers.extend(rows.into_iter().filter_map(|row| {
+            offer(row)
+                .inspect_err(|e| tracing::error!(error = %e, "a pending job cannot be read"))
+                .ok()
+        }));
+        if !full {
+            break;
+        }
+    }
+    Ok(offers)
+}
+
+fn offer_page(
+    conn: &mut DbConnection,
+    types: TypeFilter<'_>,
+    (p, id): (i32, i64),
     limit: i64,
-) -> Result<OfferPage, DbError> {
-    let (p, id) = after.unwrap_or((i32::MIN, i64::MIN));
+) -> Result<Vec<OfferRow>, DbError> {
     let base = runner_jobs::table
         .filter(runner_jobs::state.eq(JobState::Pending))
         .filter(
@@ -136,24 +152,13 @@ pub fn pending_offers(
             runner_jobs::priority,
             runner_jobs::payload,
         ));
-    let rows: Vec<OfferRow> = match types {
+    Ok(match types {
         TypeFilter::All => base.load(conn)?,
         TypeFilter::AllBut(t) => base.filter(runner_jobs::job_type.ne(t)).load(conn)?,
         TypeFilter::Only(list) => base
             .filter(runner_jobs::job_type.eq_any(type_names(list)))
             .load(conn)?,
-    };
-    let full = rows.len() as i64 == limit;
-    let next = rows.last().map(|r| (r.3, r.0)).filter(|_| full);
-    let offers = rows
-        .into_iter()
-        .filter_map(|row| {
-            offer(row)
-                .inspect_err(|e| tracing::error!(error = %e, "a pending job cannot be read"))
-                .ok()
-        })
-        .collect();
-    Ok(OfferPage { offers, next })
+    })
 }
 
 /// The job-token check (1.10): the job `uuid` whose current token hash is `job_token`,

@@ -379,3 +379,27 @@ async fn create_jobs_wants_parents_first_and_inserts_nothing_otherwise() {
     );
     assert_eq!(rows[1].parent_id, Some(rows[0].id));
 }
+
+#[tokio::test]
+async fn an_unreadable_pending_job_is_skipped_and_ten_readable_ones_are_still_offered() {
+    let app = spawn_app_with(|s| s.runners.spread_offers = false).await;
+    let runner = SimRunner::register(&app, "r1").await;
+    // First in line (priority 10 is the lowest), and not a studio payload at all.
+    let bad = insert_raw_pending(
+        &app,
+        JobType::VideoStudioTranscoding,
+        json!({"tasks": "not a list"}),
+    )
+    .await;
+    let rows = insert_jobs(
+        &app,
+        (0..11)
+            .map(|_| spec(JobType::VodHlsTranscoding, 20, None))
+            .collect(),
+    )
+    .await;
+    let offers = runner.available(json!({"version": "0.1.0"})).await;
+    let expected: Vec<String> = rows[..10].iter().map(|r| r.uuid.to_string()).collect();
+    assert_eq!(uuids(&offers), expected);
+    assert!(!uuids(&offers).contains(&bad.to_string()));
+}

@@ -13,8 +13,6 @@ use crate::service::runners;
 
 /// Most offers per `/jobs/request`.
 pub const MAX_OFFERS: usize = 10;
-/// Rows read per page while filtering offers.
-const PAGE: i64 = 32;
 
 /// A `/jobs/request` call, parsed.
 #[derive(Debug, Clone)]
@@ -79,17 +77,7 @@ fn collect_offers(conn: &mut DbConnection, types: &[JobType]) -> Result<Vec<Offe
         [one] => TypeFilter::AllBut(*one),
         _ => TypeFilter::Only(types),
     };
-    let mut offers = Vec::with_capacity(MAX_OFFERS);
-    let mut after = None;
-    loop {
-        let page = db::jobs::pending_offers(conn, filter, after, PAGE)?;
-        offers.extend(page.offers);
-        after = page.next;
-        if offers.len() >= MAX_OFFERS || after.is_none() {
-            offers.truncate(MAX_OFFERS);
-            return Ok(offers);
-        }
-    }
+    db::jobs::pending_offers(conn, filter, MAX_OFFERS)
 }
 
 /// Rotates each run of equal priority by `runner_id` positions.
