@@ -52,6 +52,19 @@ pub fn find_by_uuid(conn: &mut DbConnection, uuid: JobUuid) -> Result<Option<Job
         .transpose()
 }
 
+/// Reads only the state of the job `uuid` (the accept pre-check, on the hot path of
+/// racing runners). Locks nothing.
+pub fn state_by_uuid(conn: &mut DbConnection, uuid: JobUuid) -> Result<Option<JobState>, DbError> {
+    let state: Option<i32> = runner_jobs::table
+        .filter(runner_jobs::uuid.eq(uuid.to_string()))
+        .select(runner_jobs::state)
+        .first(conn)
+        .optional()?;
+    state
+        .map(|s| JobState::try_from(s).map_err(|e| DbError::Corrupt(e.to_string())))
+        .transpose()
+}
+
 /// Reads a job by id. Locks nothing.
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Job>, DbError> {
     runner_jobs::table

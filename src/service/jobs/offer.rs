@@ -98,12 +98,12 @@ fn spread_equal_priorities(offers: &mut [Offer], runner_id: i64) {
 /// Accept, steps 2–3 (1.4): the job exists (404 `Unknown runner job`) and is PENDING
 /// (400 without code, the usual answer to a lost race).
 pub async fn check_acceptable(ctx: &Context, job_uuid: JobUuid) -> Result<(), ServiceError> {
-    let job = ctx
+    let state = ctx
         .db
-        .run(move |conn| db::jobs::find_by_uuid(conn, job_uuid))
+        .run(move |conn| db::jobs::state_by_uuid(conn, job_uuid))
         .await?
         .ok_or(ServiceError::UnknownRunnerJob)?;
-    if job.state != JobState::Pending {
+    if state != JobState::Pending {
         return Err(ServiceError::JobNotPending);
     }
     Ok(())
