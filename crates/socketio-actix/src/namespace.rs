@@ -305,6 +305,9 @@ mod tests {
         });
         let replies = ns.answer(event).expect("a handler").await;
         assert_eq!(replies, vec![Reply::ack(4, json!([1]))]);
-        assert_eq!(Namespace::<()>::open().admit(None).await, Admission::accept());
+        assert_eq!(
+            Namespace::<()>::open().admit(None).await,
+            Admission::accept()
+        );
     }
 }

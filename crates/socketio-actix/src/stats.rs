@@ -2,6 +2,8 @@
 
 use std::sync::atomic::AtomicU64;
 
+#[cfg(doc)]
+use crate::Hub;
 use crate::hub::TransportKind;
 
 /// A snapshot of a hub's counters (metrics-ready).

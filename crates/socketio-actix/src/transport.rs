@@ -155,7 +155,11 @@ type Accepted = (
     actix_ws::AggregatedMessageStream,
 );
 
-fn accept_ws<O: Owner>(hub: &Hub<O>, req: &HttpRequest, payload: web::Payload) -> Result<Accepted, EioError> {
+fn accept_ws<O: Owner>(
+    hub: &Hub<O>,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Accepted, EioError> {
     let max = hub.config().max_payload;
     let (response, session, stream) =
         actix_ws::handle(req, payload).map_err(|_| EioError::BadRequest)?;
@@ -218,7 +222,11 @@ impl Drop for Posting<'_> {
     }
 }
 
-async fn post<O: Owner>(hub: &Hub<O>, handle: &SessionHandle, mut payload: web::Payload) -> HttpResponse {
+async fn post<O: Owner>(
+    hub: &Hub<O>,
+    handle: &SessionHandle,
+    mut payload: web::Payload,
+) -> HttpResponse {
     if handle
         .shared
         .posting
