@@ -3,7 +3,9 @@
 //!
 //! Layers (the dependency rule): `http` and `socket` call `service`; `service` calls
 //! `db`, storage, media and publishes events; `domain` depends on nothing; only `db`
-//! knows which SQL backend runs.
+//! knows which SQL backend runs. `socket` is the `/runners` glue over the
+//! `socketio-actix` crate, which knows nothing of this one; it reaches `service` only
+//! through the callbacks `startup` gives it.
 
 #![warn(missing_docs)]
 

@@ -138,6 +138,12 @@ pub async fn authenticate(db: &Db, runner_token: &str) -> Result<RunnerRow, Serv
         .ok_or(ServiceError::UnknownRunnerToken)
 }
 
+/// The id of the runner holding `runner_token`, for its sockets (`/runners` namespace):
+/// `UnknownRunnerToken` when no runner has it, another error when it cannot be checked.
+pub async fn authenticate_socket(db: &Db, runner_token: &str) -> Result<i64, ServiceError> {
+    authenticate(db, runner_token).await.map(|runner| runner.id)
+}
+
 /// Unregisters the runner holding `runner_token`; its sockets are closed.
 pub async fn unregister(
     db: &Db,
