@@ -12,20 +12,23 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
-# Dependencies first, in their own layer: a source change does not rebuild them.
+# Dependencies first, in their own layer: a source change does not rebuild them. The
+# workspace member crates/socketio-actix gets an empty library here too.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src \
+COPY crates/socketio-actix/Cargo.toml crates/socketio-actix/
+RUN mkdir -p src crates/socketio-actix/src \
  && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs \
+ && touch src/lib.rs crates/socketio-actix/src/lib.rs \
  && sed -i -e '/^\[\[bench\]\]/,/^$/d' -e '/^\[\[example\]\]/,/^$/d' Cargo.toml \
  && cargo build --release --locked --bin peertube-runner-connector \
- && rm -rf src
+ && rm -rf src crates/socketio-actix/src
 
 COPY Cargo.toml ./
 COPY migrations migrations
+COPY crates crates
 COPY src src
 RUN sed -i -e '/^\[\[bench\]\]/,/^$/d' -e '/^\[\[example\]\]/,/^$/d' Cargo.toml \
- && touch src/main.rs src/lib.rs \
+ && touch src/main.rs src/lib.rs crates/socketio-actix/src/lib.rs \
  && cargo build --release --locked --bin peertube-runner-connector \
  && strip target/release/peertube-runner-connector
 

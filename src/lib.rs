@@ -6,7 +6,9 @@
 //! `domain` depends on nothing (its types are what `db` returns and what services
 //! pass around: jobs with typed payloads, the lifecycle table, ids and tokens); only
 //! `db` knows which SQL backend runs, and it maps the domain's enums to their stored
-//! form in one place. Time comes from [`clock::Clock`], so tests move it.
+//! form in one place. Time comes from [`clock::Clock`], so tests move it. `socket` is
+//! the `/runners` glue over the `socketio-actix` crate, which knows nothing of this
+//! one; it reaches `service` only through the callbacks `startup` gives it.
 
 #![warn(missing_docs)]
 

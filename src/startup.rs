@@ -88,6 +88,16 @@ async fn stopped(mut listener: ShutdownListener) {
     listener.requested().await
 }
 
+/// The runners' socket hub: its `/runners` namespace checks runner tokens through
+/// `service` (the socket layer holds no database handle).
+fn runners_hub(settings: &crate::config::SocketSettings, db: &Db) -> crate::socket::Hub {
+    let db = db.clone();
+    crate::socket::runners_hub(settings, move |token| {
+        let db = db.clone();
+        async move { crate::service::runners::authenticate_socket(&db, &token).await }
+    })
+}
+
 impl Application {
     /// Opens the database, applies migrations (unless disabled), binds the listener.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
@@ -147,7 +157,7 @@ impl Application {
         }
         let storage = open_storage(&settings)?;
         let state = AppState {
-            hub: crate::socket::runners_hub(&settings.socket, db.clone()),
+            hub: runners_hub(&settings.socket, &db),
             ctx: Context {
                 media: Media::new(settings.media.clone()),
                 settings: Arc::new(settings),
@@ -161,12 +171,17 @@ impl Application {
         crate::service::cleanup::run(&state).await;
         let shutdown = ShutdownHandle::default();
         // Socket hub: turns job events into `available-jobs` broadcasts.
+        let pending_db = state.db.clone();
+        let mut stop = shutdown.listener();
         let notifier = crate::socket::notifier::spawn(
             state.hub.clone(),
             &state.events,
-            state.db.clone(),
+            move || {
+                let db = pending_db.clone();
+                async move { crate::service::job_availability::pending_jobs_exist(&db).await }
+            },
             &state.settings.socket,
-            shutdown.listener(),
+            async move { stop.requested().await },
         );
         let inflight = InFlight::default();
         let server = Self::server(listener, state.clone(), inflight.clone()).map_err(|source| {

@@ -1,4 +1,4 @@
-//! `/socket.io/`: the Engine.IO / Socket.IO hub (see `crate::socket`).
+//! `/socket.io/`: the runners' Engine.IO / Socket.IO hub (see `crate::socket`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -10,5 +10,5 @@ pub async fn socket_io(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    crate::socket::handle(&state.hub, req, payload).await
+    state.hub.handle(req, payload).await
 }

@@ -128,6 +128,15 @@ pub async fn authenticate(db: &Db, runner_token: &RunnerToken) -> Result<Runner,
         .ok_or(ServiceError::UnknownRunnerToken)
 }
 
+/// The id of the runner holding `runner_token`, for its sockets (`/runners` namespace):
+/// `UnknownRunnerToken` when no runner has it (a string no runner token can be, too
+/// long or with control characters, included), another error when it cannot be
+/// checked.
+pub async fn authenticate_socket(db: &Db, runner_token: &str) -> Result<i64, ServiceError> {
+    let token = RunnerToken::parse(runner_token).map_err(|_| ServiceError::UnknownRunnerToken)?;
+    authenticate(db, &token).await.map(|runner| runner.id)
+}
+
 /// Unregisters the runner holding `runner_token`; its sockets are closed.
 pub async fn unregister(
     db: &Db,

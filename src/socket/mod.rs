@@ -1,57 +1,49 @@
-//! The socket hub: an Engine.IO v4 / Socket.IO v5 server at `/socket.io/`, on the same
-//! port as the HTTP API, through which runners learn that jobs are available.
+//! The runners' socket hub: the `/runners` namespace of the Engine.IO v4 / Socket.IO v5
+//! server ([`socketio_actix`]) served at `/socket.io/` on the API port, through which
+//! runners learn that jobs are available.
 //!
-//! - [`engineio`] and [`socketio`]: pure packet codecs, tested on byte fixtures.
-//! - [`transport`]: the HTTP side (query validation, polling GET/POST, WebSocket
-//!   handshake and upgrade probe); `session`: one task per Engine.IO session (heartbeat,
-//!   upgrade, close); `client`: the Socket.IO layer of a session.
-//! - [`hub`]: the registry of sessions and namespace sockets, broadcast and counters.
-//! - [`namespace`]: what a namespace decides; [`runners`]: the `/runners` namespace.
-//! - [`notifier`]: event bus → `available-jobs` broadcasts and closing removed runners.
+//! - [`runners`]: the `/runners` namespace (PeerTube's runner-token check, calling
+//!   `service` through the callback it is given).
+//! - [`notifier`]: event bus → `available-jobs` broadcasts and closing removed runners'
+//!   sockets.
+//!
+//! This module holds no database handle: `startup` hands it callbacks into `service`.
 
-mod client;
-pub mod engineio;
-pub mod hub;
-pub mod namespace;
 pub mod notifier;
 pub mod runners;
-mod session;
-pub mod socketio;
-pub mod transport;
 
-use std::sync::Arc;
+use std::future::Future;
 
-use actix_web::{HttpRequest, HttpResponse, web};
-
-pub use hub::{Closed, Hub, HubConfig, HubStats, Mode};
+use socketio_actix::HubConfig;
 
 use crate::config::SocketSettings;
-use crate::db::Db;
+use crate::error::ServiceError;
 
-/// The service's hub: namespace `/runners` authenticated against `db`.
-pub fn runners_hub(settings: &SocketSettings, db: Db) -> Hub {
-    Hub::new(
-        HubConfig::from_settings(settings),
-        vec![(
-            runners::NAMESPACE.to_owned(),
-            Arc::new(runners::RunnersNamespace::new(db)),
-        )],
-    )
+pub use socketio_actix::{Closed, HubStats};
+
+/// The runners' hub: sockets of `/runners` are owned by their runner's id.
+pub type Hub = socketio_actix::Hub<i64>;
+
+/// The hub's timings and limits from `[socket]`.
+pub fn hub_config(s: &SocketSettings) -> HubConfig {
+    HubConfig {
+        ping_interval: s.ping_interval,
+        ping_timeout: s.ping_timeout,
+        max_payload: s.max_payload,
+        connect_timeout: s.connect_timeout,
+        upgrade_timeout: s.upgrade_timeout,
+        ..HubConfig::default()
+    }
 }
 
-/// Serves one request to an Engine.IO endpoint backed by `hub`.
-pub async fn handle(hub: &Hub, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    transport::handle(hub, req, payload).await
-}
-
-/// A resource serving `hub` at `path` (GET and POST), for apps that mount a hub that is
-/// not the one in `AppState` (the conformance example mounts two).
-pub fn resource(path: &str, hub: Hub) -> actix_web::Resource {
-    web::resource(path)
-        .app_data(web::Data::new(hub))
-        .route(web::route().to(
-            |hub: web::Data<Hub>, req: HttpRequest, payload: web::Payload| async move {
-                handle(&hub, req, payload).await
-            },
-        ))
+/// The service's hub: namespace `/runners`, whose runner tokens `authenticate` checks
+/// (it returns the runner's id; see [`runners::namespace`]).
+pub fn runners_hub<F, Fut>(settings: &SocketSettings, authenticate: F) -> Hub
+where
+    F: Fn(String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<i64, ServiceError>> + Send + 'static,
+{
+    Hub::builder(hub_config(settings))
+        .namespace(runners::NAMESPACE, runners::namespace(authenticate))
+        .build()
 }

@@ -18,62 +18,68 @@
 //! - `RunnerRemoved` → that runner's sockets get a namespace DISCONNECT and are closed.
 //! - A subscriber that lagged behind the bus counts as `JobsAvailable`.
 
+use std::future::Future;
+
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
-use super::hub::Hub;
+use super::Hub;
 use super::runners::{AVAILABLE_JOBS, NAMESPACE};
 use crate::config::SocketSettings;
-use crate::db::Db;
-use crate::service;
+use crate::error::ServiceError;
 use crate::service::events::{Event, EventBus};
-use crate::shutdown::ShutdownListener;
 
-/// Starts the notifier on the current Tokio runtime. It runs until the bus closes or a
-/// shutdown is requested.
-pub fn spawn(
+/// Starts the notifier on the current Tokio runtime. `pending_jobs` tells whether a job
+/// is PENDING (the service's `job_availability::pending_jobs_exist`), for the
+/// re-announce. It runs until the bus closes or `stop` resolves (a shutdown request).
+pub fn spawn<P, Fut>(
     hub: Hub,
     events: &EventBus,
-    db: Db,
+    pending_jobs: P,
     settings: &SocketSettings,
-    mut shutdown: ShutdownListener,
-) -> JoinHandle<()> {
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()>
+where
+    P: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<bool, ServiceError>> + Send,
+{
     let mut rx = events.subscribe();
     let debounce = settings.debounce;
     let period = settings
         .reannounce_interval
         .max(std::time::Duration::from_millis(10));
     tokio::spawn(async move {
+        tokio::pin!(stop);
         let mut fire_at: Option<Instant> = None;
         let mut reannounce = interval_at(Instant::now() + period, period);
         reannounce.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let debounce_deadline = fire_at.unwrap_or_else(|| Instant::now() + period);
             tokio::select! {
-                () = shutdown.requested() => return,
+                () = &mut stop => return,
                 event = rx.recv() => match event {
                     Ok(Event::JobsAvailable) | Err(RecvError::Lagged(_)) => {
                         fire_at.get_or_insert_with(|| Instant::now() + debounce);
                     }
                     Ok(Event::RunnerRemoved { runner_id }) => {
-                        let n = hub.disconnect_owner(NAMESPACE, runner_id);
+                        let n = hub.disconnect_owner(NAMESPACE, &runner_id);
                         tracing::debug!(runner_id, sockets = n, "closing a removed runner's sockets");
                     }
                     Err(RecvError::Closed) => return,
                 },
                 () = sleep_until(debounce_deadline), if fire_at.is_some() => {
                     fire_at = None;
-                    let n = hub.broadcast(NAMESPACE, AVAILABLE_JOBS);
+                    let n = hub.broadcast(NAMESPACE, AVAILABLE_JOBS, &[]);
                     tracing::debug!(sockets = n, "available-jobs sent");
                 }
                 _ = reannounce.tick() => {
                     if hub.sockets_in(NAMESPACE) == 0 {
                         continue;
                     }
-                    match service::job_availability::pending_jobs_exist(&db).await {
+                    match pending_jobs().await {
                         Ok(true) => {
-                            let n = hub.broadcast(NAMESPACE, AVAILABLE_JOBS);
+                            let n = hub.broadcast(NAMESPACE, AVAILABLE_JOBS, &[]);
                             tracing::debug!(sockets = n, "available-jobs re-announced");
                         }
                         Ok(false) => {}

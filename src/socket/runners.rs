@@ -1,15 +1,13 @@
 //! The `/runners` namespace: PeerTube's `authenticateRunnerSocket` middleware. A runner
-//! joins with `auth: { runnerToken }`; its sockets are tagged with its id so that they
-//! are closed when the runner is deleted or unregisters.
+//! joins with `auth: { runnerToken }`; its sockets are owned by its id so that they are
+//! closed when the runner is deleted or unregisters.
 
-use futures_util::future::BoxFuture;
+use std::future::Future;
+
 use serde_json::Value;
+use socketio_actix::{Admission, Namespace};
 
-use super::namespace::{Admission, Namespace};
-use crate::db::Db;
-use crate::domain::ids::RunnerToken;
 use crate::error::ServiceError;
-use crate::service;
 
 /// The canonical name of the runners' namespace.
 pub const NAMESPACE: &str = "/runners";
@@ -26,19 +24,6 @@ pub const UNKNOWN_TOKEN: &str = "Invalid runner token.";
 /// makes it reconnect with backoff and authenticate again.
 pub const AUTH_UNAVAILABLE: &str = "Runner authentication temporarily unavailable, retry later";
 
-/// Authenticates runner sockets against the runners table.
-#[derive(Debug, Clone)]
-pub struct RunnersNamespace {
-    db: Db,
-}
-
-impl RunnersNamespace {
-    /// A namespace checking tokens in `db`.
-    pub fn new(db: Db) -> RunnersNamespace {
-        RunnersNamespace { db }
-    }
-}
-
 /// What the auth payload's `runnerToken` is, judged as PeerTube's JavaScript does
 /// (`if (!runnerToken)`, then `typeof runnerToken !== 'string'`).
 fn token_of(auth: Option<&Value>) -> Result<&str, &'static str> {
@@ -51,41 +36,88 @@ fn token_of(auth: Option<&Value>) -> Result<&str, &'static str> {
     }
 }
 
-impl Namespace for RunnersNamespace {
-    fn admit(&self, auth: Option<Value>) -> BoxFuture<'static, Admission> {
-        let db = self.db.clone();
-        Box::pin(async move {
-            let token = match token_of(auth.as_ref()) {
-                Ok(token) => token,
-                Err(message) => return Admission::Refuse(message.to_owned()),
-            };
-            // A string no runner token can be (too long, control characters) is
-            // unknown, as PeerTube's lookup would find it.
-            let Ok(token) = RunnerToken::parse(token) else {
-                return Admission::Refuse(UNKNOWN_TOKEN.to_owned());
-            };
-            match service::runners::authenticate(&db, &token).await {
-                Ok(runner) => Admission::Accept {
-                    owner: Some(runner.id),
-                    welcome: Vec::new(),
-                },
-                Err(ServiceError::UnknownRunnerToken) => {
-                    Admission::Refuse(UNKNOWN_TOKEN.to_owned())
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot authenticate a runner socket: asking it to retry");
-                    Admission::Retry(AUTH_UNAVAILABLE.to_owned())
-                }
+/// The `/runners` namespace. `authenticate` checks a runner token (the service's
+/// `runners::authenticate_socket`): the runner's id, `UnknownRunnerToken`, or any other
+/// error when it cannot tell (the database is down).
+///
+/// Outcomes: a token missing or not a string, or unknown, is refused with PeerTube's
+/// CONNECT_ERROR messages; when the token cannot be checked, the connection is closed
+/// with [`AUTH_UNAVAILABLE`] (WebSocket close 1013), which makes the runner reconnect
+/// and try again, where a CONNECT_ERROR would stop it for good.
+pub fn namespace<F, Fut>(authenticate: F) -> Namespace<i64>
+where
+    F: Fn(String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<i64, ServiceError>> + Send + 'static,
+{
+    Namespace::new(move |auth: Option<Value>| {
+        let checked = token_of(auth.as_ref()).map(|token| authenticate(token.to_owned()));
+        async move {
+            match checked {
+                Err(message) => Admission::reject(message),
+                Ok(check) => admission(check.await),
             }
-        })
+        }
+    })
+}
+
+/// The admission for the result of a token check.
+fn admission(checked: Result<i64, ServiceError>) -> Admission<i64> {
+    match checked {
+        Ok(runner_id) => Admission::owned_by(runner_id),
+        Err(ServiceError::UnknownRunnerToken) => Admission::reject(UNKNOWN_TOKEN),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot authenticate a runner socket: asking it to retry");
+            Admission::unavailable(AUTH_UNAVAILABLE)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use serde_json::json;
 
     use super::*;
+
+    #[tokio::test]
+    async fn the_namespace_asks_the_callback_only_about_well_formed_tokens() {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let seen = asked.clone();
+        let ns = namespace(move |token: String| {
+            seen.lock().unwrap().push(token.clone());
+            async move {
+                match token.as_str() {
+                    "ptrt-known" => Ok(7),
+                    "ptrt-unknown" => Err(ServiceError::UnknownRunnerToken),
+                    // Any other failure means the token could not be checked.
+                    _ => Err(ServiceError::Invalid("database down".into())),
+                }
+            }
+        });
+        let auth = |token: Value| Some(json!({ "runnerToken": token }));
+        assert_eq!(
+            ns.admit(auth(json!("ptrt-known"))).await,
+            Admission::owned_by(7)
+        );
+        assert_eq!(
+            ns.admit(auth(json!("ptrt-unknown"))).await,
+            Admission::reject(UNKNOWN_TOKEN)
+        );
+        assert_eq!(
+            ns.admit(auth(json!("ptrt-other"))).await,
+            Admission::unavailable(AUTH_UNAVAILABLE)
+        );
+        assert_eq!(ns.admit(None).await, Admission::reject(NO_TOKEN));
+        assert_eq!(
+            ns.admit(auth(json!(42))).await,
+            Admission::reject(TOKEN_NOT_A_STRING)
+        );
+        assert_eq!(
+            *asked.lock().unwrap(),
+            ["ptrt-known", "ptrt-unknown", "ptrt-other"]
+        );
+    }
 
     #[test]
     fn tokens_are_judged_like_peertube() {

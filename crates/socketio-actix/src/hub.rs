@@ -1,70 +1,30 @@
 //! The hub: the registry of live Engine.IO sessions and of the Socket.IO sockets joined
-//! to each namespace, broadcasting, and counters. No globals: one `Hub` value lives in
-//! `AppState` (the conformance example builds its own). Sessions and sockets register
-//! through RAII guards owned by their connection task, so every way a task ends
-//! (close, timeout, error, panic) unregisters them.
+//! to each namespace, broadcasting, and counters. No globals: an application builds one
+//! `Hub` value (or several) and keeps it in its state. Sessions and sockets register
+//! through RAII guards owned by their connection task, so every way a task ends (close,
+//! timeout, error, panic) unregisters them.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
+use actix_web::{HttpRequest, HttpResponse, web};
 use bytestring::ByteString;
-use serde_json::json;
+use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::namespace::Namespace;
-use super::session::Input;
-use super::socketio;
-use crate::config::SocketSettings;
-
-/// What runs on top of Engine.IO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Socket.IO v5 with the hub's namespaces (the service).
-    SocketIo,
-    /// Every message is sent back as is: the reference server of the Engine.IO
-    /// protocol test suite (conformance example only).
-    EngineEcho,
-}
-
-/// Engine.IO and Socket.IO timings and limits.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HubConfig {
-    /// Server ping period (`pingInterval`).
-    pub ping_interval: Duration,
-    /// How long a pong may take (`pingTimeout`); also bounds a blocked write.
-    pub ping_timeout: Duration,
-    /// Largest packet or polling payload accepted (`maxPayload`, bytes).
-    pub max_payload: usize,
-    /// A session that joined no namespace within this delay is closed.
-    pub connect_timeout: Duration,
-    /// How long a WebSocket probe may take to complete an upgrade.
-    pub upgrade_timeout: Duration,
-    /// The protocol on top of Engine.IO.
-    pub mode: Mode,
-}
-
-impl HubConfig {
-    /// The service's configuration from `[socket]`.
-    pub fn from_settings(s: &SocketSettings) -> HubConfig {
-        HubConfig {
-            ping_interval: s.ping_interval,
-            ping_timeout: s.ping_timeout,
-            max_payload: s.max_payload,
-            connect_timeout: s.connect_timeout,
-            upgrade_timeout: s.upgrade_timeout,
-            mode: Mode::SocketIo,
-        }
-    }
-}
+use crate::config::HubConfig;
+use crate::namespace::{Namespace, Owner};
+use crate::session::Input;
+use crate::socketio;
+use crate::stats::{Closed, Counters, HubStats};
 
 /// Current transport of a session, shared with the HTTP handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum TransportKind {
+pub(crate) enum TransportKind {
     /// HTTP long-polling.
     Polling = 0,
     /// HTTP long-polling while a WebSocket probe is under way.
@@ -80,51 +40,6 @@ impl TransportKind {
             1 => TransportKind::Upgrading,
             _ => TransportKind::Websocket,
         }
-    }
-}
-
-/// A snapshot of the hub's counters (metrics-ready).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct HubStats {
-    /// Engine.IO sessions on HTTP long-polling (upgrading ones included).
-    pub polling_sessions: u64,
-    /// Engine.IO sessions on WebSocket.
-    pub websocket_sessions: u64,
-    /// Socket.IO sockets joined to any namespace.
-    pub namespace_sockets: u64,
-    /// Broadcasts made.
-    pub broadcasts: u64,
-    /// Messages queued to sockets by broadcasts.
-    pub broadcast_messages: u64,
-    /// Sockets closed because their owner went away.
-    pub kicked: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    polling: AtomicU64,
-    websocket: AtomicU64,
-    members: AtomicU64,
-    broadcasts: AtomicU64,
-    broadcast_messages: AtomicU64,
-    kicked: AtomicU64,
-}
-
-/// What [`Hub::shutdown`] closed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Closed {
-    /// Engine.IO sessions on WebSocket.
-    pub websocket: usize,
-    /// Engine.IO sessions on HTTP long-polling (upgrading ones included).
-    pub polling: usize,
-    /// Socket.IO sockets these sessions had joined to namespaces.
-    pub namespace_sockets: u64,
-}
-
-impl Closed {
-    /// Engine.IO sessions closed.
-    pub fn sessions(&self) -> usize {
-        self.websocket + self.polling
     }
 }
 
@@ -162,17 +77,17 @@ pub(crate) struct SessionHandle {
     pub shared: Arc<SessionShared>,
 }
 
-struct Member {
+struct Member<O> {
     wire_nsp: String,
-    owner: Option<i64>,
+    owner: Option<O>,
     tx: UnboundedSender<Input>,
 }
 
-struct Inner {
+struct Inner<O> {
     config: HubConfig,
-    namespaces: HashMap<String, Arc<dyn Namespace>>,
+    namespaces: HashMap<String, Arc<Namespace<O>>>,
     sessions: Mutex<HashMap<Arc<str>, SessionHandle>>,
-    members: Mutex<HashMap<String, HashMap<u64, Member>>>,
+    members: Mutex<HashMap<String, HashMap<u64, Member<O>>>>,
     next_member: AtomicU64,
     counters: Counters,
     /// Set by [`Hub::shutdown`]: no new session is opened.
@@ -181,35 +96,65 @@ struct Inner {
     session_ended: Notify,
 }
 
-/// The socket hub. Cheap to clone.
-#[derive(Clone)]
-pub struct Hub {
-    inner: Arc<Inner>,
+/// An Engine.IO / Socket.IO server: the sessions connected to it, their namespace
+/// sockets, and the namespaces they may join. Cheap to clone (an `Arc`). Sockets are
+/// tagged with an owner of type `O` by their namespace's `authenticate` callback.
+///
+/// Built with [`Hub::builder`]; served with [`Hub::handle`] or [`resource`](crate::resource).
+pub struct Hub<O> {
+    inner: Arc<Inner<O>>,
 }
 
-impl fmt::Debug for Hub {
+impl<O> Clone for Hub<O> {
+    fn clone(&self) -> Self {
+        Hub {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<O> fmt::Debug for Hub<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hub")
             .field("config", &self.inner.config)
+            .field("namespaces", &self.inner.namespaces.keys())
             .field("stats", &self.stats())
             .finish()
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+/// Builds a [`Hub`]: its configuration and namespaces.
+pub struct HubBuilder<O> {
+    config: HubConfig,
+    namespaces: HashMap<String, Arc<Namespace<O>>>,
 }
 
-impl Hub {
-    /// A hub serving `namespaces` (canonical names such as `/runners`).
-    pub fn new(config: HubConfig, namespaces: Vec<(String, Arc<dyn Namespace>)>) -> Hub {
+impl<O> fmt::Debug for HubBuilder<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubBuilder")
+            .field("config", &self.config)
+            .field("namespaces", &self.namespaces.keys())
+            .finish()
+    }
+}
+
+impl<O: Owner> HubBuilder<O> {
+    /// Serves `namespace` as `name` (such as `/chat`; `/` is the main namespace). Runs
+    /// of slashes are collapsed, so `//chat` reaches `/chat` (what a client configured
+    /// with a trailing slash in its URL sends). A name given twice keeps the last.
+    #[must_use]
+    pub fn namespace(mut self, name: &str, namespace: Namespace<O>) -> Self {
+        self.namespaces
+            .insert(socketio::normalize_namespace(name), Arc::new(namespace));
+        self
+    }
+
+    /// The hub.
+    pub fn build(self) -> Hub<O> {
         Hub {
             inner: Arc::new(Inner {
-                config,
-                namespaces: namespaces
-                    .into_iter()
-                    .map(|(name, ns)| (socketio::normalize_namespace(&name), ns))
-                    .collect(),
+                config: self.config,
+                namespaces: self.namespaces,
                 sessions: Mutex::new(HashMap::new()),
                 members: Mutex::new(HashMap::new()),
                 next_member: AtomicU64::new(1),
@@ -219,15 +164,25 @@ impl Hub {
             }),
         }
     }
+}
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The text frame of an event `data` on the namespace written `wire`.
+fn event_frame(wire: &str, data: &Value) -> ByteString {
+    ByteString::from(socketio::encode(&socketio::Packet::event(
+        wire,
+        data.clone(),
+        0,
+    )))
+}
+
+impl<O> Hub<O> {
     /// The configuration.
     pub fn config(&self) -> &HubConfig {
         &self.inner.config
-    }
-
-    /// The namespace registered under the canonical name `nsp`.
-    pub fn namespace(&self, nsp: &str) -> Option<Arc<dyn Namespace>> {
-        self.inner.namespaces.get(nsp).cloned()
     }
 
     /// Current counters.
@@ -243,83 +198,9 @@ impl Hub {
         }
     }
 
-    /// Number of sockets joined to the canonical namespace `nsp`.
+    /// Number of sockets joined to the namespace `nsp` (canonical name, such as `/chat`).
     pub fn sockets_in(&self, nsp: &str) -> usize {
         lock(&self.inner.members).get(nsp).map_or(0, HashMap::len)
-    }
-
-    /// Emits the event `name` (no arguments) to every socket of the canonical namespace
-    /// `nsp`; returns how many sockets it was queued to. Never blocks: each socket's
-    /// connection task writes it out.
-    pub fn broadcast(&self, nsp: &str, name: &str) -> usize {
-        let data = json!([name]);
-        let encode = |wire: &str| {
-            ByteString::from(socketio::encode(&socketio::Packet::event(
-                wire,
-                data.clone(),
-                0,
-            )))
-        };
-        let canonical = encode(nsp);
-        let mut sent = 0;
-        if let Some(members) = lock(&self.inner.members).get(nsp) {
-            for m in members.values() {
-                let frame = if m.wire_nsp == nsp {
-                    canonical.clone()
-                } else {
-                    encode(&m.wire_nsp)
-                };
-                if m.tx.send(Input::Emit(frame)).is_ok() {
-                    sent += 1;
-                }
-            }
-        }
-        let c = &self.inner.counters;
-        c.broadcasts.fetch_add(1, Ordering::Relaxed);
-        c.broadcast_messages
-            .fetch_add(sent as u64, Ordering::Relaxed);
-        sent
-    }
-
-    /// Disconnects every socket of the canonical namespace `nsp` owned by `owner`
-    /// (Socket.IO DISCONNECT, then the connection is closed); returns how many.
-    pub fn disconnect_owner(&self, nsp: &str, owner: i64) -> usize {
-        let mut n = 0;
-        if let Some(members) = lock(&self.inner.members).get(nsp) {
-            for m in members.values().filter(|m| m.owner == Some(owner)) {
-                if m.tx.send(Input::Kick(m.wire_nsp.clone())).is_ok() {
-                    n += 1;
-                }
-            }
-        }
-        self.inner
-            .counters
-            .kicked
-            .fetch_add(n as u64, Ordering::Relaxed);
-        n
-    }
-
-    /// Closes every Engine.IO session at once, for a server shutdown: WebSockets get a
-    /// close frame (1001 Going Away), polling sessions the Engine.IO close packet (in
-    /// the pending GET, if any). Namespaces are not left with a Socket.IO DISCONNECT:
-    /// socket.io-client sees a transport close and reconnects, to the next instance.
-    /// Sessions opened from now on are closed the same way; new handshakes are refused.
-    pub fn shutdown(&self) -> Closed {
-        self.inner.closing.store(true, Ordering::SeqCst);
-        let sessions = lock(&self.inner.sessions);
-        let mut closed = Closed {
-            namespace_sockets: self.inner.counters.members.load(Ordering::Relaxed),
-            ..Closed::default()
-        };
-        for handle in sessions.values() {
-            if handle.tx.send(Input::Shutdown).is_ok() {
-                match handle.shared.transport() {
-                    TransportKind::Websocket => closed.websocket += 1,
-                    TransportKind::Polling | TransportKind::Upgrading => closed.polling += 1,
-                }
-            }
-        }
-        closed
     }
 
     /// Resolves once no Engine.IO session is left (after [`Hub::shutdown`]: once each
@@ -340,6 +221,118 @@ impl Hub {
     pub fn is_closing(&self) -> bool {
         self.inner.closing.load(Ordering::SeqCst)
     }
+}
+
+impl<O: Owner> Hub<O> {
+    /// A hub with `config` and no namespace yet.
+    pub fn builder(config: HubConfig) -> HubBuilder<O> {
+        HubBuilder {
+            config,
+            namespaces: HashMap::new(),
+        }
+    }
+
+    /// Serves one HTTP request to this hub's Engine.IO endpoint: a polling GET or POST,
+    /// or a WebSocket upgrade. Route every method of the endpoint's path here (see
+    /// [`resource`](crate::resource)).
+    pub async fn handle(&self, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+        crate::transport::handle(self, req, payload).await
+    }
+
+    /// The namespace registered under the canonical name `nsp`.
+    pub(crate) fn namespace(&self, nsp: &str) -> Option<Arc<Namespace<O>>> {
+        self.inner.namespaces.get(nsp).cloned()
+    }
+
+    /// Emits the event `name` with `args` to every socket of the namespace `nsp`
+    /// (canonical name); returns how many sockets it was queued to. Never blocks: each
+    /// socket's connection task writes it out. The packet is encoded once per spelling
+    /// of the namespace in use, not once per socket.
+    pub fn broadcast(&self, nsp: &str, name: &str, args: &[Value]) -> usize {
+        self.emit_where(nsp, name, args, |_| true)
+    }
+
+    /// Emits the event `name` with `args` to the sockets of the namespace `nsp` owned by
+    /// `owner`; returns how many.
+    pub fn emit_to_owner(&self, nsp: &str, owner: &O, name: &str, args: &[Value]) -> usize {
+        self.emit_where(nsp, name, args, |m| m.owner.as_ref() == Some(owner))
+    }
+
+    fn emit_where(
+        &self,
+        nsp: &str,
+        name: &str,
+        args: &[Value],
+        pick: impl Fn(&Member<O>) -> bool,
+    ) -> usize {
+        let mut data = Vec::with_capacity(args.len() + 1);
+        data.push(Value::from(name));
+        data.extend_from_slice(args);
+        let data = Value::Array(data);
+        let canonical = event_frame(nsp, &data);
+        let mut sent = 0;
+        if let Some(members) = lock(&self.inner.members).get(nsp) {
+            for m in members.values().filter(|m| pick(m)) {
+                let frame = if m.wire_nsp == nsp {
+                    canonical.clone()
+                } else {
+                    event_frame(&m.wire_nsp, &data)
+                };
+                if m.tx.send(Input::Emit(frame)).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+        let c = &self.inner.counters;
+        c.broadcasts.fetch_add(1, Ordering::Relaxed);
+        c.broadcast_messages
+            .fetch_add(sent as u64, Ordering::Relaxed);
+        sent
+    }
+
+    /// Disconnects every socket of the namespace `nsp` owned by `owner` (a Socket.IO
+    /// DISCONNECT, after which clients do not reconnect, then the connection is
+    /// closed); returns how many.
+    pub fn disconnect_owner(&self, nsp: &str, owner: &O) -> usize {
+        let mut n = 0;
+        if let Some(members) = lock(&self.inner.members).get(nsp) {
+            for m in members.values().filter(|m| m.owner.as_ref() == Some(owner)) {
+                if m.tx.send(Input::Kick(m.wire_nsp.clone())).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        self.inner
+            .counters
+            .kicked
+            .fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
+    /// Closes every Engine.IO session at once, for a server shutdown: WebSockets get a
+    /// close frame (1001 Going Away), polling sessions the Engine.IO close packet (in
+    /// the pending GET, or the next one within a second). Namespaces are not left with
+    /// a Socket.IO DISCONNECT: socket.io-client sees a transport close and reconnects,
+    /// to the next instance. Sessions opened from now on are closed the same way; new
+    /// handshakes are refused with 503. Wait for [`Hub::sessions_closed`] before
+    /// stopping the HTTP server.
+    pub fn shutdown(&self) -> Closed {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        let sessions = lock(&self.inner.sessions);
+        let mut closed = Closed {
+            namespace_sockets: self.inner.counters.members.load(Ordering::Relaxed),
+            ..Closed::default()
+        };
+        for handle in sessions.values() {
+            if handle.tx.send(Input::Shutdown).is_ok() {
+                match handle.shared.transport() {
+                    TransportKind::Websocket => closed.websocket += 1,
+                    TransportKind::Polling | TransportKind::Upgrading => closed.polling += 1,
+                }
+            }
+        }
+        closed
+    }
 
     pub(crate) fn session(&self, sid: &str) -> Option<SessionHandle> {
         lock(&self.inner.sessions).get(sid).cloned()
@@ -351,7 +344,7 @@ impl Hub {
         sid: Arc<str>,
         tx: UnboundedSender<Input>,
         transport: TransportKind,
-    ) -> (SessionGuard, Arc<SessionShared>) {
+    ) -> (SessionGuard<O>, Arc<SessionShared>) {
         let shared = Arc::new(SessionShared {
             transport: AtomicU8::new(transport as u8),
             posting: AtomicBool::new(false),
@@ -371,7 +364,9 @@ impl Hub {
                 },
             );
         }
-        self.transport_counter(transport)
+        self.inner
+            .counters
+            .transport(transport)
             .fetch_add(1, Ordering::Relaxed);
         (
             SessionGuard {
@@ -388,9 +383,9 @@ impl Hub {
         &self,
         nsp: &str,
         wire_nsp: &str,
-        owner: Option<i64>,
+        owner: Option<O>,
         tx: UnboundedSender<Input>,
-    ) -> MemberGuard {
+    ) -> MemberGuard<O> {
         let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
         lock(&self.inner.members)
             .entry(nsp.to_owned())
@@ -410,56 +405,48 @@ impl Hub {
             id,
         }
     }
-
-    fn transport_counter(&self, t: TransportKind) -> &AtomicU64 {
-        match t {
-            TransportKind::Polling | TransportKind::Upgrading => &self.inner.counters.polling,
-            TransportKind::Websocket => &self.inner.counters.websocket,
-        }
-    }
 }
 
 /// Keeps a session registered; unregisters it on drop.
-pub(crate) struct SessionGuard {
-    hub: Hub,
+pub(crate) struct SessionGuard<O> {
+    hub: Hub<O>,
     sid: Arc<str>,
     shared: Arc<SessionShared>,
 }
 
-impl SessionGuard {
+impl<O> SessionGuard<O> {
     /// Moves the session to another transport (counters follow).
     pub fn set_transport(&self, to: TransportKind) {
         let from = TransportKind::from_u8(self.shared.transport.swap(to as u8, Ordering::AcqRel));
         let is_ws = |t| t == TransportKind::Websocket;
         if is_ws(from) != is_ws(to) {
-            self.hub
-                .transport_counter(from)
-                .fetch_sub(1, Ordering::Relaxed);
-            self.hub
-                .transport_counter(to)
-                .fetch_add(1, Ordering::Relaxed);
+            let counters = &self.hub.inner.counters;
+            counters.transport(from).fetch_sub(1, Ordering::Relaxed);
+            counters.transport(to).fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-impl Drop for SessionGuard {
+impl<O> Drop for SessionGuard<O> {
     fn drop(&mut self) {
         lock(&self.hub.inner.sessions).remove(&self.sid);
         self.hub
-            .transport_counter(self.shared.transport())
+            .inner
+            .counters
+            .transport(self.shared.transport())
             .fetch_sub(1, Ordering::Relaxed);
         self.hub.inner.session_ended.notify_waiters();
     }
 }
 
 /// Keeps a socket in a namespace; removes it on drop.
-pub(crate) struct MemberGuard {
-    hub: Hub,
+pub(crate) struct MemberGuard<O> {
+    hub: Hub<O>,
     nsp: String,
     id: u64,
 }
 
-impl Drop for MemberGuard {
+impl<O> Drop for MemberGuard<O> {
     fn drop(&mut self) {
         let mut members = lock(&self.hub.inner.members);
         if let Some(room) = members.get_mut(&self.nsp) {
@@ -482,11 +469,8 @@ mod tests {
 
     use super::*;
 
-    fn hub() -> Hub {
-        Hub::new(
-            HubConfig::from_settings(&SocketSettings::default()),
-            Vec::new(),
-        )
+    fn hub() -> Hub<i64> {
+        Hub::builder(HubConfig::default()).build()
     }
 
     #[test]
@@ -512,6 +496,13 @@ mod tests {
         assert_eq!(hub.stats(), HubStats::default());
     }
 
+    fn next_frame(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Input>) -> String {
+        match rx.try_recv() {
+            Ok(Input::Emit(f)) => f.to_string(),
+            _ => panic!("no frame"),
+        }
+    }
+
     #[test]
     fn broadcast_uses_each_sockets_namespace_spelling_and_kick_targets_the_owner() {
         let hub = hub();
@@ -519,17 +510,11 @@ mod tests {
         let (tx2, mut rx2) = unbounded_channel();
         let _a = hub.join("/runners", "/runners", Some(1), tx1);
         let _b = hub.join("/runners", "//runners", Some(2), tx2);
-        assert_eq!(hub.broadcast("/runners", "available-jobs"), 2);
-        assert_eq!(hub.broadcast("/other", "x"), 0);
-        match rx1.try_recv() {
-            Ok(Input::Emit(f)) => assert_eq!(&*f, "2/runners,[\"available-jobs\"]"),
-            _ => panic!("no frame"),
-        }
-        match rx2.try_recv() {
-            Ok(Input::Emit(f)) => assert_eq!(&*f, "2//runners,[\"available-jobs\"]"),
-            _ => panic!("no frame"),
-        }
-        assert_eq!(hub.disconnect_owner("/runners", 2), 1);
+        assert_eq!(hub.broadcast("/runners", "available-jobs", &[]), 2);
+        assert_eq!(hub.broadcast("/other", "x", &[]), 0);
+        assert_eq!(next_frame(&mut rx1), "2/runners,[\"available-jobs\"]");
+        assert_eq!(next_frame(&mut rx2), "2//runners,[\"available-jobs\"]");
+        assert_eq!(hub.disconnect_owner("/runners", &2), 1);
         assert!(rx1.try_recv().is_err());
         assert!(matches!(rx2.try_recv(), Ok(Input::Kick(n)) if n == "//runners"));
         let stats = hub.stats();
@@ -537,6 +522,36 @@ mod tests {
             (stats.broadcasts, stats.broadcast_messages, stats.kicked),
             (2, 2, 1)
         );
+    }
+
+    #[test]
+    fn events_carry_their_arguments_and_reach_only_the_owners_sockets() {
+        let hub = hub();
+        let (tx1, mut rx1) = unbounded_channel();
+        let (tx2, mut rx2) = unbounded_channel();
+        let (tx3, mut rx3) = unbounded_channel();
+        let _a = hub.join("/", "/", Some(1), tx1);
+        let _b = hub.join("/", "/", Some(2), tx2);
+        let _c = hub.join("/", "/", None, tx3);
+        let args = [serde_json::json!({"id": 3}), serde_json::json!("x")];
+        assert_eq!(hub.emit_to_owner("/", &2, "job", &args), 1);
+        assert_eq!(next_frame(&mut rx2), "2[\"job\",{\"id\":3},\"x\"]");
+        assert!(rx1.try_recv().is_err() && rx3.try_recv().is_err());
+        assert_eq!(hub.broadcast("/", "all", &args[..1]), 3);
+        for rx in [&mut rx1, &mut rx2, &mut rx3] {
+            assert_eq!(next_frame(rx), "2[\"all\",{\"id\":3}]");
+        }
+    }
+
+    #[test]
+    fn namespace_names_are_canonical() {
+        let hub: Hub<()> = Hub::builder(HubConfig::default())
+            .namespace("//chat", Namespace::open())
+            .namespace("", Namespace::open())
+            .build();
+        assert!(hub.namespace("/chat").is_some());
+        assert!(hub.namespace("/").is_some());
+        assert!(hub.namespace("//chat").is_none());
     }
 
     #[tokio::test]

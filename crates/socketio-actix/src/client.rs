@@ -1,7 +1,7 @@
 //! The Socket.IO layer of one Engine.IO session: namespace joins (asynchronous
-//! admission), binary attachment reassembly, events and acknowledgements. It turns
-//! incoming Engine.IO messages into outgoing Engine.IO packets; the session task does
-//! the I/O.
+//! admission), binary attachment reassembly, events and acknowledgements (asynchronous
+//! handlers). It turns incoming Engine.IO messages into outgoing Engine.IO packets; the
+//! session task does the I/O.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,11 +14,11 @@ use futures_util::stream::FuturesUnordered;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::engineio::{self, Data};
-use super::hub::{Hub, MemberGuard};
-use super::namespace::{Admission, ClientEvent, Namespace, Reply};
-use super::session::Input;
-use super::socketio::{self, Packet, PacketType};
+use crate::engineio::{self, Data};
+use crate::hub::{Hub, MemberGuard};
+use crate::namespace::{Admission, ClientEvent, Namespace, Owner, Reply};
+use crate::session::Input;
+use crate::socketio::{self, Packet, PacketType};
 
 /// Why the session must end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +26,13 @@ pub(crate) enum Fatal {
     /// A malformed or out-of-order packet: close the session.
     Protocol(&'static str),
     /// A namespace asked the client to come back later: close the transport.
-    Retry(String),
+    Unavailable(String),
 }
 
-struct Joined {
-    namespace: Arc<dyn Namespace>,
-    _guard: MemberGuard,
+struct Joined<O> {
+    namespace: Arc<Namespace<O>>,
+    owner: Option<O>,
+    _guard: MemberGuard<O>,
 }
 
 struct Partial {
@@ -39,25 +40,35 @@ struct Partial {
     attachments: Vec<Bytes>,
 }
 
-/// A finished admission: the namespace as written, its canonical name, the namespace
-/// and its decision.
-pub(crate) type Admitted = (String, String, Arc<dyn Namespace>, Admission);
+/// A namespace callback that finished.
+pub(crate) enum Completion<O> {
+    /// A CONNECT was decided: the namespace as written, its canonical name, the
+    /// namespace and its decision.
+    Admitted {
+        wire: String,
+        canonical: String,
+        namespace: Arc<Namespace<O>>,
+        admission: Admission<O>,
+    },
+    /// An event handler answered, for the namespace written `wire`.
+    Replied { wire: String, replies: Vec<Reply> },
+}
 
-type Pending = BoxFuture<'static, Admitted>;
+type Pending<O> = BoxFuture<'static, Completion<O>>;
 
 /// Socket.IO state of one session.
-pub(crate) struct Client {
-    hub: Hub,
+pub(crate) struct Client<O> {
+    hub: Hub<O>,
     tx: UnboundedSender<Input>,
-    joined: HashMap<String, Joined>,
+    joined: HashMap<String, Joined<O>>,
     admitting: HashSet<String>,
-    pending: FuturesUnordered<Pending>,
+    pending: FuturesUnordered<Pending<O>>,
     partial: Option<Partial>,
     ever_joined: bool,
 }
 
-impl Client {
-    pub fn new(hub: Hub, tx: UnboundedSender<Input>) -> Client {
+impl<O: Owner> Client<O> {
+    pub fn new(hub: Hub<O>, tx: UnboundedSender<Input>) -> Client<O> {
         Client {
             hub,
             tx,
@@ -79,8 +90,8 @@ impl Client {
         !self.admitting.is_empty()
     }
 
-    /// The next finished admission; never resolves while none is running.
-    pub async fn next_admission(&mut self) -> Admitted {
+    /// The next finished callback; never resolves while none is running.
+    pub async fn next_completion(&mut self) -> Completion<O> {
         match self.pending.next().await {
             Some(done) => done,
             None => std::future::pending().await,
@@ -146,7 +157,12 @@ impl Client {
                 self.admitting.insert(wire.clone());
                 let admission = namespace.admit(packet.data);
                 self.pending.push(Box::pin(async move {
-                    (wire, canonical, namespace, admission.await)
+                    Completion::Admitted {
+                        wire,
+                        canonical,
+                        namespace,
+                        admission: admission.await,
+                    }
                 }));
             }
             PacketType::Disconnect => {
@@ -156,23 +172,22 @@ impl Client {
                 let Some(joined) = self.joined.get(&wire) else {
                     return;
                 };
-                let replies = joined.namespace.on_event(ClientEvent {
+                if !joined.namespace.handles_events() {
+                    return;
+                }
+                let event = ClientEvent {
+                    owner: joined.owner.clone(),
                     data: packet.data.unwrap_or(Value::Null),
                     attachments,
                     ack: packet.id,
-                });
-                for reply in replies {
-                    let (p, atts) = match reply {
-                        Reply::Emit { data, attachments } => {
-                            (Packet::event(&wire, data, attachments.len()), attachments)
+                };
+                if let Some(replies) = joined.namespace.answer(event) {
+                    self.pending.push(Box::pin(async move {
+                        Completion::Replied {
+                            wire,
+                            replies: replies.await,
                         }
-                        Reply::Ack {
-                            id,
-                            data,
-                            attachments,
-                        } => (Packet::ack(&wire, id, data, attachments.len()), attachments),
-                    };
-                    push_sio(out, &p, atts);
+                    }));
                 }
             }
             // This server requests no acknowledgements; a client sends no errors.
@@ -180,23 +195,45 @@ impl Client {
         }
     }
 
-    /// Completes an admission started by a CONNECT.
-    pub fn on_admission(
+    /// Completes a callback: joins or refuses a CONNECT, or sends an event's replies.
+    pub fn on_completion(
         &mut self,
-        (wire, canonical, namespace, admission): Admitted,
+        completion: Completion<O>,
+        out: &mut Vec<engineio::Packet>,
+    ) -> Result<(), Fatal> {
+        match completion {
+            Completion::Admitted {
+                wire,
+                canonical,
+                namespace,
+                admission,
+            } => self.on_admission(wire, &canonical, namespace, admission, out),
+            Completion::Replied { wire, replies } => {
+                // The socket may have left the namespace meanwhile.
+                if self.joined.contains_key(&wire) {
+                    for reply in replies {
+                        push_reply(out, &wire, reply);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn on_admission(
+        &mut self,
+        wire: String,
+        canonical: &str,
+        namespace: Arc<Namespace<O>>,
+        admission: Admission<O>,
         out: &mut Vec<engineio::Packet>,
     ) -> Result<(), Fatal> {
         self.admitting.remove(&wire);
         match admission {
             Admission::Accept { owner, welcome } => {
-                let guard = self.hub.join(&canonical, &wire, owner, self.tx.clone());
-                self.joined.insert(
-                    wire.clone(),
-                    Joined {
-                        namespace,
-                        _guard: guard,
-                    },
-                );
+                let guard = self
+                    .hub
+                    .join(canonical, &wire, owner.clone(), self.tx.clone());
                 self.ever_joined = true;
                 let sid = new_id();
                 push_sio(
@@ -207,13 +244,21 @@ impl Client {
                 for data in welcome {
                     push_sio(out, &Packet::event(&wire, data, 0), Vec::new());
                 }
+                self.joined.insert(
+                    wire,
+                    Joined {
+                        namespace,
+                        owner,
+                        _guard: guard,
+                    },
+                );
                 Ok(())
             }
-            Admission::Refuse(message) => {
+            Admission::Reject(message) => {
                 push_sio(out, &Packet::connect_error(&wire, &message), Vec::new());
                 Ok(())
             }
-            Admission::Retry(reason) => Err(Fatal::Retry(reason)),
+            Admission::Unavailable(reason) => Err(Fatal::Unavailable(reason)),
         }
     }
 
@@ -229,6 +274,20 @@ impl Client {
         );
         true
     }
+}
+
+fn push_reply(out: &mut Vec<engineio::Packet>, wire: &str, reply: Reply) {
+    let (packet, attachments) = match reply {
+        Reply::Emit { data, attachments } => {
+            (Packet::event(wire, data, attachments.len()), attachments)
+        }
+        Reply::Ack {
+            id,
+            data,
+            attachments,
+        } => (Packet::ack(wire, id, data, attachments.len()), attachments),
+    };
+    push_sio(out, &packet, attachments);
 }
 
 fn push_sio(out: &mut Vec<engineio::Packet>, packet: &Packet, attachments: Vec<Bytes>) {

@@ -14,9 +14,11 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::engineio;
-use super::hub::{Hub, SessionHandle, TransportKind};
-use super::session::{self, Input, PollReply, ProbeConn, WsConn};
+use crate::engineio;
+use crate::hub::{Hub, SessionHandle, TransportKind};
+use crate::namespace::Owner;
+use crate::session::{self, Input, PollReply};
+use crate::ws::{ProbeConn, WsConn};
 
 /// Engine.IO's error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +85,12 @@ fn is_websocket_upgrade(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Serves one request to the Engine.IO endpoint (`/socket.io/` for the service).
-pub async fn handle(hub: &Hub, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+/// Serves one request to the Engine.IO endpoint.
+pub(crate) async fn handle<O: Owner>(
+    hub: &Hub<O>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
     let query = parse_query(req.query_string());
     let kind = match query.transport.as_deref() {
         Some("polling") => Kind::Polling,
@@ -149,7 +155,11 @@ type Accepted = (
     actix_ws::AggregatedMessageStream,
 );
 
-fn accept_ws(hub: &Hub, req: &HttpRequest, payload: web::Payload) -> Result<Accepted, EioError> {
+fn accept_ws<O: Owner>(
+    hub: &Hub<O>,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Accepted, EioError> {
     let max = hub.config().max_payload;
     let (response, session, stream) =
         actix_ws::handle(req, payload).map_err(|_| EioError::BadRequest)?;
@@ -162,8 +172,8 @@ fn accept_ws(hub: &Hub, req: &HttpRequest, payload: web::Payload) -> Result<Acce
 
 /// A WebSocket naming an existing session: an upgrade probe if the session still
 /// polls, otherwise accepted and closed at once (as the reference server does).
-fn probe(
-    hub: &Hub,
+fn probe<O: Owner>(
+    hub: &Hub<O>,
     handle: &SessionHandle,
     req: &HttpRequest,
     payload: web::Payload,
@@ -212,7 +222,11 @@ impl Drop for Posting<'_> {
     }
 }
 
-async fn post(hub: &Hub, handle: &SessionHandle, mut payload: web::Payload) -> HttpResponse {
+async fn post<O: Owner>(
+    hub: &Hub<O>,
+    handle: &SessionHandle,
+    mut payload: web::Payload,
+) -> HttpResponse {
     if handle
         .shared
         .posting
@@ -267,17 +281,12 @@ mod tests {
     async fn handshakes_are_refused_once_the_hub_shuts_down() {
         use actix_web::{App, test};
 
-        use crate::config::SocketSettings;
-        use crate::socket::HubConfig;
+        use crate::config::HubConfig;
 
-        let hub = Hub::new(
-            HubConfig::from_settings(&SocketSettings::default()),
-            Vec::new(),
-        );
-        let app = test::init_service(
-            App::new().service(crate::socket::resource("/socket.io", hub.clone())),
-        )
-        .await;
+        let hub: Hub<()> = Hub::builder(HubConfig::default()).build();
+        let app =
+            test::init_service(App::new().service(crate::resource("/socket.io", hub.clone())))
+                .await;
         let handshake = || {
             test::TestRequest::get()
                 .uri("/socket.io?EIO=4&transport=polling")

@@ -6,78 +6,22 @@
 use std::mem;
 use std::sync::Arc;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use bytestring::ByteString;
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::oneshot;
 use tokio::time::{Duration, Instant, sleep_until, timeout};
 
-use super::client::{Admitted, Client, Fatal, new_id};
-use super::engineio::{self, Data, Packet};
-use super::hub::{Hub, Mode, SessionGuard, TransportKind};
-
-type WsItem = Result<AggregatedMessage, actix_ws::ProtocolError>;
+use crate::client::{Client, Completion, Fatal, new_id};
+use crate::config::Mode;
+use crate::engineio::{self, Data, Packet};
+use crate::hub::{Hub, SessionGuard, TransportKind};
+use crate::namespace::Owner;
+use crate::ws::{ProbeConn, WsConn, WsItem, WsReader};
 
 /// How long a polling session closed by a server shutdown waits for the client's next
 /// GET to deliver the close packet.
 const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
-
-/// A WebSocket connection: its writer, and its reader, read directly when the session
-/// task runs on the worker that owns the connection, or through a pump task otherwise.
-pub(crate) struct WsConn {
-    pub session: actix_ws::Session,
-    reader: WsReader,
-}
-
-enum WsReader {
-    Local(AggregatedMessageStream),
-    Pumped(mpsc::Receiver<WsItem>),
-}
-
-impl WsConn {
-    /// A connection read by the task that owns it.
-    pub fn local(session: actix_ws::Session, stream: AggregatedMessageStream) -> WsConn {
-        WsConn {
-            session,
-            reader: WsReader::Local(stream),
-        }
-    }
-
-    async fn recv(&mut self) -> Option<WsItem> {
-        match &mut self.reader {
-            WsReader::Local(stream) => stream.recv().await,
-            WsReader::Pumped(rx) => rx.recv().await,
-        }
-    }
-}
-
-/// A WebSocket handed to a session task that may run on another worker thread: a pump
-/// task on the connection's own worker forwards what it reads.
-pub(crate) struct ProbeConn {
-    session: actix_ws::Session,
-    rx: mpsc::Receiver<WsItem>,
-}
-
-impl ProbeConn {
-    /// Starts the pump on the current worker.
-    pub fn new(session: actix_ws::Session, mut stream: AggregatedMessageStream) -> ProbeConn {
-        let (tx, rx) = mpsc::channel(16);
-        actix_web::rt::spawn(async move {
-            while let Some(item) = stream.recv().await {
-                let last = matches!(item, Err(_) | Ok(AggregatedMessage::Close(_)));
-                if tx.send(item).await.is_err() || last {
-                    break;
-                }
-            }
-        });
-        ProbeConn { session, rx }
-    }
-
-    /// Closes the WebSocket.
-    pub async fn close(self) {
-        let _ = self.session.close(None).await;
-    }
-}
 
 /// The answer to a polling GET.
 #[derive(Debug)]
@@ -119,7 +63,7 @@ enum End {
     /// is still delivered, then the close packet.
     Disconnect(&'static str),
     /// A namespace could not decide: close so that the client reconnects later.
-    Retry(String),
+    Unavailable(String),
     /// The server is stopping: a transport close (WebSocket 1001, or the Engine.IO
     /// close packet), never a namespace DISCONNECT, which socket.io-client does not
     /// reconnect after.
@@ -131,14 +75,14 @@ impl End {
         match self {
             End::ClientClose => "client closed",
             End::TransportGone(why) | End::Server(why) | End::Disconnect(why) => why,
-            End::Retry(why) => why,
+            End::Unavailable(why) => why,
             End::Shutdown => "server shutting down",
         }
     }
 }
 
-enum App {
-    SocketIo(Box<Client>),
+enum App<O> {
+    SocketIo(Box<Client<O>>),
     Echo,
 }
 
@@ -157,14 +101,14 @@ struct Probe {
 }
 
 /// A session task.
-pub(crate) struct Session {
+pub(crate) struct Session<O> {
     sid: Arc<str>,
-    hub: Hub,
-    guard: SessionGuard,
+    hub: Hub<O>,
+    guard: SessionGuard<O>,
     inbox: UnboundedReceiver<Input>,
     transport: Transport,
     probe: Option<Probe>,
-    app: App,
+    app: App<O>,
     next_ping: Instant,
     pong_deadline: Option<Instant>,
     connect_deadline: Option<Instant>,
@@ -180,7 +124,7 @@ struct Handshake<'a> {
     max_payload: usize,
 }
 
-fn open_packet(hub: &Hub, sid: &str, upgrades: &[&str]) -> Packet {
+fn open_packet<O: Owner>(hub: &Hub<O>, sid: &str, upgrades: &[&str]) -> Packet {
     let c = hub.config();
     Packet::Open(
         serde_json::to_string(&Handshake {
@@ -195,7 +139,7 @@ fn open_packet(hub: &Hub, sid: &str, upgrades: &[&str]) -> Packet {
 }
 
 /// Starts a long-polling session; returns the body of the handshake response.
-pub(crate) fn open_polling(hub: &Hub) -> String {
+pub(crate) fn open_polling<O: Owner>(hub: &Hub<O>) -> String {
     let transport = Transport::Polling {
         queue: Vec::new(),
         pending: None,
@@ -207,14 +151,14 @@ pub(crate) fn open_polling(hub: &Hub) -> String {
 }
 
 /// Starts a WebSocket session; it sends the handshake itself.
-pub(crate) fn open_websocket(hub: &Hub, ws: WsConn) {
+pub(crate) fn open_websocket<O: Owner>(hub: &Hub<O>, ws: WsConn) {
     let session = Session::new(hub, TransportKind::Websocket, Transport::Websocket(ws));
     let open = open_packet(hub, &session.sid, &[]);
     actix_web::rt::spawn(session.run(Some(open)));
 }
 
-impl Session {
-    fn new(hub: &Hub, kind: TransportKind, transport: Transport) -> Session {
+impl<O: Owner> Session<O> {
+    fn new(hub: &Hub<O>, kind: TransportKind, transport: Transport) -> Session<O> {
         let sid: Arc<str> = new_id().into();
         let (tx, inbox): (UnboundedSender<Input>, _) = unbounded_channel();
         let (guard, _) = hub.register_session(sid.clone(), tx.clone(), kind);
@@ -267,8 +211,8 @@ impl Session {
                     Some(input) => self.on_input(input, &mut out).await,
                     None => Err(End::Server("hub gone")),
                 },
-                done = next_admission(&mut self.app) => match &mut self.app {
-                    App::SocketIo(client) => client.on_admission(done, &mut out).map_err(End::from),
+                done = next_completion(&mut self.app) => match &mut self.app {
+                    App::SocketIo(client) => client.on_completion(done, &mut out).map_err(End::from),
                     App::Echo => Ok(()),
                 },
                 () = sleep_until(deadline) => self.on_timer(&mut out).await,
@@ -574,7 +518,7 @@ impl Session {
                     None => {}
                 }
             }
-            (Transport::Websocket(ws), End::Retry(reason)) => {
+            (Transport::Websocket(ws), End::Unavailable(reason)) => {
                 let reason = CloseReason {
                     code: CloseCode::Again,
                     description: Some(reason),
@@ -622,7 +566,7 @@ impl From<Fatal> for End {
     fn from(f: Fatal) -> End {
         match f {
             Fatal::Protocol(why) => End::Server(why),
-            Fatal::Retry(reason) => End::Retry(reason),
+            Fatal::Unavailable(reason) => End::Unavailable(reason),
         }
     }
 }
@@ -655,9 +599,9 @@ async fn next_probe(probe: &mut Option<Probe>) -> Option<WsItem> {
     }
 }
 
-async fn next_admission(app: &mut App) -> Admitted {
+async fn next_completion<O: Owner>(app: &mut App<O>) -> Completion<O> {
     match app {
-        App::SocketIo(client) => client.next_admission().await,
+        App::SocketIo(client) => client.next_completion().await,
         App::Echo => std::future::pending().await,
     }
 }

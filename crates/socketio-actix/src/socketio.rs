@@ -1,8 +1,9 @@
 //! Socket.IO v5 packets: pure encoding and decoding, no I/O.
 //!
 //! Text form: `<type>[<attachments>-][<namespace>,][<ack id>][<JSON data>]`, e.g.
-//! `40/runners,{"runnerToken":"…"}`, `42/runners,["available-jobs"]`, `43456[1]`,
-//! `452-["message",{"_placeholder":true,"num":0},…]`. Binary packets (types 5 and 6)
+//! `0/chat,{"token":"…"}`, `2/chat,["news","hello"]`, `3456[1]`,
+//! `52-["message",{"_placeholder":true,"num":0},…]` (on the wire, inside an Engine.IO
+//! message: `40/chat,…`). Binary packets (types 5 and 6)
 //! are followed by that many binary Engine.IO messages, their attachments. The JSON
 //! keeps its `{"_placeholder":true,"num":N}` objects: handlers receive the attachments
 //! beside the data, and replies put them back the same way.
@@ -129,7 +130,7 @@ impl Packet {
         }
     }
 
-    /// A CONNECT_ERROR with PeerTube-style `{"message": …}` data.
+    /// A CONNECT_ERROR with `{"message": …}` data (what socket.io-client reports).
     pub fn connect_error(nsp: &str, message: &str) -> Packet {
         Packet::new(
             PacketType::ConnectError,
@@ -240,8 +241,9 @@ fn payload_is_valid(kind: PacketType, data: Option<&Value>) -> bool {
     }
 }
 
-/// Collapses runs of `/` (a runner registered as `https://host/` connects to
-/// `//runners`), so that namespaces are looked up by their canonical name.
+/// Collapses runs of `/` (a client given the URL `https://host/` and the namespace
+/// `/chat` connects to `//chat`), so that namespaces are looked up by their canonical
+/// name.
 pub fn normalize_namespace(nsp: &str) -> String {
     let mut out = String::with_capacity(nsp.len() + 1);
     if !nsp.starts_with('/') {
