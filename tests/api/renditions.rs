@@ -70,7 +70,8 @@ async fn siblings_completing_together_both_reach_the_master_playlist() {
             let (state, barrier) = (app.state.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                renditions::store_hls(&state, video.id, res, &mp4, &m3u8).await
+                let (mp4, m3u8) = (stage_in(&state, &mp4).await, stage_in(&state, &m3u8).await);
+                renditions::store_hls(&state, video.id, res, mp4, m3u8).await
             })
         };
         let (a, b) = tokio::join!(run(240, a_mp4, a_m3u8), run(144, b_mp4, b_m3u8));
@@ -163,9 +164,10 @@ async fn a_completion_racing_a_delete_leaves_no_file_behind() {
         let (mp4, m3u8) = runner_hls_output(work.path(), 240);
         let state = app.state.clone();
         let complete =
-            tokio::spawn(
-                async move { renditions::store_hls(&state, video.id, 240, &mp4, &m3u8).await },
-            );
+            tokio::spawn(async move {
+                let (mp4, m3u8) = (stage_in(&state, &mp4).await, stage_in(&state, &m3u8).await);
+                renditions::store_hls(&state, video.id, 240, mp4, m3u8).await
+            });
         let res = app
             .client
             .delete(app.url(&format!("/api/v1/videos/{uuid}")))

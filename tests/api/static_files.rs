@@ -42,11 +42,12 @@ async fn video_with_outputs(app: &TestApp) -> Value {
     };
     let mp4 = write("runner-240-fragmented.mp4", &clip().fragmented);
     let m3u8 = write("runner-240.m3u8", clip().playlist.as_bytes());
-    renditions::store_hls(&app.state, video.id, 240, &mp4, &m3u8)
+    let (mp4, m3u8) = (stage(app, &mp4).await, stage(app, &m3u8).await);
+    renditions::store_hls(&app.state, video.id, 240, mp4, m3u8)
         .await
         .unwrap();
     let web = write("web.mp4", &clip().mp4);
-    renditions::store_web_video(&app.state, video.id, 240, &web)
+    renditions::store_web_video(&app.state, video.id, 240, stage(app, &web).await)
         .await
         .unwrap();
     get(app, &format!("/api/v1/videos/{uuid}"))
@@ -118,13 +119,7 @@ async fn only_published_outputs_are_served_with_their_types() {
 #[tokio::test]
 async fn a_source_named_by_key_is_not_served() {
     let app = spawn_video_app().await;
-    let staged = app.state.storage.staging_dir().join("copy");
-    std::fs::copy(sample("av-320x240.mp4"), &staged).unwrap();
-    app.state
-        .storage
-        .put_file("media/lesson.mp4", &staged)
-        .await
-        .unwrap();
+    store_file(&app, &sample("av-320x240.mp4"), "media/lesson.mp4").await;
     let res = app
         .client
         .post(app.url("/api/v1/videos"))

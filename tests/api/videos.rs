@@ -178,13 +178,7 @@ async fn portrait_and_audio_sources_are_planned_like_peertube() {
 #[tokio::test]
 async fn a_stored_object_can_be_submitted_by_key() {
     let app = spawn_video_app().await;
-    let staged = app.state.storage.staging_dir().join("copy");
-    std::fs::copy(sample("av-320x240.mp4"), &staged).unwrap();
-    app.state
-        .storage
-        .put_file("uploads/in.mp4", &staged)
-        .await
-        .unwrap();
+    store_file(&app, &sample("av-320x240.mp4"), "uploads/in.mp4").await;
     let res = app
         .client
         .post(app.url("/api/v1/videos"))
