@@ -5,8 +5,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::extract::{ClientIp, Fields, JsonObject};
-use super::objects;
 use super::jobs::credentials;
+use super::objects;
 use crate::domain::lifecycle::{PROCESSING_ONLY, is_task_file_name};
 use crate::error::ApiError;
 use crate::service::inputs::InputKind;

@@ -12,10 +12,12 @@ use crate::domain::lifecycle::{
     PROCESSING_ONLY, SUCCESS_FILE_FIELDS, UPDATE_FILE_FIELDS, parse_progress, update_is_ignored,
 };
 use crate::error::ApiError;
+use crate::service::files;
 use crate::service::jobs::offer::{self, JobRequest};
 use crate::service::jobs::view::RunnerJobView;
-use crate::service::files;
-use crate::service::jobs::{HeldJob, JobCredentials, RunnerUpload, check_job_token, complete, report};
+use crate::service::jobs::{
+    HeldJob, JobCredentials, RunnerUpload, check_job_token, complete, report,
+};
 use crate::state::AppState;
 
 /// `POST /jobs/request`: 200 `{availableJobs:[…]}`.

@@ -399,7 +399,7 @@ impl RunnerForm {
         let mut files = BTreeMap::new();
         match self.read_rest(staging, accepted, &mut files).await {
             Ok(()) => Ok((self.fields, files)),
-            Err(e) => Err(self.form.fail(e).await),
+            Err(e) => Err(self.fail(e).await),
         }
     }
 
@@ -443,11 +443,20 @@ impl RunnerForm {
 
     /// Answers `e` after draining the body (see [`MultipartForm::fail`]).
     pub async fn fail(self, e: ApiError) -> ApiError {
-        self.form.fail(e).await
+        if e.status() != StatusCode::PAYLOAD_TOO_LARGE {
+            self.drain().await;
+        }
+        e
     }
 
-    /// Reads and drops the rest of the body.
-    pub async fn drain(self) {
+    /// Reads and drops the rest of the body, the file part met by
+    /// [`Self::read_fields`] first (the next part cannot be read before it).
+    pub async fn drain(mut self) {
+        if let Some(part) = self.pending.take()
+            && self.form.skip(part).await.is_err()
+        {
+            return;
+        }
         self.form.drain().await;
     }
 }
@@ -483,10 +492,16 @@ mod tests {
             clean_file_name("C:\\Users\\me\\v.MOV").as_deref(),
             Some("v.MOV")
         );
-        assert_eq!(clean_file_name("a\u{0}b\nc.mp4").as_deref(), Some("abc.mp4"));
+        assert_eq!(
+            clean_file_name("a\u{0}b\nc.mp4").as_deref(),
+            Some("abc.mp4")
+        );
         assert_eq!(clean_file_name(""), None);
         assert_eq!(clean_file_name("dir/"), None);
         assert_eq!(clean_file_name(".."), None);
-        assert_eq!(clean_file_name(&"x".repeat(1000)).map(|n| n.len()), Some(255));
+        assert_eq!(
+            clean_file_name(&"x".repeat(1000)).map(|n| n.len()),
+            Some(255)
+        );
     }
 }

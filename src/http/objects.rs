@@ -70,8 +70,7 @@ fn condition(req: &HttpRequest, etag: &EntityTag, modified: Option<SystemTime>) 
         }
         Some(_) => {}
         None => {
-            if let (Some(m), Some(header::IfUnmodifiedSince(since))) =
-                (modified, req.get_header())
+            if let (Some(m), Some(header::IfUnmodifiedSince(since))) = (modified, req.get_header())
                 && secs(since.into()).is_some_and(|since| m > since)
             {
                 return Condition::Failed;
@@ -113,9 +112,9 @@ fn if_range_matches(req: &HttpRequest, etag: &EntityTag, modified: Option<System
     }
     match req.get_header::<IfRange>() {
         Some(IfRange::EntityTag(tag)) => tag.strong_eq(etag),
-        Some(IfRange::Date(date)) => {
-            modified.and_then(secs).is_some_and(|m| secs(date.into()) == Some(m))
-        }
+        Some(IfRange::Date(date)) => modified
+            .and_then(secs)
+            .is_some_and(|m| secs(date.into()) == Some(m)),
         None => false,
     }
 }
@@ -188,7 +187,8 @@ pub async fn respond(req: &HttpRequest, delivery: Delivery) -> Result<HttpRespon
     };
     if *req.method() == Method::HEAD {
         // actix writes the Content-Length of a sized body and no body for HEAD.
-        let nothing = futures_util::stream::empty::<Result<actix_web::web::Bytes, std::io::Error>>();
+        let nothing =
+            futures_util::stream::empty::<Result<actix_web::web::Bytes, std::io::Error>>();
         return Ok(res.body(SizedStream::new(length, nothing)));
     }
     let body = reader
@@ -252,7 +252,11 @@ mod tests {
         );
         let im = |v: &str| TestRequest::get().insert_header(("if-match", v.to_owned()));
         assert_eq!(check(im("\"abc\"")), Condition::Proceed);
-        assert_eq!(check(im("W/\"abc\"")), Condition::Failed, "strong comparison");
+        assert_eq!(
+            check(im("W/\"abc\"")),
+            Condition::Failed,
+            "strong comparison"
+        );
         assert_eq!(check(im("\"old\"")), Condition::Failed);
         let ius = |s: u64| TestRequest::get().insert_header(("if-unmodified-since", date(s)));
         assert_eq!(check(ius(1_699_999_999)), Condition::Failed);

@@ -90,7 +90,10 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
         ) {
             return Err(ApiError::bad_request(format!(
                 "Unknown field `{}`",
-                name.chars().filter(|c| !c.is_control()).take(64).collect::<String>()
+                name.chars()
+                    .filter(|c| !c.is_control())
+                    .take(64)
+                    .collect::<String>()
             )));
         }
         let value = form.text(part).await?;

@@ -345,7 +345,9 @@ async fn store(state: &AppState, p: Prepared) -> Result<VideoRow, ServiceError> 
     };
     let stored = stored_key(&p.source);
     let source_size = match &p.source {
-        SourceInput::Upload { file, .. } => file.len().await.map_err(|e| staging_io("upload", e))?,
+        SourceInput::Upload { file, .. } => {
+            file.len().await.map_err(|e| staging_io("upload", e))?
+        }
         SourceInput::Stored { .. } => state.storage.size(&source_key).await?.unwrap_or(0),
     };
     let now = db::now();

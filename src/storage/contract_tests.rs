@@ -17,7 +17,10 @@ async fn backends() -> Vec<(tempfile::TempDir, Storage)> {
 
 async fn read_all(stream: ByteStream) -> Vec<u8> {
     let chunks: Vec<_> = stream.collect().await;
-    chunks.into_iter().flat_map(|c| c.unwrap().to_vec()).collect()
+    chunks
+        .into_iter()
+        .flat_map(|c| c.unwrap().to_vec())
+        .collect()
 }
 
 fn name(s: &Storage) -> &'static str {
@@ -62,7 +65,10 @@ async fn puts_of_every_kind_read_back_whole_and_by_range() {
                 "{b} {bad:?}"
             );
         }
-        assert_eq!(s.get_bytes("v/a/small.m3u8", 100).await.unwrap(), b"#EXTM3U\n");
+        assert_eq!(
+            s.get_bytes("v/a/small.m3u8", 100).await.unwrap(),
+            b"#EXTM3U\n"
+        );
         assert!(matches!(
             s.get_bytes("v/a/stream.bin", 10).await,
             Err(StorageError::TooLarge { .. })
@@ -86,7 +92,10 @@ async fn a_rewrite_changes_the_etag_and_deletes_are_idempotent() {
         s.delete("m/master.m3u8").await.unwrap();
         assert!(!s.exists("m/master.m3u8").await.unwrap(), "{b}");
         assert!(
-            matches!(s.open("m/master.m3u8").await, Err(StorageError::NotFound(_))),
+            matches!(
+                s.open("m/master.m3u8").await,
+                Err(StorageError::NotFound(_))
+            ),
             "{b}"
         );
         assert!(matches!(
@@ -109,7 +118,10 @@ async fn materialized_copies_are_readable_files() {
         );
         let path = copy.path().to_owned();
         drop(copy);
-        assert!(s.exists("in/clip.mp4").await.unwrap(), "{b}: the object stays");
+        assert!(
+            s.exists("in/clip.mp4").await.unwrap(),
+            "{b}: the object stays"
+        );
         if let Storage::Memory(_) = s {
             for _ in 0..100 {
                 if !path.exists() {
@@ -132,7 +144,10 @@ async fn bad_keys_are_refused_everywhere() {
         let b = name(&s);
         for key in ["../escape", "/abs", "a//b", ".staging/x", ""] {
             assert!(
-                matches!(s.put_bytes(key, "x").await, Err(StorageError::InvalidKey(_))),
+                matches!(
+                    s.put_bytes(key, "x").await,
+                    Err(StorageError::InvalidKey(_))
+                ),
                 "{b} {key}"
             );
             assert!(

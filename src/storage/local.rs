@@ -137,7 +137,11 @@ impl LocalStorage {
             Err(e) => return Err(io(key)(e)),
         }
         // Another filesystem: copy to a temp file in staging, then rename it into place.
-        let (tmp, _) = self.staging.create_file("put-", "").await.map_err(io(key))?;
+        let (tmp, _) = self
+            .staging
+            .create_file("put-", "")
+            .await
+            .map_err(io(key))?;
         let copied = async {
             tokio::fs::copy(src.path(), tmp.path()).await?;
             tokio::fs::File::open(tmp.path()).await?.sync_all().await?;
@@ -155,7 +159,11 @@ impl LocalStorage {
         R: AsyncRead + Unpin + Send,
     {
         self.file(key)?;
-        let (tmp, file) = self.staging.create_file("put-", "").await.map_err(io(key))?;
+        let (tmp, file) = self
+            .staging
+            .create_file("put-", "")
+            .await
+            .map_err(io(key))?;
         let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut reader = reader;
         tokio::io::copy(&mut reader, &mut out)
@@ -168,7 +176,11 @@ impl LocalStorage {
 
     pub(super) async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         let dest = self.file(key)?;
-        let (tmp, mut file) = self.staging.create_file("put-", "").await.map_err(io(key))?;
+        let (tmp, mut file) = self
+            .staging
+            .create_file("put-", "")
+            .await
+            .map_err(io(key))?;
         file.write_all(&bytes).await.map_err(io(key))?;
         drop(file);
         self.place(key, tmp.path(), &dest).await.map_err(io(key))?;
@@ -359,7 +371,10 @@ mod tests {
         assert_eq!(s.get_bytes("v/1/a.mp4", 100).await.unwrap(), b"hello");
         assert_eq!(s.url("v/1/a.mp4"), "http://h/static/v/1/a.mp4");
         let copy = s.materialize("v/1/a.mp4").await.unwrap();
-        assert_eq!(copy.path(), dir.path().join("root/v/1/a.mp4").canonicalize().unwrap());
+        assert_eq!(
+            copy.path(),
+            dir.path().join("root/v/1/a.mp4").canonicalize().unwrap()
+        );
     }
 
     #[tokio::test]
@@ -460,7 +475,9 @@ mod tests {
         s.put_bytes("m/master.m3u8", b"one".to_vec()).await.unwrap();
         let reader = s.open("m/master.m3u8").await.unwrap();
         let before = reader.meta().clone();
-        s.put_bytes("m/master.m3u8", b"two!".to_vec()).await.unwrap();
+        s.put_bytes("m/master.m3u8", b"two!".to_vec())
+            .await
+            .unwrap();
         let after = s.head("m/master.m3u8").await.unwrap().unwrap();
         assert_ne!(before.etag, after.etag);
         assert_eq!(after.size, 4);

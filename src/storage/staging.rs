@@ -335,7 +335,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let staging = Staging::open(dir.path().join(".staging")).unwrap();
         let (a, mut file) = staging.create_file("upload-", ".mp4").await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut file, b"abc").await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut file, b"abc")
+            .await
+            .unwrap();
         drop(file);
         assert!(a.path().starts_with(staging.own()));
         assert!(a.path().to_str().unwrap().ends_with(".mp4"));

@@ -163,11 +163,10 @@ async fn a_completion_racing_a_delete_leaves_no_file_behind() {
             .unwrap();
         let (mp4, m3u8) = runner_hls_output(work.path(), 240);
         let state = app.state.clone();
-        let complete =
-            tokio::spawn(async move {
-                let (mp4, m3u8) = (stage_in(&state, &mp4).await, stage_in(&state, &m3u8).await);
-                renditions::store_hls(&state, video.id, 240, mp4, m3u8).await
-            });
+        let complete = tokio::spawn(async move {
+            let (mp4, m3u8) = (stage_in(&state, &mp4).await, stage_in(&state, &m3u8).await);
+            renditions::store_hls(&state, video.id, 240, mp4, m3u8).await
+        });
         let res = app
             .client
             .delete(app.url(&format!("/api/v1/videos/{uuid}")))

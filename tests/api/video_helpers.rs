@@ -9,8 +9,8 @@ use peertube_runner_connector::db::models::RunnerJobRow;
 use peertube_runner_connector::db::schema::{runner_jobs, video_files, videos};
 use peertube_runner_connector::state::AppState;
 use peertube_runner_connector::storage::StagedFile;
-use tokio::io::AsyncWriteExt;
 use serde_json::Value;
+use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{TestApp, spawn_app_with};
 
