@@ -39,7 +39,7 @@ use crate::service::jobs::UploadedFile;
 /// Bytes allowed on top of the file limit for text fields and multipart framing.
 pub const TEXT_BUDGET: u64 = 1024 * 1024;
 /// Write buffer of staged uploads.
-const WRITE_BUFFER: usize = 256 * 1024;
+const WRITE_BUFFER: usize = 512 * 1024;
 /// Longest file name kept.
 const MAX_FILE_NAME_CHARS: usize = 255;
 

@@ -234,9 +234,11 @@ pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, Servi
         }
     };
     let source_path = match (&sub.source, &stored_copy) {
-        (_, Some(copy)) => copy.path(),
-        (SourceInput::Upload { file, .. }, None) => file.path(),
-        (SourceInput::Stored { .. }, None) => return Err(invalid("filePath: no stored object")),
+        (SourceInput::Upload { file, .. }, _) => file.path(),
+        (SourceInput::Stored { .. }, Some(copy)) => copy.path(),
+        (SourceInput::Stored { key }, None) => {
+            return Err(invalid(format!("filePath: no stored object `{key}`")));
+        }
     };
     // Early answer before the (slow) probe; the claim checks again under the lock.
     let (dir, stored) = (directory.clone(), stored_key(&sub.source));
