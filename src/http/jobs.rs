@@ -12,10 +12,11 @@ use crate::domain::lifecycle::{
     PROCESSING_ONLY, SUCCESS_FILE_FIELDS, UPDATE_FILE_FIELDS, parse_progress, update_is_ignored,
 };
 use crate::error::ApiError;
+use crate::service::files;
 use crate::service::jobs::offer::{self, JobRequest};
 use crate::service::jobs::view::RunnerJobView;
 use crate::service::jobs::{
-    self, HeldJob, JobCredentials, RunnerUpload, check_job_token, complete, report,
+    HeldJob, JobCredentials, RunnerUpload, check_job_token, complete, report,
 };
 use crate::state::AppState;
 
@@ -149,10 +150,7 @@ async fn open_form(
     };
     match checked {
         Ok(held) => Ok((form, held, progress)),
-        Err(e) => {
-            form.drain().await;
-            Err(e)
-        }
+        Err(e) => Err(form.fail(e).await),
     }
 }
 
@@ -178,7 +176,7 @@ pub async fn update(
     } else {
         &[]
     };
-    let (fields, files) = form.read_files(&jobs::upload_dir(&state), accepted).await?;
+    let (fields, files) = form.read_files(files::staging(&state), accepted).await?;
     let upload = RunnerUpload {
         fields: payload_fields(&fields),
         files,
@@ -205,7 +203,7 @@ pub async fn success(
     )
     .await?;
     let (fields, files) = form
-        .read_files(&jobs::upload_dir(&state), &SUCCESS_FILE_FIELDS)
+        .read_files(files::staging(&state), &SUCCESS_FILE_FIELDS)
         .await?;
     let upload = RunnerUpload {
         fields: payload_fields(&fields),

@@ -4,7 +4,7 @@ use crate::db;
 use crate::domain::video::{FileKind, keys};
 use crate::error::ServiceError;
 use crate::state::AppState;
-use crate::storage::Location;
+use crate::storage::{Delivery, StorageError};
 
 /// The input a download URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +21,13 @@ pub enum InputKind {
     StudioTaskFile(String),
 }
 
-/// Where the input `kind` of video `video_uuid` is stored.
-pub async fn locate(
+/// The input `kind` of video `video_uuid`, ready to send ([`ServiceError::NotFound`]
+/// when it is not stored).
+pub async fn deliver(
     state: &AppState,
     video_uuid: &str,
     kind: InputKind,
-) -> Result<Location, ServiceError> {
+) -> Result<Delivery, ServiceError> {
     let uuid = video_uuid.to_owned();
     let (video, files) = state
         .db
@@ -65,8 +66,10 @@ pub async fn locate(
             .ok_or(ServiceError::NotFound("Preview"))?,
         InputKind::StudioTaskFile(name) => keys::studio_task_file(&video.directory, &name),
     };
-    state.storage.locate(&key).await.map_err(|e| match e {
-        crate::storage::StorageError::NotFound(_) => ServiceError::NotFound("Video file"),
+    state.storage.deliver(&key).await.map_err(|e| match e {
+        StorageError::NotFound(_) | StorageError::InvalidKey(_) => {
+            ServiceError::NotFound("Video file")
+        }
         other => other.into(),
     })
 }

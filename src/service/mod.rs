@@ -3,6 +3,7 @@
 
 pub mod cleanup;
 pub mod events;
+pub mod files;
 pub mod inputs;
 pub mod job_availability;
 pub mod jobs;

@@ -6,18 +6,18 @@ use crate::db;
 use crate::error::ServiceError;
 use crate::service::inputs::{self, InputKind};
 use crate::state::AppState;
-use crate::storage::Location;
+use crate::storage::Delivery;
 
-/// Where input `kind` of video `video_ref` (a UUID or a numeric id) is, for `held`.
+/// Input `kind` of video `video_ref` (a UUID or a numeric id), for `held`.
 /// 404 `Video not found` for an unknown video, 403 `Job is not associated to this
 /// video` when the job's private `videoUUID` is another video's, 400 `File is not
 /// associated to this edition task` for a task file no task of the job names.
-pub async fn locate_input(
+pub async fn deliver_input(
     state: &AppState,
     held: &HeldJob,
     video_ref: &str,
     kind: InputKind,
-) -> Result<Location, ServiceError> {
+) -> Result<Delivery, ServiceError> {
     let reference = video_ref.to_owned();
     let video = state
         .db
@@ -41,7 +41,7 @@ pub async fn locate_input(
             "File is not associated to this edition task".to_owned(),
         ));
     }
-    inputs::locate(state, &video.uuid, kind).await
+    inputs::deliver(state, &video.uuid, kind).await
 }
 
 /// Base names of the `options.file` URLs of a studio payload's tasks.

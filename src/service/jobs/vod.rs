@@ -86,7 +86,7 @@ impl JobTypeHandler for Mp4Output {
                 JobType::VodAudioMergeTranscoding => renditions::Mp4Kind::MergedAudio,
                 _ => renditions::Mp4Kind::WebVideo,
             };
-            renditions::store_mp4(state, video_id, resolution, &video.path, kind).await?;
+            renditions::store_mp4(state, video_id, resolution, video.file, kind).await?;
             Ok(())
         })
     }
@@ -116,7 +116,7 @@ impl JobTypeHandler for Hls {
             let (video_id, resolution) = target(job)?;
             let video = take(&mut upload, "videoFile")?;
             let playlist = take(&mut upload, "resolutionPlaylistFile")?;
-            renditions::store_hls(state, video_id, resolution, &video.path, &playlist.path).await?;
+            renditions::store_hls(state, video_id, resolution, video.file, playlist.file).await?;
             Ok(())
         })
     }
