@@ -355,6 +355,11 @@ impl ResponseError for ApiError {
         for header in &self.headers {
             res.insert_header(*header);
         }
+        // A body refused as too large is not read to its end: the connection cannot
+        // carry another request (a client that kept it would wait on it).
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            res.force_close();
+        }
         res.body(self.body().to_string())
     }
 }

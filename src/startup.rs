@@ -313,6 +313,13 @@ impl Application {
         }
         .run()
         .await;
+        // Nothing writes to this instance's staging folder any more: leave it empty
+        // rather than to the next instance's sweep.
+        let storage = self.state.storage.clone();
+        let removed = tokio::task::spawn_blocking(move || storage.staging().remove_own()).await;
+        if let Ok(Err(e)) = removed {
+            tracing::warn!(error = %e, "cannot remove this instance's staging folder");
+        }
         Ok(())
     }
 }

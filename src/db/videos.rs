@@ -132,6 +132,21 @@ pub fn insert_file(
     Ok(VideoFile::from(row))
 }
 
+/// Deletes the file row of a video that records `storage_key` (undoing a
+/// rendition); returns how many rows went.
+pub fn remove_file(
+    conn: &mut DbConnection,
+    video_id: i64,
+    storage_key: &str,
+) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        video_files::table
+            .filter(video_files::video_id.eq(video_id))
+            .filter(video_files::storage_key.eq(storage_key)),
+    )
+    .execute(conn)?)
+}
+
 /// Every file of a video, by kind then descending resolution.
 pub fn files(conn: &mut DbConnection, video_id: i64) -> Result<Vec<VideoFile>, DbError> {
     files_of(conn, &[video_id])

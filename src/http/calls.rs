@@ -129,11 +129,8 @@ impl FromRequest for JobForm {
                     ip: client_ip(&req),
                     form,
                 }),
-                Err(e) => {
-                    // The runner reads the answer only once its body is consumed.
-                    form.drain().await;
-                    Err(e)
-                }
+                // The runner reads the answer only once its body is consumed.
+                Err(e) => Err(form.fail(e).await),
             }
         })
     }

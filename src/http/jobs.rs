@@ -9,11 +9,12 @@ use super::extract::{ClientIp, Fields, JsonObject};
 use super::multipart::{RunnerForm, payload_fields};
 use crate::domain::ids::RunnerToken;
 use crate::error::{ApiError, ServiceError};
+use crate::service::files;
+use crate::service::jobs::RunnerUpload;
 use crate::service::jobs::complete::{self, SuccessAdmission};
 use crate::service::jobs::offer::{self, JobRequest};
 use crate::service::jobs::report::{self, UpdateAdmission};
 use crate::service::jobs::view::RunnerJobView;
-use crate::service::jobs::{self, RunnerUpload};
 use crate::state::AppState;
 
 /// `POST /jobs/request`: 200 `{availableJobs:[…]}`.
@@ -119,10 +120,7 @@ async fn before_files<T>(
 ) -> Result<(T, RunnerForm), ApiError> {
     match r {
         Ok(v) => Ok((v, form)),
-        Err(e) => {
-            form.drain().await;
-            Err(e.into())
-        }
+        Err(e) => Err(form.fail(e.into()).await),
     }
 }
 
@@ -133,9 +131,7 @@ pub async fn update(state: web::Data<AppState>, call: JobForm) -> Result<HttpRes
     match before_files(call.form, admission).await? {
         (UpdateAdmission::Ignored, form) => form.drain().await,
         (UpdateAdmission::Accepted { held, file_fields }, form) => {
-            let (fields, files) = form
-                .read_files(&jobs::upload_dir(&state), file_fields)
-                .await?;
+            let (fields, files) = form.read_files(files::staging(&state), file_fields).await?;
             let upload = RunnerUpload {
                 fields: payload_fields(&fields),
                 files,
@@ -150,9 +146,7 @@ pub async fn update(state: web::Data<AppState>, call: JobForm) -> Result<HttpRes
 pub async fn success(state: web::Data<AppState>, call: JobForm) -> Result<HttpResponse, ApiError> {
     let admission = complete::admit(&state, &call.creds, &call.ip).await;
     let (SuccessAdmission { held, file_fields }, form) = before_files(call.form, admission).await?;
-    let (fields, files) = form
-        .read_files(&jobs::upload_dir(&state), file_fields)
-        .await?;
+    let (fields, files) = form.read_files(files::staging(&state), file_fields).await?;
     let upload = RunnerUpload {
         fields: payload_fields(&fields),
         files,

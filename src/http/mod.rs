@@ -8,6 +8,7 @@ pub mod health;
 pub mod inflight;
 pub mod jobs;
 pub mod multipart;
+pub mod objects;
 pub mod runners;
 pub mod socket;
 pub mod static_files;

@@ -1,6 +1,14 @@
 //! ffprobe: the command (hostile input confined to local files and a list of container
 //! demuxers) and a pure parser of its JSON into [`MediaInfo`], tested on captured
-//! outputs in `tests/fixtures/ffprobe/`.
+//! outputs in `tests/fixtures/ffprobe/` and on the sample corpus (`tests/probe_corpus.rs`).
+//!
+//! The JSON is read with the `ffprobe` crate's types ([`ffprobe::FfProbe`]; the crate's
+//! own runner is not used: ours has a timeout, kills on drop and whitelists protocols
+//! and demuxers). One part stays ours, read from the same JSON by [`Rotations`]: the
+//! rotation of a stream. The crate's `SideData` keeps only `side_data_type`, dropping
+//! the display matrix's `rotation`, and its `StreamTags` has no `rotate`, so a phone
+//! video recorded sideways (`rotated-90-1280x720` in the corpus) would be taken for
+//! landscape: wrong resolution, wrong thumbnail and rendition sizes.
 
 use serde::Deserialize;
 
@@ -153,59 +161,26 @@ pub enum ParseError {
     NoMediaStreams,
 }
 
+/// What the crate's types drop (see the module documentation): per stream, the
+/// display matrix side data and the tags, to find the rotation.
 #[derive(Deserialize)]
-struct Raw {
+struct Rotations {
     #[serde(default)]
-    streams: Vec<RawStream>,
-    format: Option<RawFormat>,
-}
-
-#[derive(Deserialize)]
-struct RawFormat {
-    #[serde(default)]
-    format_name: String,
-    duration: Option<String>,
-    size: Option<String>,
-    bit_rate: Option<String>,
+    streams: Vec<StreamRotation>,
 }
 
 #[derive(Deserialize, Default)]
-struct RawStream {
-    #[serde(default)]
-    codec_type: String,
-    #[serde(default)]
-    codec_name: String,
-    #[serde(default)]
-    codec_tag_string: String,
-    #[serde(default)]
-    profile: String,
-    level: Option<i64>,
-    width: Option<u32>,
-    height: Option<u32>,
-    avg_frame_rate: Option<String>,
-    r_frame_rate: Option<String>,
-    bit_rate: Option<String>,
-    #[serde(default)]
-    disposition: serde_json::Map<String, serde_json::Value>,
-    #[serde(default)]
-    tags: serde_json::Map<String, serde_json::Value>,
+struct StreamRotation {
     #[serde(default)]
     side_data_list: Vec<serde_json::Value>,
+    #[serde(default)]
+    tags: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Parses `"N/D"` into N/D when both are positive.
-fn ratio(s: Option<&str>) -> Option<f64> {
-    let (n, d) = s?.split_once('/')?;
-    let (n, d): (f64, f64) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
-    (n > 0.0 && d > 0.0).then_some(n / d)
-}
-
-fn number<T: std::str::FromStr>(s: Option<&str>) -> Option<T> {
-    s?.trim().parse().ok()
-}
-
-impl RawStream {
-    fn rotation(&self) -> i32 {
+impl StreamRotation {
+    /// Degrees in 0..360: the display matrix first (ffmpeg 5 and later), else the
+    /// `rotate` tag (older muxers and ffmpeg versions).
+    fn degrees(&self) -> i32 {
         let from_matrix = self
             .side_data_list
             .iter()
@@ -219,85 +194,101 @@ impl RawStream {
             .or(from_tag)
             .map_or(0, |r| (r.round() as i32).rem_euclid(360))
     }
+}
 
-    fn is_still_image(&self) -> bool {
-        IMAGE_CODECS.contains(&self.codec_name.as_str())
-            || self
-                .disposition
-                .get("attached_pic")
-                .and_then(serde_json::Value::as_i64)
-                == Some(1)
-    }
+/// Parses `"N/D"` into N/D when both are positive.
+fn ratio(s: &str) -> Option<f64> {
+    let (n, d) = s.split_once('/')?;
+    let (n, d): (f64, f64) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
+    (n > 0.0 && d > 0.0).then_some(n / d)
+}
 
-    fn video(&self) -> VideoStream {
-        let rotation = self.rotation();
-        let (w, h) = (self.width.unwrap_or(0), self.height.unwrap_or(0));
-        let (width, height) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
-        let fps =
-            ratio(self.avg_frame_rate.as_deref()).or_else(|| ratio(self.r_frame_rate.as_deref()));
-        VideoStream {
-            codec: self.codec_name.clone(),
-            width,
-            height,
-            fps: fps.filter(|f| f.is_finite() && *f < 1000.0),
-            rotation,
-            bit_rate: number(self.bit_rate.as_deref()),
-            codec_string: video_codec_string(
-                &self.codec_name,
-                &self.codec_tag_string,
-                &self.profile,
-                self.level.unwrap_or(-1),
-            ),
-            is_still_image: self.is_still_image(),
-        }
+fn number<T: std::str::FromStr>(s: Option<&str>) -> Option<T> {
+    s?.trim().parse().ok()
+}
+
+fn dimension(v: Option<i64>) -> u32 {
+    v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
+}
+
+fn is_still_image(s: &ffprobe::Stream) -> bool {
+    s.codec_name
+        .as_deref()
+        .is_some_and(|c| IMAGE_CODECS.contains(&c))
+        || s.disposition.attached_pic == 1
+}
+
+fn video(s: &ffprobe::Stream, rotation: i32) -> VideoStream {
+    let (w, h) = (dimension(s.width), dimension(s.height));
+    let (width, height) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
+    let fps = ratio(&s.avg_frame_rate).or_else(|| ratio(&s.r_frame_rate));
+    let codec = s.codec_name.clone().unwrap_or_default();
+    VideoStream {
+        codec_string: video_codec_string(
+            &codec,
+            &s.codec_tag_string,
+            s.profile.as_deref().unwrap_or_default(),
+            s.level.unwrap_or(-1),
+        ),
+        codec,
+        width,
+        height,
+        fps: fps.filter(|f| f.is_finite() && *f < 1000.0),
+        rotation,
+        bit_rate: number(s.bit_rate.as_deref()),
+        is_still_image: is_still_image(s),
     }
 }
 
 /// Parses `ffprobe -show_format -show_streams -of json` output.
 pub fn parse(json: &[u8]) -> Result<MediaInfo, ParseError> {
-    let raw_value: serde_json::Value =
+    let raw: serde_json::Value =
         serde_json::from_slice(json).map_err(|e| ParseError::Json(e.to_string()))?;
-    let raw: Raw =
-        serde_json::from_value(raw_value.clone()).map_err(|e| ParseError::Json(e.to_string()))?;
-    let videos: Vec<&RawStream> = raw
-        .streams
-        .iter()
-        .filter(|s| s.codec_type == "video")
-        .collect();
+    let probe: ffprobe::FfProbe =
+        serde_json::from_value(raw.clone()).map_err(|e| ParseError::Json(e.to_string()))?;
+    let rotations: Rotations =
+        serde_json::from_value(raw.clone()).map_err(|e| ParseError::Json(e.to_string()))?;
+    let rotation_of = |position: usize| {
+        rotations
+            .streams
+            .get(position)
+            .map_or(0, StreamRotation::degrees)
+    };
+    let of_type = |kind: &'static str| {
+        probe
+            .streams
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.codec_type.as_deref() == Some(kind))
+    };
+    let videos: Vec<(usize, &ffprobe::Stream)> = of_type("video").collect();
     let video = videos
         .iter()
-        .find(|s| !s.is_still_image())
+        .find(|(_, s)| !is_still_image(s))
         .or_else(|| videos.first())
-        .map(|s| s.video());
-    let audios: Vec<&RawStream> = raw
-        .streams
-        .iter()
-        .filter(|s| s.codec_type == "audio")
-        .collect();
-    let audio = audios.first().map(|s| AudioStream {
-        codec: s.codec_name.clone(),
-        bit_rate: number(s.bit_rate.as_deref()),
-        codec_string: audio_codec_string(&s.codec_name, &s.profile),
+        .map(|(i, s)| video(s, rotation_of(*i)));
+    let audios: Vec<&ffprobe::Stream> = of_type("audio").map(|(_, s)| s).collect();
+    let audio = audios.first().map(|s| {
+        let codec = s.codec_name.clone().unwrap_or_default();
+        AudioStream {
+            codec_string: audio_codec_string(&codec, s.profile.as_deref().unwrap_or_default()),
+            codec,
+            bit_rate: number(s.bit_rate.as_deref()),
+        }
     });
     if video.is_none() && audio.is_none() {
         return Err(ParseError::NoMediaStreams);
     }
-    let format = raw.format;
+    let format = &probe.format;
     Ok(MediaInfo {
-        format_name: format
-            .as_ref()
-            .map(|f| f.format_name.clone())
-            .unwrap_or_default(),
-        duration: format
-            .as_ref()
-            .and_then(|f| number::<f64>(f.duration.as_deref()))
-            .filter(|d| d.is_finite() && *d >= 0.0),
-        size: format.as_ref().and_then(|f| number(f.size.as_deref())),
-        bit_rate: format.as_ref().and_then(|f| number(f.bit_rate.as_deref())),
+        format_name: format.format_name.clone(),
+        duration: number::<f64>(format.duration.as_deref()).filter(|d| d.is_finite() && *d >= 0.0),
+        size: number(Some(&format.size)),
+        bit_rate: number(format.bit_rate.as_deref()),
         video,
         audio,
         audio_streams: audios.len(),
-        raw: raw_value,
+        raw,
     })
 }
 
@@ -369,24 +360,92 @@ mod tests {
         assert!(m.is_audio_only() && !m.has_audio());
     }
 
+    /// A document with every field the crate's types require, and `streams`.
+    fn document(streams: &str, duration: &str) -> Vec<u8> {
+        format!(
+            r#"{{"streams":[{streams}],"format":{{"filename":"x","nb_streams":1,"nb_programs":0,
+            "format_name":"mov","format_long_name":"QuickTime","duration":"{duration}","probe_score":100}}}}"#
+        )
+        .into_bytes()
+    }
+
+    const STREAM_FIELDS: &str = r#""index":0,"codec_tag_string":"[0][0][0][0]","codec_tag":"0x0000",
+        "time_base":"1/1000","disposition":{"default":1,"dub":0,"original":0,"comment":0,
+        "lyrics":0,"karaoke":0,"forced":0,"hearing_impaired":0,"visual_impaired":0,
+        "clean_effects":0,"attached_pic":0,"timed_thumbnails":0}"#;
+
     #[test]
     fn junk_and_streamless_outputs_are_errors_not_panics() {
         assert!(matches!(parse(b"not json"), Err(ParseError::Json(_))));
         assert!(matches!(parse(b"[]"), Err(ParseError::Json(_))));
-        assert_eq!(
-            parse(br#"{"streams":[],"format":{}}"#),
-            Err(ParseError::NoMediaStreams)
+        assert!(matches!(parse(b"{}"), Err(ParseError::Json(_))));
+        assert_eq!(parse(&document("", "1.0")), Err(ParseError::NoMediaStreams));
+        let data = format!(
+            r#"{{{STREAM_FIELDS},"codec_type":"data","r_frame_rate":"0/0","avg_frame_rate":"0/0"}}"#
         );
         assert_eq!(
-            parse(br#"{"streams":[{"codec_type":"data"}]}"#),
+            parse(&document(&data, "1.0")),
             Err(ParseError::NoMediaStreams)
         );
-        let odd = parse(
-            br#"{"streams":[{"codec_type":"video","codec_name":"h264","width":0,"height":0,"avg_frame_rate":"0/0","r_frame_rate":"30/0"}],"format":{"duration":"N/A"}}"#,
-        )
-        .unwrap();
+        let odd = format!(
+            r#"{{{STREAM_FIELDS},"codec_type":"video","codec_name":"h264","width":0,"height":0,
+            "avg_frame_rate":"0/0","r_frame_rate":"30/0"}}"#
+        );
+        let odd = parse(&document(&odd, "N/A")).unwrap();
         assert_eq!(odd.video.as_ref().unwrap().fps, None);
         assert_eq!(odd.duration, None);
         assert_eq!(odd.resolution(), 0);
+    }
+
+    #[test]
+    fn every_checked_in_fixture_is_read_by_the_crates_types() {
+        let dir = format!("{}/tests/fixtures/ffprobe", env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let typed: Result<ffprobe::FfProbe, _> = serde_json::from_slice(&bytes);
+            assert!(typed.is_ok(), "{}: {typed:?}", path.display());
+            parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+        assert!(seen >= 18, "{seen} fixtures");
+    }
+
+    #[test]
+    fn the_crates_types_lose_the_rotation_which_ours_keep() {
+        let path = format!(
+            "{}/tests/fixtures/ffprobe/rotated-90-1280x720.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let typed: ffprobe::FfProbe =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let round_trip = serde_json::to_string(&typed).unwrap();
+        assert!(round_trip.contains("Display Matrix"));
+        assert!(!round_trip.contains("\"rotation\""), "{round_trip}");
+        assert_eq!(fixture("rotated-90-1280x720").resolution(), 720);
+    }
+
+    #[test]
+    fn the_rest_of_the_corpus() {
+        let ts = fixture("h264-aac-720p");
+        assert_eq!((ts.resolution(), ts.has_audio()), (720, true));
+        assert!(ts.format_name.contains("mpegts"));
+        let avi = fixture("mpeg4-mp3-480p");
+        assert_eq!(avi.resolution(), 480);
+        assert_eq!(avi.audio.as_ref().unwrap().codec, "mp3");
+        let two = fixture("h264-2audio-720p50");
+        assert_eq!((two.audio_streams, two.video.unwrap().fps), (2, Some(50.0)));
+        // ffmpeg's test source rounds the odd size down to 320x240 (4:4:4, no audio).
+        let odd = fixture("odd-321x241");
+        assert_eq!((odd.resolution(), odd.has_audio()), (240, false));
+        assert_eq!(fixture("tiny-96x64").resolution(), 64);
+        for audio in ["audio-only-opus", "audio-only-flac"] {
+            let a = fixture(audio);
+            assert!(a.is_audio_only() && a.has_audio(), "{audio}");
+            assert!(a.duration.unwrap() > 1.0, "{audio}");
+        }
+        let vfr = fixture("vfr-360p");
+        assert_eq!(vfr.resolution(), 360);
     }
 }

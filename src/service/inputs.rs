@@ -5,7 +5,7 @@ use crate::domain::ids::VideoUuid;
 use crate::domain::video::{FileKind, keys};
 use crate::error::ServiceError;
 use crate::service::Context;
-use crate::storage::Location;
+use crate::storage::{Delivery, StorageError};
 
 /// The input a download URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,12 +22,13 @@ pub enum InputKind {
     StudioTaskFile(String),
 }
 
-/// Where the input `kind` of video `video_uuid` is stored.
-pub async fn locate(
+/// The input `kind` of video `video_uuid`, ready to send ([`ServiceError::NotFound`]
+/// when it is not stored).
+pub async fn deliver(
     ctx: &Context,
     video_uuid: VideoUuid,
     kind: InputKind,
-) -> Result<Location, ServiceError> {
+) -> Result<Delivery, ServiceError> {
     let (video, files) = ctx
         .db
         .run(move |conn| {
@@ -60,8 +61,10 @@ pub async fn locate(
             .ok_or(ServiceError::NotFound("Preview"))?,
         InputKind::StudioTaskFile(name) => keys::studio_task_file(&video.directory, &name),
     };
-    ctx.storage.locate(&key).await.map_err(|e| match e {
-        crate::storage::StorageError::NotFound(_) => ServiceError::NotFound("Video file"),
+    ctx.storage.deliver(&key).await.map_err(|e| match e {
+        StorageError::NotFound(_) | StorageError::InvalidKey(_) => {
+            ServiceError::NotFound("Video file")
+        }
         other => other.into(),
     })
 }

@@ -6,6 +6,7 @@
 pub mod cleanup;
 pub mod context;
 pub mod events;
+pub mod files;
 pub mod health;
 pub mod inputs;
 pub mod job_availability;

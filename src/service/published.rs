@@ -8,11 +8,11 @@
 use crate::db;
 use crate::error::ServiceError;
 use crate::service::Context;
-use crate::storage::{PublicObject, StorageError, validate_key};
+use crate::storage::{Delivery, StorageError, validate_key};
 
-/// Opens the published object `key`, or [`ServiceError::NotFound`] (also for keys
-/// that are not valid, not published, or reached through a symbolic link).
-pub async fn open(state: &Context, key: &str) -> Result<PublicObject, ServiceError> {
+/// The published object `key`, ready to send, or [`ServiceError::NotFound`] (also
+/// for keys that are not valid, not published, or reached through a symbolic link).
+pub async fn deliver(state: &Context, key: &str) -> Result<Delivery, ServiceError> {
     const NOT_FOUND: ServiceError = ServiceError::NotFound("File");
     let key = validate_key(key).map_err(|_| NOT_FOUND)?.to_owned();
     let lookup = key.clone();
@@ -28,7 +28,7 @@ pub async fn open(state: &Context, key: &str) -> Result<PublicObject, ServiceErr
     if !published {
         return Err(NOT_FOUND);
     }
-    state.storage.open_public(&key).await.map_err(|e| match e {
+    state.storage.deliver(&key).await.map_err(|e| match e {
         StorageError::NotFound(_) | StorageError::InvalidKey(_) => NOT_FOUND,
         other => other.into(),
     })

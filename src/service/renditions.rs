@@ -2,27 +2,39 @@
 //! with a stable name, record the rendition with what ffprobe says of it, rebuild the
 //! master playlist, and move the video's state.
 //!
-//! Concurrency: everything after the storage puts runs in one write transaction that
-//! first locks the video row (`db::videos::lock`), and the master playlist is written
-//! while that lock is held, from the rows committed so far. Two siblings completing at
-//! the same instant are therefore serialised and the second master lists both. A re-run
-//! of a job overwrites its own files and row (idempotent).
+//! Order (no storage I/O inside a database transaction): the rendition's objects are
+//! written first; one write transaction then locks the video row
+//! (`db::videos::lock`) and records the rendition (and the master playlist's row);
+//! after the commit, [`rebuild_master`] writes `master.m3u8` from the committed rows.
+//! A failure deletes what was written and recorded. A re-run of a job overwrites its
+//! own files and row (idempotent).
+//!
+//! Concurrency: the master is rebuilt by whoever commits a rendition, then read back
+//! from the rows: a rebuild ends only once the rows, read after its write, still give
+//! the text it wrote. Two siblings completing at the same instant (on one instance or
+//! two) therefore leave a master listing both, whatever the order of their writes:
+//! the last write is always followed by a check against rows that include every
+//! commit made before it.
 
-use std::path::Path;
-
-use crate::db::{self, DbConnection};
-use crate::domain::video::{FileFacts, FileKind, Video, VideoState, derive_vod_state, keys};
+use crate::db::{self, DbError};
+use crate::domain::video::{
+    FileFacts, FileKind, Video, VideoFile, VideoState, derive_vod_state, keys,
+};
 use crate::error::ServiceError;
 use crate::media::MediaInfo;
 use crate::media::hls::{self, Variant};
 use crate::service::Context;
-use crate::storage::Storage;
+use crate::storage::{StagedFile, Storage};
 
 /// Largest media playlist accepted from a runner.
 const MAX_PLAYLIST_BYTES: u64 = 16 * 1024 * 1024;
+/// Rebuilds of one master playlist before giving up (each further round needs yet
+/// another rendition committed between a write and its check).
+const MAX_REBUILDS: usize = 32;
 
-async fn load_video(ctx: &Context, video_id: i64) -> Result<Video, ServiceError> {
-    ctx.db
+async fn load_video(state: &Context, video_id: i64) -> Result<Video, ServiceError> {
+    state
+        .db
         .run(move |conn| db::videos::find(conn, video_id))
         .await?
         .ok_or(ServiceError::NotFound("Video"))
@@ -30,8 +42,8 @@ async fn load_video(ctx: &Context, video_id: i64) -> Result<Video, ServiceError>
 
 /// Probes a runner's output; a file that is not media is the runner's fault, said
 /// without ffprobe's words (they name server paths: logged instead).
-async fn probe_output(ctx: &Context, path: &Path) -> Result<MediaInfo, ServiceError> {
-    ctx.media.probe(path).await.map_err(|e| {
+async fn probe_output(state: &Context, file: &StagedFile) -> Result<MediaInfo, ServiceError> {
+    state.media.probe(file.path()).await.map_err(|e| {
         if e.is_bad_input() {
             tracing::warn!(error = %e, "a runner uploaded a file that is not media");
             ServiceError::Invalid(format!(
@@ -87,36 +99,39 @@ impl StoredOutput<'_> {
 /// Stores an HLS rendition: the runner's fragmented MP4 and its media playlist (checked
 /// to reference only that file, then renamed to the stored name), records it and
 /// rebuilds `master.m3u8`. `resolution` is the job's requested resolution (the name of
-/// the outputs); `video_file` and `playlist_file` are local temporary files, consumed.
+/// the outputs); `video_file` and `playlist_file` are staged uploads, consumed.
 pub async fn store_hls(
-    ctx: &Context,
+    state: &Context,
     video_id: i64,
     resolution: i32,
-    video_file: &Path,
-    playlist_file: &Path,
+    video_file: StagedFile,
+    playlist_file: StagedFile,
 ) -> Result<(), ServiceError> {
-    let video = load_video(ctx, video_id).await?;
-    let info = probe_output(ctx, video_file).await?;
-    let playlist_text = tokio::fs::read(playlist_file).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot read an uploaded playlist");
-        ServiceError::Invalid("cannot read the uploaded playlist".to_owned())
-    })?;
-    if playlist_text.len() as u64 > MAX_PLAYLIST_BYTES {
-        return Err(ServiceError::Invalid(
-            "the uploaded playlist is too large".to_owned(),
-        ));
-    }
-    let playlist_text = String::from_utf8(playlist_text)
-        .map_err(|_| ServiceError::Invalid("the uploaded playlist is not UTF-8 text".to_owned()))?;
+    let video = load_video(state, video_id).await?;
+    let info = probe_output(state, &video_file).await?;
+    let playlist_text = read_playlist(playlist_file).await?;
     let mp4_key = keys::hls_video(&video.directory, &video.base_filename, resolution);
     let playlist_key = keys::hls_playlist(&video.directory, &video.base_filename, resolution);
     let rewritten = hls::rewrite_media_playlist(&playlist_text, keys::file_name(&mp4_key))
         .map_err(|e| ServiceError::Invalid(e.to_string()))?;
 
-    let size = ctx.storage.put_file(&mp4_key, video_file).await?;
-    ctx.storage
-        .put_bytes(&playlist_key, rewritten.text.into_bytes())
-        .await?;
+    let written = [mp4_key.clone(), playlist_key.clone()];
+    let stored = async {
+        let size = state.storage.put_file(&mp4_key, video_file).await?;
+        state
+            .storage
+            .put_bytes(&playlist_key, rewritten.text.into_bytes())
+            .await?;
+        Ok::<_, ServiceError>(size)
+    }
+    .await;
+    let size = match stored {
+        Ok(size) => size,
+        Err(e) => {
+            remove_unrecorded(&state.storage, &written).await;
+            return Err(e);
+        }
+    };
     let facts = StoredOutput {
         kind: FileKind::Hls,
         storage_key: mp4_key,
@@ -126,22 +141,47 @@ pub async fn store_hls(
         peak_bitrate: rewritten.peak_bandwidth,
     }
     .facts();
-    let stored = [
-        facts.storage_key.clone(),
-        facts.playlist_key.clone().unwrap_or_default(),
-    ];
-    if let Err(e) = record_and_rebuild(ctx, video, facts).await {
-        remove_unrecorded(&ctx.storage, &stored).await;
+    record(state, &video, facts, &written).await?;
+    if let Err(e) = rebuild_master(state, video_id).await {
+        tracing::error!(video_id, error = %e, "cannot write the master playlist; undoing the rendition");
+        unrecord(state, video_id, &written).await;
         return Err(e);
     }
-    refresh_state(ctx, video_id).await?;
+    refresh_state(state, video_id).await?;
     Ok(())
+}
+
+/// Reads a runner's media playlist (UTF-8, at most [`MAX_PLAYLIST_BYTES`]).
+async fn read_playlist(file: StagedFile) -> Result<String, ServiceError> {
+    use tokio::io::AsyncReadExt;
+    let mut text = Vec::new();
+    let read = async {
+        tokio::fs::File::open(file.path())
+            .await?
+            .take(MAX_PLAYLIST_BYTES + 1)
+            .read_to_end(&mut text)
+            .await
+    }
+    .await;
+    if let Err(e) = read {
+        tracing::error!(error = %e, "cannot read an uploaded playlist");
+        return Err(ServiceError::Invalid(
+            "cannot read the uploaded playlist".to_owned(),
+        ));
+    }
+    if text.len() as u64 > MAX_PLAYLIST_BYTES {
+        return Err(ServiceError::Invalid(
+            "the uploaded playlist is too large".to_owned(),
+        ));
+    }
+    String::from_utf8(text)
+        .map_err(|_| ServiceError::Invalid("the uploaded playlist is not UTF-8 text".to_owned()))
 }
 
 /// Deletes objects whose row could not be recorded (the video was deleted meanwhile,
 /// or the database failed), so that nothing outlives its video.
 async fn remove_unrecorded(storage: &Storage, keys: &[String]) {
-    for key in keys.iter().filter(|k| !k.is_empty()) {
+    for key in keys {
         if let Err(e) = storage.delete(key).await {
             tracing::error!(key, error = %e, "cannot remove an unrecorded rendition");
         }
@@ -160,24 +200,24 @@ pub enum Mp4Kind {
 
 /// Stores a web-video rendition and records it. `video_file` is consumed.
 pub async fn store_web_video(
-    ctx: &Context,
+    state: &Context,
     video_id: i64,
     resolution: i32,
-    video_file: &Path,
+    video_file: StagedFile,
 ) -> Result<(), ServiceError> {
-    store_mp4(ctx, video_id, resolution, video_file, Mp4Kind::WebVideo).await
+    store_mp4(state, video_id, resolution, video_file, Mp4Kind::WebVideo).await
 }
 
 /// Stores an MP4 output and records it. `video_file` is consumed.
 pub async fn store_mp4(
-    ctx: &Context,
+    state: &Context,
     video_id: i64,
     resolution: i32,
-    video_file: &Path,
+    video_file: StagedFile,
     kind: Mp4Kind,
 ) -> Result<(), ServiceError> {
-    let video = load_video(ctx, video_id).await?;
-    let info = probe_output(ctx, video_file).await?;
+    let video = load_video(state, video_id).await?;
+    let info = probe_output(state, &video_file).await?;
     let (kind, key) = match kind {
         Mp4Kind::MergedAudio if !video.options.web_videos => (
             FileKind::Intermediate,
@@ -188,7 +228,14 @@ pub async fn store_mp4(
             keys::web_video(&video.directory, &video.base_filename, resolution),
         ),
     };
-    let size = ctx.storage.put_file(&key, video_file).await?;
+    let written = [key.clone()];
+    let size = match state.storage.put_file(&key, video_file).await {
+        Ok(size) => size,
+        Err(e) => {
+            remove_unrecorded(&state.storage, &written).await;
+            return Err(e.into());
+        }
+    };
     let facts = StoredOutput {
         kind,
         storage_key: key,
@@ -198,51 +245,85 @@ pub async fn store_mp4(
         peak_bitrate: None,
     }
     .facts();
-    let stored = [facts.storage_key.clone()];
-    if let Err(e) = record_and_rebuild(ctx, video, facts).await {
-        remove_unrecorded(&ctx.storage, &stored).await;
-        return Err(e);
-    }
-    refresh_state(ctx, video_id).await?;
+    record(state, &video, facts, &written).await?;
+    refresh_state(state, video_id).await?;
     Ok(())
 }
 
-/// Records `row` and, for HLS, rewrites the master playlist, all under the video lock.
-async fn record_and_rebuild(
-    ctx: &Context,
-    video: Video,
+/// Records `row` (and, for HLS, the master playlist's row) in one transaction under
+/// the video lock; on failure deletes the objects `written`.
+async fn record(
+    state: &Context,
+    video: &Video,
     facts: FileFacts,
+    written: &[String],
 ) -> Result<(), ServiceError> {
-    let storage = ctx.storage.clone();
-    let handle = tokio::runtime::Handle::current();
     let is_hls = facts.kind == FileKind::Hls;
-    let now = ctx.now();
-    ctx.db
+    let (id, master_key, now) = (video.id, keys::master(&video.directory), state.now());
+    let recorded = state
+        .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
-                if !db::videos::lock(conn, video.id, now)? {
-                    return Err(ServiceError::NotFound("Video"));
+                if !db::videos::lock(conn, id, now)? {
+                    return Ok(false);
                 }
-                db::videos::replace_file(conn, video.id, &facts, now)?;
+                db::videos::replace_file(conn, id, &facts, now)?;
                 if is_hls {
-                    write_master(conn, &handle, &storage, &video, now)?;
+                    db::videos::ensure_streaming_playlist(conn, id, &master_key, now)?;
                 }
-                Ok(())
+                Ok::<_, DbError>(true)
             })
         })
-        .await
+        .await;
+    let failure = match recorded {
+        Ok(true) => return Ok(()),
+        Ok(false) => ServiceError::NotFound("Video"),
+        Err(e) => e.into(),
+    };
+    remove_unrecorded(&state.storage, written).await;
+    Err(failure)
 }
 
-/// Rebuilds `master.m3u8` from the committed HLS rows (call with the video locked).
-fn write_master(
-    conn: &mut DbConnection,
-    handle: &tokio::runtime::Handle,
-    storage: &Storage,
-    video: &Video,
-    now: chrono::NaiveDateTime,
-) -> Result<(), ServiceError> {
-    let master_key = keys::master(&video.directory);
-    let files = db::videos::files(conn, video.id)?;
+/// Undoes a recorded rendition whose master playlist could not be written: its row
+/// (if still the one with these keys), then its objects, then a last rebuild.
+async fn unrecord(state: &Context, video_id: i64, written: &[String]) {
+    let key = written.first().cloned().unwrap_or_default();
+    let removed = state
+        .db
+        .run(move |conn| {
+            db::write_transaction(conn, |conn| db::videos::remove_file(conn, video_id, &key))
+        })
+        .await;
+    if let Err(e) = removed {
+        tracing::error!(video_id, error = %e, "cannot remove the row of an undone rendition");
+        return;
+    }
+    remove_unrecorded(&state.storage, written).await;
+    if let Err(e) = rebuild_master(state, video_id).await {
+        tracing::error!(video_id, error = %e, "cannot rebuild the master playlist");
+    }
+}
+
+/// The master playlist the committed rows describe: its key and text, or `None`
+/// when the video (or its HLS playlist row) no longer exists.
+async fn committed_master(
+    state: &Context,
+    video_id: i64,
+) -> Result<Option<(String, String)>, ServiceError> {
+    Ok(state
+        .db
+        .run(move |conn| {
+            let Some(master_key) = db::videos::master_playlist(conn, video_id)? else {
+                return Ok(None);
+            };
+            let files = db::videos::files(conn, video_id)?;
+            Ok::<_, DbError>(Some((master_key, master_text(&files))))
+        })
+        .await?)
+}
+
+/// `master.m3u8` listing the HLS renditions among `files`.
+fn master_text(files: &[VideoFile]) -> String {
     let variants: Vec<Variant> = files
         .iter()
         .filter(|f| f.kind == FileKind::Hls)
@@ -259,10 +340,56 @@ fn write_master(
             })
         })
         .collect();
-    db::videos::ensure_streaming_playlist(conn, video.id, &master_key, now)?;
-    let text = hls::master_playlist(&variants);
-    handle.block_on(storage.put_bytes(&master_key, text.into_bytes()))?;
-    Ok(())
+    hls::master_playlist(&variants)
+}
+
+/// Writes `master.m3u8` from the committed rows until the rows, read again after the
+/// write, still give what was written (see the module documentation). Should the
+/// video be deleted meanwhile, the master written after its deletion is removed
+/// (unless another video now owns that folder: that one's master is rebuilt).
+pub async fn rebuild_master(state: &Context, video_id: i64) -> Result<(), ServiceError> {
+    let mut written: Option<(String, String)> = None;
+    for _ in 0..MAX_REBUILDS {
+        let current = committed_master(state, video_id).await?;
+        match (current, &written) {
+            (Some(now), Some(before)) if &now == before => return Ok(()),
+            (None, None) => return Ok(()),
+            (None, Some((key, _))) => {
+                remove_orphan_master(state, key).await;
+                return Ok(());
+            }
+            (Some((key, text)), _) => {
+                state.storage.put_bytes(&key, text.clone()).await?;
+                written = Some((key, text));
+            }
+        }
+    }
+    Err(ServiceError::Db(DbError::Task(format!(
+        "the master playlist of video {video_id} kept changing over {MAX_REBUILDS} rebuilds"
+    ))))
+}
+
+/// A master playlist written for a video deleted meanwhile.
+async fn remove_orphan_master(state: &Context, key: &str) {
+    let lookup = key.to_owned();
+    match state
+        .db
+        .run(move |conn| db::outputs::video_holding(conn, &lookup))
+        .await
+    {
+        Ok(None) => {
+            if let Err(e) = state.storage.delete(key).await {
+                tracing::error!(key, error = %e, "cannot remove the master playlist of a deleted video");
+            }
+        }
+        // The folder is another video's now: restore its master.
+        Ok(Some(other)) => {
+            if let Err(e) = Box::pin(rebuild_master(state, other.id)).await {
+                tracing::error!(key, error = %e, "cannot rebuild a master playlist");
+            }
+        }
+        Err(e) => tracing::error!(key, error = %e, "cannot check who owns a master playlist"),
+    }
 }
 
 /// Recomputes a VOD video's state from its jobs and published renditions
@@ -271,11 +398,11 @@ fn write_master(
 /// are deleted. Lives, studio edits in progress, submissions still storing their
 /// source and deleted videos are left alone. Returns the state now stored.
 pub async fn refresh_state(
-    ctx: &Context,
+    state: &Context,
     video_id: i64,
 ) -> Result<Option<VideoState>, ServiceError> {
-    let now = ctx.now();
-    let (next, unneeded) = ctx
+    let now = state.now();
+    let (next, unneeded) = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
@@ -314,12 +441,12 @@ pub async fn refresh_state(
                 } else {
                     Vec::new()
                 };
-                Ok::<_, ServiceError>((Some(next), unneeded))
+                Ok::<_, DbError>((Some(next), unneeded))
             })
         })
         .await?;
     for key in &unneeded {
-        if let Err(e) = ctx.storage.delete(key).await {
+        if let Err(e) = state.storage.delete(key).await {
             tracing::error!(key, error = %e, "cannot delete an intermediate file");
         }
     }

@@ -14,8 +14,6 @@
 
 use std::path::Path;
 
-use tempfile::TempPath;
-
 use crate::config::TranscodingSettings;
 use crate::db::folders::FolderConflict;
 use crate::db::{self, DbError};
@@ -28,7 +26,7 @@ use crate::media::{MediaInfo, ProbeError};
 use crate::service::Context;
 use crate::service::events::Event;
 use crate::service::jobs::{JobParent, JobSpec, create_jobs};
-use crate::storage::{StorageError, validate_key};
+use crate::storage::{LocalCopy, StagedFile, StorageError, validate_key};
 
 /// The parent of default folders (`videos/<uuid>`).
 const DEFAULT_FOLDERS: &str = "videos";
@@ -56,7 +54,7 @@ pub enum SourceInput {
     /// An upload streamed to a staging file (deleted unless stored).
     Upload {
         /// The staged file.
-        file: TempPath,
+        file: StagedFile,
         /// The client's file name, for the extension.
         file_name: Option<String>,
     },
@@ -220,30 +218,29 @@ pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceEr
         .clone()
         .unwrap_or_else(|| uuid.to_string());
 
-    let source_path = match &sub.source {
+    // A stored source is read where it is (local disk) or from a copy (object store).
+    let stored_copy: Option<LocalCopy> = match &sub.source {
         SourceInput::Upload { file, .. } => {
-            let size = tokio::fs::metadata(&**file)
-                .await
-                .map_err(|e| {
-                    ServiceError::Storage(StorageError::Io {
-                        key: "upload".to_owned(),
-                        source: e,
-                    })
-                })?
-                .len();
-            if size == 0 {
+            if file.len().await.map_err(|e| staging_io("upload", e))? == 0 {
                 return Err(ServiceError::InvalidMedia(
                     "The uploaded file is empty".to_owned(),
                 ));
             }
-            file.to_path_buf()
+            None
         }
         SourceInput::Stored { key } => {
             validate_key(key).map_err(|e| invalid(format!("filePath: {e}")))?;
-            state.storage.local_path(key).await.map_err(|e| match e {
+            Some(state.storage.materialize(key).await.map_err(|e| match e {
                 StorageError::NotFound(_) => invalid(format!("filePath: no stored object `{key}`")),
                 other => other.into(),
-            })?
+            })?)
+        }
+    };
+    let source_path = match (&sub.source, &stored_copy) {
+        (SourceInput::Upload { file, .. }, _) => file.path(),
+        (SourceInput::Stored { .. }, Some(copy)) => copy.path(),
+        (SourceInput::Stored { key }, None) => {
+            return Err(invalid(format!("filePath: no stored object `{key}`")));
         }
     };
     // Early answer before the (slow) probe; the claim checks again under the lock.
@@ -256,7 +253,7 @@ pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceEr
         return Err(folder_conflict(&c));
     }
 
-    let info = state.media.probe(&source_path).await.map_err(probe_error)?;
+    let info = state.media.probe(source_path).await.map_err(probe_error)?;
     if info.is_audio_only() && !info.has_audio() {
         return Err(ServiceError::InvalidMedia(
             "The file has no audio and no moving picture (a still image is not a video)".to_owned(),
@@ -266,9 +263,10 @@ pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceEr
     let plan = planning::plan_jobs(&facts, &rules, outputs).map_err(|e| invalid(e.to_string()))?;
 
     let thumbnail = match info.video {
-        Some(_) => Some(make_thumbnail(state, &source_path).await?),
+        Some(_) => Some(make_thumbnail(state, source_path).await?),
         None => None,
     };
+    drop(stored_copy);
     let options = VideoOptions {
         hls: outputs.hls,
         web_videos: outputs.web_videos,
@@ -303,21 +301,24 @@ fn stored_key(source: &SourceInput) -> Option<String> {
     }
 }
 
-async fn make_thumbnail(state: &Context, source: &Path) -> Result<TempPath, ServiceError> {
-    let tmp = tempfile::Builder::new()
-        .prefix("thumb-")
-        .suffix(".jpg")
-        .tempfile_in(state.storage.staging_dir())
-        .map_err(|e| {
-            ServiceError::Storage(StorageError::Io {
-                key: "thumbnail".to_owned(),
-                source: e,
-            })
-        })?
-        .into_temp_path();
+fn staging_io(what: &str, source: std::io::Error) -> ServiceError {
+    ServiceError::Storage(StorageError::Io {
+        key: what.to_owned(),
+        source,
+    })
+}
+
+async fn make_thumbnail(state: &Context, source: &Path) -> Result<StagedFile, ServiceError> {
+    let (tmp, file) = state
+        .storage
+        .staging()
+        .create_file("thumb-", ".jpg")
+        .await
+        .map_err(|e| staging_io("thumbnail", e))?;
+    drop(file);
     state
         .media
-        .thumbnail(source, &tmp)
+        .thumbnail(source, tmp.path())
         .await
         .map_err(|e| probe_error(ProbeError::Tool(e)))?;
     Ok(tmp)
@@ -330,7 +331,7 @@ struct Prepared {
     base: String,
     name: Option<String>,
     source: SourceInput,
-    thumbnail: Option<TempPath>,
+    thumbnail: Option<StagedFile>,
     info: MediaInfo,
     plan: Vec<PlannedJob>,
     options: VideoOptions,
@@ -349,15 +350,11 @@ async fn store(state: &Context, p: Prepared) -> Result<Video, ServiceError> {
     };
     let stored = stored_key(&p.source);
     let source_size = match &p.source {
-        SourceInput::Upload { file, .. } => tokio::fs::metadata(&**file).await.map(|m| m.len()),
-        SourceInput::Stored { .. } => Ok(state.storage.size(&source_key).await?.unwrap_or(0)),
-    }
-    .map_err(|e| {
-        ServiceError::Storage(StorageError::Io {
-            key: "upload".to_owned(),
-            source: e,
-        })
-    })?;
+        SourceInput::Upload { file, .. } => {
+            file.len().await.map_err(|e| staging_io("upload", e))?
+        }
+        SourceInput::Stored { .. } => state.storage.size(&source_key).await?.unwrap_or(0),
+    };
     let now = state.now();
     let new_video = NewVideo {
         uuid: p.uuid,
@@ -415,17 +412,17 @@ async fn write_and_plan(
     video: &Video,
     source: SourceInput,
     source_key: String,
-    thumbnail: Option<TempPath>,
+    thumbnail: Option<StagedFile>,
     plan: &[PlannedJob],
     written: &mut Vec<String>,
 ) -> Result<Video, ServiceError> {
     if let SourceInput::Upload { file, .. } = source {
         written.push(source_key.clone());
-        state.storage.put_file(&source_key, &file).await?;
+        state.storage.put_file(&source_key, file).await?;
     }
     if let (Some(tmp), Some(key)) = (thumbnail, &video.thumbnail_key) {
         written.push(key.clone());
-        state.storage.put_file(key, &tmp).await?;
+        state.storage.put_file(key, tmp).await?;
     }
     let specs = job_specs(plan, state.public_url(), video);
     let (id, now) = (video.id, state.now());

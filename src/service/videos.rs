@@ -305,8 +305,10 @@ pub async fn list(
 /// 2. the objects its rows record are deleted, one by one
 ///    ([`db::outputs::owned_keys`]): never a folder wholesale, never a source named by
 ///    the application (`filePath`), never an object another video records;
-/// 3. its rows go (jobs with them), and what a job completing meanwhile recorded is
-///    deleted too.
+/// 3. its rows go (jobs with them), and the objects they record are deleted again:
+///    a job completing meanwhile may have written some after step 2 (a master
+///    playlist written after the video's deletion is removed by its writer,
+///    [`crate::service::renditions::rebuild_master`]).
 ///
 /// The rows stay until the objects are gone, so the folder cannot be claimed by a new
 /// video (whose objects the deletion could otherwise reach) in between; a crash in
@@ -328,7 +330,7 @@ pub async fn delete(ctx: &Context, uuid: VideoUuid) -> Result<(), ServiceError> 
         .await?;
     remove_objects(&ctx.storage, &keys).await;
     let id = video.id;
-    let late = ctx
+    let last = ctx
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
@@ -339,8 +341,9 @@ pub async fn delete(ctx: &Context, uuid: VideoUuid) -> Result<(), ServiceError> 
             })
         })
         .await?;
-    let late: Vec<String> = late.into_iter().filter(|k| !keys.contains(k)).collect();
-    remove_objects(&ctx.storage, &late).await;
+    // Again, every key: a completion may have written an object (a new rendition, a
+    // re-run's, the master playlist rebuilt after its commit) after the first pass.
+    remove_objects(&ctx.storage, &last).await;
     jobs::cancel::after_cancel(ctx, &cancelled).await;
     Ok(())
 }

@@ -7,10 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
-use super::staging::{Staging, SweepReport};
-use super::{Location, StorageError, validate_key};
+use super::object::{LocalCopy, ObjectMeta, ObjectReader};
+use super::staging::{StagedFile, Staging, SweepReport};
+use super::{StorageError, validate_key};
 
 /// Objects as files under `root`.
 #[derive(Debug, Clone)]
@@ -29,6 +31,26 @@ fn io(key: &str) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
 
 /// Attempts at placing a file whose folder a concurrent delete keeps removing.
 const PLACE_ATTEMPTS: usize = 5;
+/// Write buffer of streamed puts.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// The metadata of a stored file: its entity tag changes with every write, since a
+/// write renames a new file (a new inode) into place.
+fn meta_of(m: &std::fs::Metadata) -> ObjectMeta {
+    let modified = m.modified().ok();
+    let nanos = modified
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(m);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    ObjectMeta {
+        size: m.len(),
+        modified,
+        etag: format!("{inode:x}-{:x}-{nanos:x}", m.len()),
+    }
+}
 
 impl LocalStorage {
     /// Opens (creating) the root, its staging area and this instance's staging
@@ -52,8 +74,8 @@ impl LocalStorage {
         &self.root
     }
 
-    pub(super) fn staging_dir(&self) -> &Path {
-        self.staging.own()
+    pub(super) fn staging(&self) -> &Staging {
+        &self.staging
     }
 
     pub(super) async fn sweep_staging(&self, max_age: Duration) -> SweepReport {
@@ -101,81 +123,116 @@ impl LocalStorage {
         }
     }
 
-    pub(super) async fn put_file(&self, key: &str, src: &Path) -> Result<u64, StorageError> {
+    /// Renames the staged file into place (copies it first when staging is on another
+    /// filesystem).
+    pub(super) async fn put_file(&self, key: &str, src: StagedFile) -> Result<u64, StorageError> {
         let dest = self.file(key)?;
-        let size = tokio::fs::metadata(src).await.map_err(io(key))?.len();
-        match self.place(key, src, &dest).await {
-            Ok(()) => return Ok(size),
+        let size = src.len().await.map_err(io(key))?;
+        match self.place(key, src.path(), &dest).await {
+            Ok(()) => {
+                src.into_path();
+                return Ok(size);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {}
             Err(e) => return Err(io(key)(e)),
         }
         // Another filesystem: copy to a temp file in staging, then rename it into place.
-        let tmp = self
+        let (tmp, _) = self
             .staging
-            .own()
-            .join(format!("put-{}", uuid::Uuid::new_v4()));
+            .create_file("put-", "")
+            .await
+            .map_err(io(key))?;
         let copied = async {
-            tokio::fs::copy(src, &tmp).await?;
-            tokio::fs::File::open(&tmp).await?.sync_all().await?;
-            self.place(key, &tmp, &dest).await
+            tokio::fs::copy(src.path(), tmp.path()).await?;
+            tokio::fs::File::open(tmp.path()).await?.sync_all().await?;
+            self.place(key, tmp.path(), &dest).await
         }
         .await;
-        if let Err(e) = copied {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(io(key)(e));
-        }
-        let _ = tokio::fs::remove_file(src).await;
+        copied.map_err(io(key))?;
+        tmp.into_path();
         Ok(size)
     }
 
-    pub(super) async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
-        let dest = self.file(key)?;
-        let tmp = self
+    /// Streams `reader` to a staging file, then renames it into place.
+    pub(super) async fn put_stream<R>(&self, key: &str, reader: R) -> Result<u64, StorageError>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        self.file(key)?;
+        let (tmp, file) = self
             .staging
-            .own()
-            .join(format!("put-{}", uuid::Uuid::new_v4()));
-        let written = async {
-            tokio::fs::write(&tmp, &bytes).await?;
-            self.place(key, &tmp, &dest).await
-        }
-        .await;
-        if let Err(e) = written {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(io(key)(e));
-        }
+            .create_file("put-", "")
+            .await
+            .map_err(io(key))?;
+        let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut reader = reader;
+        tokio::io::copy(&mut reader, &mut out)
+            .await
+            .map_err(io(key))?;
+        out.flush().await.map_err(io(key))?;
+        out.into_inner().sync_all().await.map_err(io(key))?;
+        self.put_file(key, tmp).await
+    }
+
+    pub(super) async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let dest = self.file(key)?;
+        let (tmp, mut file) = self
+            .staging
+            .create_file("put-", "")
+            .await
+            .map_err(io(key))?;
+        file.write_all(&bytes).await.map_err(io(key))?;
+        drop(file);
+        self.place(key, tmp.path(), &dest).await.map_err(io(key))?;
+        tmp.into_path();
         Ok(())
     }
 
-    pub(super) async fn get_bytes(&self, key: &str, limit: u64) -> Result<Vec<u8>, StorageError> {
-        let path = self.file(key)?;
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StorageError::NotFound(key.to_owned()));
-            }
-            Err(e) => return Err(io(key)(e)),
-        };
-        let mut buf = Vec::new();
-        file.take(limit + 1)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(io(key))?;
-        if buf.len() as u64 > limit {
-            return Err(StorageError::TooLarge {
-                key: key.to_owned(),
-                limit,
-            });
-        }
-        Ok(buf)
+    /// Opens the object without following a symbolic link anywhere below the root
+    /// (a link planted in storage reads as "not found"); only regular files are
+    /// objects.
+    pub(super) async fn read(&self, key: &str) -> Result<ObjectReader, StorageError> {
+        let (file, meta) = self.open_std(key).await?;
+        Ok(ObjectReader::file(
+            key,
+            meta,
+            tokio::fs::File::from_std(file),
+        ))
     }
 
-    pub(super) async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        match tokio::fs::metadata(self.file(key)?).await {
-            Ok(m) if m.is_file() => Ok(Some(m.len())),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+    async fn open_std(&self, key: &str) -> Result<(std::fs::File, ObjectMeta), StorageError> {
+        validate_key(key)?;
+        let (root, owned_key) = (self.root.clone(), key.to_owned());
+        let opened = tokio::task::spawn_blocking(move || {
+            let Some(file) = no_follow::open(&root, &owned_key)? else {
+                return Ok(None);
+            };
+            let meta = meta_of(&file.metadata()?);
+            Ok::<_, std::io::Error>(Some((file, meta)))
+        })
+        .await
+        .map_err(|e| io(key)(std::io::Error::other(e)))?;
+        match opened {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(StorageError::NotFound(key.to_owned())),
             Err(e) => Err(io(key)(e)),
         }
+    }
+
+    pub(super) async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        match self.open_std(key).await {
+            Ok((_, meta)) => Ok(Some(meta)),
+            Err(StorageError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The stored file itself, once checked to be a regular file reached without a
+    /// symbolic link.
+    pub(super) async fn materialize(&self, key: &str) -> Result<LocalCopy, StorageError> {
+        let path = self.file(key)?;
+        self.open_std(key).await?;
+        Ok(LocalCopy::stored(path))
     }
 
     /// Deletes the object, then each of its folders that this left empty.
@@ -206,52 +263,19 @@ impl LocalStorage {
         }
     }
 
-    pub(super) async fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
-        let path = self.file(key)?;
-        match self.size(key).await? {
-            Some(_) => Ok(path),
-            None => Err(StorageError::NotFound(key.to_owned())),
-        }
-    }
-
-    pub(super) async fn locate(&self, key: &str) -> Result<Location, StorageError> {
-        self.path_of(key).await.map(Location::LocalFile)
-    }
-
-    /// Opens the object for reading without following a symbolic link anywhere
-    /// below the root (a link planted in storage reads as "not found"); only regular
-    /// files are returned.
-    pub(super) async fn open_no_follow(
-        &self,
-        key: &str,
-    ) -> Result<(std::fs::File, PathBuf), StorageError> {
-        let path = self.file(key)?;
-        let (root, owned_key) = (self.root.clone(), key.to_owned());
-        let opened = tokio::task::spawn_blocking(move || no_follow::open(&root, &owned_key))
-            .await
-            .map_err(|e| io(key)(std::io::Error::other(e)))?;
-        match opened {
-            Ok(Some(file)) => Ok((file, path)),
-            Ok(None) => Err(StorageError::NotFound(key.to_owned())),
-            Err(e) => Err(io(key)(e)),
-        }
-    }
-
     pub(super) fn url(&self, key: &str) -> String {
         format!("{}/{key}", self.public_base)
     }
 
     pub(super) async fn health_check(&self) -> Result<(), StorageError> {
-        let probe = self
+        let (probe, mut file) = self
             .staging
-            .own()
-            .join(format!("health-{}", uuid::Uuid::new_v4()));
-        tokio::fs::write(&probe, b"ok")
+            .create_file("health-", "")
             .await
             .map_err(io("health check"))?;
-        tokio::fs::remove_file(&probe)
-            .await
-            .map_err(io("health check"))
+        file.write_all(b"ok").await.map_err(io("health check"))?;
+        drop(file);
+        probe.remove().await.map_err(io("health check"))
     }
 }
 
@@ -326,7 +350,7 @@ mod no_follow {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{PublicObject, Storage};
+    use super::super::Storage;
     use super::*;
 
     fn storage() -> (tempfile::TempDir, Storage) {
@@ -337,46 +361,43 @@ mod tests {
 
     #[tokio::test]
     async fn put_file_moves_the_staged_file_into_place() {
-        let (_dir, s) = storage();
-        let staged = s.staging_dir().join("upload");
-        tokio::fs::write(&staged, b"hello").await.unwrap();
-        assert_eq!(s.put_file("v/1/a.mp4", &staged).await.unwrap(), 5);
-        assert!(!staged.exists());
+        let (dir, s) = storage();
+        let (staged, mut file) = s.staging().create_file("upload-", "").await.unwrap();
+        file.write_all(b"hello").await.unwrap();
+        drop(file);
+        let staged_path = staged.path().to_owned();
+        assert_eq!(s.put_file("v/1/a.mp4", staged).await.unwrap(), 5);
+        assert!(!staged_path.exists());
         assert_eq!(s.get_bytes("v/1/a.mp4", 100).await.unwrap(), b"hello");
-        assert_eq!(s.size("v/1/a.mp4").await.unwrap(), Some(5));
         assert_eq!(s.url("v/1/a.mp4"), "http://h/static/v/1/a.mp4");
-        match s.locate("v/1/a.mp4").await.unwrap() {
-            Location::LocalFile(p) => assert!(p.ends_with("root/v/1/a.mp4")),
-            other => panic!("{other:?}"),
-        }
+        let copy = s.materialize("v/1/a.mp4").await.unwrap();
+        assert_eq!(
+            copy.path(),
+            dir.path().join("root/v/1/a.mp4").canonicalize().unwrap()
+        );
     }
 
     #[tokio::test]
     async fn put_file_copies_across_filesystems_too() {
         let (_dir, s) = storage();
-        let other = tempfile::NamedTempFile::new_in("/dev/shm")
-            .or_else(|_| tempfile::NamedTempFile::new())
+        let other = tempfile::Builder::new()
+            .tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
             .unwrap();
-        std::fs::write(other.path(), b"xyz").unwrap();
-        let path = other.into_temp_path().keep().unwrap();
-        assert_eq!(s.put_file("x/b", &path).await.unwrap(), 3);
-        assert!(!path.exists());
+        let staging = Staging::open(other.path().join(".staging")).unwrap();
+        let (staged, mut file) = staging.create_file("x", "").await.unwrap();
+        file.write_all(b"xyz").await.unwrap();
+        drop(file);
+        let path = staged.path().to_owned();
+        assert_eq!(s.put_file("x/b", staged).await.unwrap(), 3);
         assert_eq!(s.get_bytes("x/b", 10).await.unwrap(), b"xyz");
-    }
-
-    #[tokio::test]
-    async fn put_bytes_replaces_atomically_and_delete_is_idempotent() {
-        let (_dir, s) = storage();
-        s.put_bytes("m/master.m3u8", b"one".to_vec()).await.unwrap();
-        s.put_bytes("m/master.m3u8", b"two".to_vec()).await.unwrap();
-        assert_eq!(s.get_bytes("m/master.m3u8", 10).await.unwrap(), b"two");
-        s.delete("m/master.m3u8").await.unwrap();
-        s.delete("m/master.m3u8").await.unwrap();
-        assert!(!s.exists("m/master.m3u8").await.unwrap());
-        assert!(matches!(
-            s.get_bytes("m/master.m3u8", 10).await,
-            Err(StorageError::NotFound(_))
-        ));
+        for _ in 0..100 {
+            if !path.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!path.exists());
     }
 
     #[tokio::test]
@@ -417,7 +438,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn public_opens_never_follow_links() {
+    async fn reads_never_follow_links() {
         let (dir, s) = storage();
         let root = dir.path().join("root");
         s.put_bytes("v/1/ok.m3u8", b"#EXTM3U".to_vec())
@@ -428,10 +449,7 @@ mod tests {
         std::os::unix::fs::symlink(&secret, root.join("v/1/link.m3u8")).unwrap();
         std::os::unix::fs::symlink(root.join("v/1"), root.join("v/alias")).unwrap();
         std::fs::create_dir_all(root.join("v/1/dir.mp4")).unwrap();
-        match s.open_public("v/1/ok.m3u8").await.unwrap() {
-            PublicObject::LocalFile(_, path) => assert!(path.ends_with("v/1/ok.m3u8")),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(s.open("v/1/ok.m3u8").await.unwrap().meta().size, 7);
         for key in [
             "v/1/link.m3u8",
             "v/alias/ok.m3u8",
@@ -440,28 +458,32 @@ mod tests {
             "v/2/x",
         ] {
             assert!(
-                matches!(s.open_public(key).await, Err(StorageError::NotFound(_))),
+                matches!(s.open(key).await, Err(StorageError::NotFound(_))),
                 "{key}"
             );
+            assert!(
+                matches!(s.materialize(key).await, Err(StorageError::NotFound(_))),
+                "{key}"
+            );
+            assert!(!s.exists(key).await.unwrap(), "{key}");
         }
     }
 
     #[tokio::test]
-    async fn limits_and_bad_keys_are_reported() {
+    async fn an_open_object_reads_as_it_was_when_replaced_and_changes_its_etag() {
         let (_dir, s) = storage();
-        s.put_bytes("big", vec![0; 11]).await.unwrap();
-        assert!(matches!(
-            s.get_bytes("big", 10).await,
-            Err(StorageError::TooLarge { .. })
-        ));
-        assert!(matches!(
-            s.put_bytes("../escape", vec![]).await,
-            Err(StorageError::InvalidKey(_))
-        ));
-        assert!(matches!(
-            s.locate(".staging/x").await,
-            Err(StorageError::InvalidKey(_))
-        ));
-        s.health_check().await.unwrap();
+        s.put_bytes("m/master.m3u8", b"one".to_vec()).await.unwrap();
+        let reader = s.open("m/master.m3u8").await.unwrap();
+        let before = reader.meta().clone();
+        s.put_bytes("m/master.m3u8", b"two!".to_vec())
+            .await
+            .unwrap();
+        let after = s.head("m/master.m3u8").await.unwrap().unwrap();
+        assert_ne!(before.etag, after.etag);
+        assert_eq!(after.size, 4);
+        let old = super::super::object::collect("k", reader.stream(None).await.unwrap(), 10)
+            .await
+            .unwrap();
+        assert_eq!(old, b"one");
     }
 }

@@ -1,45 +1,46 @@
-//! Object storage for sources and outputs. Keys are `/`-separated relative names
-//! (`videos/<uuid>/hls/abc-720.m3u8`) that can never escape the storage root; the
-//! interface assumes nothing a bucket would not offer (no directories, no renames of
-//! stored objects), so an S3 backend drops in as another [`Storage`] variant.
+//! Object storage for sources and outputs, behind one interface of keys, streams and
+//! ranges. Keys are `/`-separated relative names (`videos/<uuid>/abc-720.m3u8`) that
+//! can never escape the storage root; the interface assumes nothing a bucket would not
+//! offer (no folders, no renames of stored objects, no local paths), so an S3 backend
+//! drops in as another [`Storage`] variant without touching callers.
 //!
-//! Large files go in with [`Storage::put_file`] from a local temporary file (uploads are
-//! streamed to [`Storage::staging_dir`] first, which on local disk lives next to the final
-//! place so the put is an atomic rename; [`staging`] explains how what a crash leaves
-//! there is swept). Runner downloads go through [`Storage::locate`]: a local path the
-//! HTTP layer streams with Range support, or a URL to redirect to. Public serving goes
-//! through [`Storage::open_public`], which never follows a symbolic link.
+//! - Writes: [`Storage::put_file`] from a file staged on local disk (uploads are
+//!   streamed to [`staging`] first, because ffprobe needs a seekable file; on local
+//!   disk staging lives under the root, so the put is an atomic rename; an object
+//!   store uploads it in parts), [`Storage::put_stream`] from any reader,
+//!   [`Storage::put_bytes`] for small objects. A reader never sees a partial object.
+//! - Reads: [`Storage::open`] gives the object's metadata (size, modification time,
+//!   entity tag) before any byte is read, then a stream of all or a range of its
+//!   bytes; [`Storage::deliver`] is how to hand it to an HTTP client (that stream, or
+//!   a redirect where the backend hands out URLs); [`Storage::materialize`] a local
+//!   file for ffprobe and ffmpeg. Local disk never follows a symbolic link.
+//! - Deletion is per object only: nothing deletes a folder's content wholesale, so an
+//!   object is only ever removed by whoever recorded it.
 //!
-//! Deletion is per object only: nothing deletes a folder's content wholesale, so an
-//! object is only ever removed by whoever recorded it.
+//! [`Storage`] is an enum rather than `Arc<dyn ObjectStore>`: the set of backends is
+//! closed and known at build time, its methods stay plain `async fn`s (generic
+//! `put_stream` included, which a trait object could not offer), and no boxed future
+//! or vtable sits on the hot path of `/static`. A backend is a variant and one arm per
+//! method, all in this file.
 
 mod key;
 mod local;
+mod memory;
+mod object;
 pub mod staging;
 
-use std::path::{Path, PathBuf};
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::AsyncRead;
 
 pub use key::{KeyError, validate_key};
 pub use local::LocalStorage;
-pub use staging::SweepReport;
-
-/// Where a stored object can be read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// A file on this machine, streamed by the HTTP layer (Range supported).
-    LocalFile(PathBuf),
-    /// A URL to redirect clients to (object storage).
-    Redirect(String),
-}
-
-/// A stored object opened for public serving.
-#[derive(Debug)]
-pub enum PublicObject {
-    /// A local regular file, opened (its path names it for content types).
-    LocalFile(std::fs::File, PathBuf),
-    /// A URL to redirect clients to (object storage).
-    Redirect(String),
-}
+pub use memory::{MemoryStorage, PutHook};
+pub use object::{ByteStream, Delivery, LocalCopy, ObjectMeta, ObjectReader};
+pub use staging::{StagedFile, Staging, SweepReport};
 
 /// What storage reports.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,12 @@ pub enum StorageError {
         /// The limit.
         limit: u64,
     },
+    /// A read asked for bytes the object does not have.
+    #[error("the range is outside the object ({size} bytes)")]
+    RangeNotSatisfiable {
+        /// The object's size.
+        size: u64,
+    },
     /// The backend failed.
     #[error("storage I/O failed for `{key}`: {source}")]
     Io {
@@ -73,89 +80,130 @@ pub enum StorageError {
 pub enum Storage {
     /// Local disk under a root directory.
     Local(LocalStorage),
+    /// In memory, for tests.
+    Memory(MemoryStorage),
 }
 
 impl Storage {
-    /// A directory for temporary files that [`Storage::put_file`] moves without copying.
-    pub fn staging_dir(&self) -> &Path {
+    /// This instance's staging area: where uploads are streamed and temporary files
+    /// made, on local disk for every backend.
+    pub fn staging(&self) -> &Staging {
         match self {
-            Storage::Local(s) => s.staging_dir(),
+            Storage::Local(s) => s.staging(),
+            Storage::Memory(s) => s.staging(),
         }
     }
 
-    /// Stores the file at `src` under `key`, atomically replacing any previous object,
-    /// and returns its size. `src` is moved when it can be (same filesystem), else
-    /// copied; it no longer exists afterwards either way.
-    pub async fn put_file(&self, key: &str, src: &Path) -> Result<u64, StorageError> {
+    /// This instance's staging folder ([`Staging::own`]).
+    pub fn staging_dir(&self) -> &Path {
+        self.staging().own()
+    }
+
+    /// Stores the staged file under `key`, atomically replacing any previous object,
+    /// and returns its size. The staged file is consumed (moved into place or
+    /// uploaded, then removed); on failure it is removed too.
+    pub async fn put_file(&self, key: &str, file: StagedFile) -> Result<u64, StorageError> {
         match self {
-            Storage::Local(s) => s.put_file(key, src).await,
+            Storage::Local(s) => s.put_file(key, file).await,
+            Storage::Memory(s) => s.put_file(key, file).await,
+        }
+    }
+
+    /// Stores what `reader` yields until its end under `key`, atomically, and
+    /// returns the size.
+    pub async fn put_stream<R>(&self, key: &str, reader: R) -> Result<u64, StorageError>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        match self {
+            Storage::Local(s) => s.put_stream(key, reader).await,
+            Storage::Memory(s) => s.put_stream(key, reader).await,
         }
     }
 
     /// Stores a small object from memory, atomically.
-    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+    pub async fn put_bytes(&self, key: &str, bytes: impl Into<Bytes>) -> Result<(), StorageError> {
+        let bytes = bytes.into();
         match self {
             Storage::Local(s) => s.put_bytes(key, bytes).await,
+            Storage::Memory(s) => s.put_bytes(key, bytes).await,
         }
+    }
+
+    /// Opens an object for reading ([`StorageError::NotFound`] when there is none; on
+    /// local disk also when a symbolic link is anywhere in its path, or it is not a
+    /// regular file).
+    pub async fn open(&self, key: &str) -> Result<ObjectReader, StorageError> {
+        match self {
+            Storage::Local(s) => s.read(key).await,
+            Storage::Memory(s) => s.read(key).await,
+        }
+    }
+
+    /// The object's metadata and its bytes, or those of `range` (end excluded).
+    pub async fn get_range(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<(ObjectMeta, ByteStream), StorageError> {
+        let reader = self.open(key).await?;
+        let meta = reader.meta().clone();
+        Ok((meta, reader.stream(range).await?))
     }
 
     /// Reads a small object whole, refusing objects over `limit` bytes.
     pub async fn get_bytes(&self, key: &str, limit: u64) -> Result<Vec<u8>, StorageError> {
+        let reader = self.open(key).await?;
+        if reader.meta().size > limit {
+            return Err(StorageError::TooLarge {
+                key: key.to_owned(),
+                limit,
+            });
+        }
+        object::collect(key, reader.stream(None).await?, limit).await
+    }
+
+    /// The object's metadata, or `None` when it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         match self {
-            Storage::Local(s) => s.get_bytes(key, limit).await,
+            Storage::Local(s) => s.head(key).await,
+            Storage::Memory(s) => s.head(key).await,
         }
     }
 
     /// The object's size, or `None` when it does not exist.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        match self {
-            Storage::Local(s) => s.size(key).await,
-        }
+        Ok(self.head(key).await?.map(|m| m.size))
     }
 
     /// Whether the object exists.
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
-        Ok(self.size(key).await?.is_some())
+        Ok(self.head(key).await?.is_some())
     }
 
-    /// Deletes one object; a missing object is not an error.
+    /// Deletes one object; a missing object is not an error. On local disk the
+    /// folders it leaves empty go too.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self {
             Storage::Local(s) => s.delete(key).await,
+            Storage::Memory(s) => s.delete(key).await,
         }
     }
 
-    /// Opens an object for public serving. On local disk a symbolic link anywhere
-    /// in its path, or anything but a regular file, is [`StorageError::NotFound`].
-    pub async fn open_public(&self, key: &str) -> Result<PublicObject, StorageError> {
-        match self {
-            Storage::Local(s) => {
-                let (file, path) = s.open_no_follow(key).await?;
-                Ok(PublicObject::LocalFile(file, path))
-            }
-        }
+    /// How to hand the object to an HTTP client: a stream from this process (local
+    /// disk, memory), or a URL to redirect to (what an object store configured for
+    /// redirects answers).
+    pub async fn deliver(&self, key: &str) -> Result<Delivery, StorageError> {
+        Ok(Delivery::Stream(self.open(key).await?))
     }
 
-    /// Refreshes this instance's staging heartbeat and removes what stopped
-    /// instances left in staging for longer than `max_age` ([`staging`]).
-    pub async fn sweep_staging(&self, max_age: std::time::Duration) -> SweepReport {
+    /// The object as a local file for tools such as ffprobe, kept while the returned
+    /// value lives: on local disk the stored file itself (checked as [`Self::open`]
+    /// does), elsewhere a copy downloaded into staging.
+    pub async fn materialize(&self, key: &str) -> Result<LocalCopy, StorageError> {
         match self {
-            Storage::Local(s) => s.sweep_staging(max_age).await,
-        }
-    }
-
-    /// Where to read the object from, checking it exists.
-    pub async fn locate(&self, key: &str) -> Result<Location, StorageError> {
-        match self {
-            Storage::Local(s) => s.locate(key).await,
-        }
-    }
-
-    /// A local file with the object's content, for tools such as ffprobe. For local
-    /// storage this is the stored file itself.
-    pub async fn local_path(&self, key: &str) -> Result<PathBuf, StorageError> {
-        match self {
-            Storage::Local(s) => s.path_of(key).await,
+            Storage::Local(s) => s.materialize(key).await,
+            Storage::Memory(s) => s.materialize(key).await,
         }
     }
 
@@ -163,6 +211,7 @@ impl Storage {
     pub fn url(&self, key: &str) -> String {
         match self {
             Storage::Local(s) => s.url(key),
+            Storage::Memory(s) => s.url(key),
         }
     }
 
@@ -170,6 +219,19 @@ impl Storage {
     pub async fn health_check(&self) -> Result<(), StorageError> {
         match self {
             Storage::Local(s) => s.health_check().await,
+            Storage::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Refreshes this instance's staging heartbeat and removes what stopped
+    /// instances left in staging for longer than `max_age` ([`staging`]).
+    pub async fn sweep_staging(&self, max_age: Duration) -> SweepReport {
+        match self {
+            Storage::Local(s) => s.sweep_staging(max_age).await,
+            Storage::Memory(s) => s.sweep_staging(max_age).await,
         }
     }
 }
+
+#[cfg(test)]
+mod contract_tests;

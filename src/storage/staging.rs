@@ -14,6 +14,10 @@
 //! heartbeat is fresh, whatever the age of the files in it: an upload that pauses
 //! for hours keeps its file. Ages are modification times, so a file still being
 //! written is never old; a stopped instance's folder stops being refreshed.
+//!
+//! Files are made with [`Staging::create_file`] and held as [`StagedFile`]s, which
+//! remove themselves when dropped unless storage took them. Every file operation here
+//! runs on tokio's blocking pool, never on an async worker.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -75,11 +79,45 @@ impl Staging {
         &self.own
     }
 
+    /// Creates a new empty file `<prefix><random><suffix>` in this instance's folder
+    /// (never an existing one), open for writing.
+    pub async fn create_file(
+        &self,
+        prefix: &str,
+        suffix: &str,
+    ) -> io::Result<(StagedFile, tokio::fs::File)> {
+        let name = format!("{prefix}{}{suffix}", uuid::Uuid::new_v4().simple());
+        let path = self.own.join(name);
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        let file = match options.open(&path).await {
+            Ok(file) => file,
+            // Someone removed the folder (it comes back with the next heartbeat).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                tokio::fs::create_dir_all(&self.own).await?;
+                options.open(&path).await?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok((StagedFile { path: Some(path) }, file))
+    }
+
     /// Refreshes this instance's heartbeat (recreating its folder if someone removed
     /// it).
     pub fn heartbeat(&self) -> io::Result<()> {
         std::fs::create_dir_all(&self.own)?;
         std::fs::File::open(&self.own)?.set_modified(SystemTime::now())
+    }
+
+    /// Removes this instance's folder and what is still in it. Only when nothing can
+    /// be writing there any more: at the end of a graceful shutdown, once every
+    /// request is done (a file of a request cut at the deadline is no longer in use).
+    /// Blocking.
+    pub fn remove_own(&self) -> io::Result<()> {
+        match std::fs::remove_dir_all(&self.own) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Removes what stopped instances left behind (see the module documentation).
@@ -112,6 +150,65 @@ impl Staging {
             }
         }
         report
+    }
+}
+
+/// A file in this instance's staging folder (an upload, a thumbnail, a download for
+/// ffprobe), removed when dropped unless storage took it ([`StagedFile::into_path`]).
+#[derive(Debug)]
+pub struct StagedFile {
+    /// `None` once taken.
+    path: Option<PathBuf>,
+}
+
+impl StagedFile {
+    /// Where the file is (a local path: staging is on local disk for every backend,
+    /// since ffprobe and ffmpeg need seekable files).
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Its current size.
+    pub async fn len(&self) -> io::Result<u64> {
+        Ok(tokio::fs::metadata(self.path()).await?.len())
+    }
+
+    /// Removes the file now (rather than on drop, in the background).
+    pub async fn remove(mut self) -> io::Result<()> {
+        match self.path.take() {
+            Some(path) => match tokio::fs::remove_file(&path).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Hands the file over: it is no longer removed on drop. For backends that move
+    /// it into place.
+    pub(super) fn into_path(mut self) -> PathBuf {
+        self.path.take().unwrap_or_default()
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        let Some(path) = self.path.take() else {
+            return;
+        };
+        let remove = move || {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a staging file");
+            }
+        };
+        // Off the async workers when there is a runtime (unlink can block on a busy
+        // disk); inline otherwise.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(remove)),
+            Err(_) => remove(),
+        }
     }
 }
 
@@ -242,6 +339,47 @@ mod tests {
         assert_eq!((report.files, report.folders), (1, 1));
         assert!(!dead.own().exists());
         assert!(me.own().exists() && alive.own().exists());
+    }
+
+    #[tokio::test]
+    async fn staged_files_are_new_and_removed_unless_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::open(dir.path().join(".staging")).unwrap();
+        let (a, mut file) = staging.create_file("upload-", ".mp4").await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut file, b"abc")
+            .await
+            .unwrap();
+        drop(file);
+        assert!(a.path().starts_with(staging.own()));
+        assert!(a.path().to_str().unwrap().ends_with(".mp4"));
+        assert_eq!(a.len().await.unwrap(), 3);
+        let (b, _) = staging.create_file("upload-", "").await.unwrap();
+        assert_ne!(a.path(), b.path());
+        let (a_path, b_path) = (a.path().to_owned(), b.path().to_owned());
+        a.remove().await.unwrap();
+        assert!(!a_path.exists());
+        let taken = b.into_path();
+        assert!(taken.exists(), "taken files stay");
+        let (c, _) = staging.create_file("thumb-", ".jpg").await.unwrap();
+        let c_path = c.path().to_owned();
+        drop(c);
+        for _ in 0..100 {
+            if !c_path.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!c_path.exists(), "dropped files are removed");
+        assert_eq!(b_path, taken);
+    }
+
+    #[tokio::test]
+    async fn a_staged_file_recreates_a_removed_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::open(dir.path().join(".staging")).unwrap();
+        std::fs::remove_dir(staging.own()).unwrap();
+        let (file, _) = staging.create_file("upload-", "").await.unwrap();
+        assert!(file.path().exists());
     }
 
     #[test]

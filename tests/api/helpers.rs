@@ -214,3 +214,11 @@ pub async fn problem(res: reqwest::Response) -> Value {
     );
     res.json().await.unwrap()
 }
+
+/// Waits until the app's staging folder is empty: refused or consumed uploads are
+/// removed on the blocking pool, just after the answer that refused them.
+pub async fn assert_staging_empty(app: &TestApp) {
+    let staging = app.state.storage.staging_dir().to_owned();
+    crate::socket_helpers::eventually(|| std::fs::read_dir(&staging).is_ok_and(|d| d.count() == 0))
+        .await;
+}

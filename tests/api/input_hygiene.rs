@@ -14,9 +14,7 @@ use crate::video_helpers::*;
 const CONTROLS: [&str; 5] = ["\u{0}", "\u{7}", "\u{1b}[31m", "\u{7f}", "\u{9b}"];
 
 async fn store_object(app: &TestApp, key: &str) {
-    let staged = app.state.storage.staging_dir().join("copy");
-    std::fs::copy(sample("av-320x240.mp4"), &staged).unwrap();
-    app.state.storage.put_file(key, &staged).await.unwrap();
+    store_file(app, &sample("av-320x240.mp4"), key).await;
 }
 
 async fn post_video_json(app: &TestApp, body: &Value) -> reqwest::Response {

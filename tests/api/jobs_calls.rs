@@ -200,11 +200,10 @@ async fn live_chunk_names_are_validated_before_the_live_handler() {
         problem(res).await["code"],
         "runner_job_not_in_processing_state"
     );
-    // Nothing was left in the staging directory.
-    let staged = std::fs::read_dir(app.state.storage.staging_dir())
-        .unwrap()
-        .count();
-    assert_eq!(staged, 0);
+    // Nothing is left in the staging directory.
+    let staging = app.state.storage.staging_dir().to_owned();
+    crate::socket_helpers::eventually(|| std::fs::read_dir(&staging).is_ok_and(|d| d.count() == 0))
+        .await;
 }
 
 #[tokio::test]

@@ -166,10 +166,5 @@ async fn upload_1_gib_and_measure() {
     // Zeros are no video: the completion failed cleanly and the upload is gone.
     let row = crate::runner_sim::wait_state(&app, row.uuid, JobState::Errored).await;
     assert!(row.error.is_some());
-    assert_eq!(
-        std::fs::read_dir(app.state.storage.staging_dir())
-            .unwrap()
-            .count(),
-        0
-    );
+    crate::helpers::assert_staging_empty(&app).await;
 }

@@ -100,12 +100,7 @@ async fn hls_success_stores_the_rendition_and_releases_only_waiting_children() {
         problem(res).await["code"],
         "runner_job_not_in_processing_state"
     );
-    assert_eq!(
-        std::fs::read_dir(app.state.storage.staging_dir())
-            .unwrap()
-            .count(),
-        0
-    );
+    crate::helpers::assert_staging_empty(&app).await;
     // The web-video child completes too and releases the grandchild.
     let (_, token) = runner.accept_ok(&rows[1].uuid).await;
     let mp4 = FilePart::bytes("videoFile", "output-x.mp4", "video/mp4", clip().mp4.clone());
@@ -346,12 +341,7 @@ async fn hostile_multipart_bodies_get_clear_errors_and_leave_nothing_behind() {
     );
     wait_state(&app, uuid, Completed).await;
     assert!(!std::path::Path::new("/tmp/evil.mp4").exists());
-    assert_eq!(
-        std::fs::read_dir(app.state.storage.staging_dir())
-            .unwrap()
-            .count(),
-        0
-    );
+    crate::helpers::assert_staging_empty(&app).await;
     assert_eq!(
         job(&app, uuid).await.state,
         Completed,

@@ -14,6 +14,7 @@ mod jobs_success;
 mod media;
 mod node;
 mod pipeline;
+mod probe_corpus;
 mod register;
 mod renditions;
 mod runner_sim;

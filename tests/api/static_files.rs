@@ -42,11 +42,12 @@ async fn video_with_outputs(app: &TestApp) -> Value {
     };
     let mp4 = write("runner-240-fragmented.mp4", &clip().fragmented);
     let m3u8 = write("runner-240.m3u8", clip().playlist.as_bytes());
-    renditions::store_hls(&app.state, video.id, 240, &mp4, &m3u8)
+    let (mp4, m3u8) = (stage(app, &mp4).await, stage(app, &m3u8).await);
+    renditions::store_hls(&app.state, video.id, 240, mp4, m3u8)
         .await
         .unwrap();
     let web = write("web.mp4", &clip().mp4);
-    renditions::store_web_video(&app.state, video.id, 240, &web)
+    renditions::store_web_video(&app.state, video.id, 240, stage(app, &web).await)
         .await
         .unwrap();
     get(app, &format!("/api/v1/videos/{uuid}"))
@@ -118,13 +119,7 @@ async fn only_published_outputs_are_served_with_their_types() {
 #[tokio::test]
 async fn a_source_named_by_key_is_not_served() {
     let app = spawn_video_app().await;
-    let staged = app.state.storage.staging_dir().join("copy");
-    std::fs::copy(sample("av-320x240.mp4"), &staged).unwrap();
-    app.state
-        .storage
-        .put_file("media/lesson.mp4", &staged)
-        .await
-        .unwrap();
+    store_file(&app, &sample("av-320x240.mp4"), "media/lesson.mp4").await;
     let res = app
         .client
         .post(app.url("/api/v1/videos"))
@@ -172,4 +167,120 @@ async fn links_planted_in_storage_are_never_followed() {
     assert!(Path::new(&elsewhere).join("master.m3u8").exists());
     let res = fetch(&app, master_url).await;
     assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn conditional_requests_head_and_ranges_use_the_objects_version() {
+    let app = spawn_video_app().await;
+    let view = video_with_outputs(&app).await;
+    let master = view["hls"]["masterPlaylistUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let full = fetch(&app, &master).await;
+    assert_eq!(full.status(), 200);
+    let etag = full.headers()["etag"].to_str().unwrap().to_owned();
+    let modified = full.headers()["last-modified"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let text = full.text().await.unwrap();
+
+    let get_with = |name: &'static str, value: String| {
+        let (client, url) = (app.client.clone(), master.clone());
+        async move { client.get(url).header(name, value).send().await.unwrap() }
+    };
+    // Unchanged: 304 with the validators, no body.
+    for (name, value) in [
+        ("if-none-match", etag.clone()),
+        ("if-none-match", format!("W/{etag}")),
+        ("if-none-match", "*".to_owned()),
+        ("if-modified-since", modified.clone()),
+    ] {
+        let res = get_with(name, value.clone()).await;
+        assert_eq!(res.status(), 304, "{name}: {value}");
+        assert_eq!(res.headers()["etag"].to_str().unwrap(), etag);
+        assert!(nosniff(&res));
+        assert!(res.bytes().await.unwrap().is_empty());
+    }
+    assert_eq!(
+        get_with("if-none-match", "\"other\"".to_owned())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        get_with("if-match", "\"other\"".to_owned()).await.status(),
+        412
+    );
+    assert_eq!(get_with("if-match", etag.clone()).await.status(), 200);
+
+    // HEAD: the headers of a GET, no body.
+    let head = app.client.head(&master).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"].to_str().unwrap(),
+        text.len().to_string()
+    );
+    assert_eq!(
+        head.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
+    assert_eq!(head.headers()["etag"].to_str().unwrap(), etag);
+    assert!(head.bytes().await.unwrap().is_empty());
+    let head_range = app
+        .client
+        .head(&master)
+        .header("range", "bytes=0-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head_range.status(), 206);
+    assert_eq!(head_range.headers()["content-length"], "4");
+
+    // A range only while If-Range still names this version; 416 past the end.
+    let ranged = |if_range: String| {
+        let (client, url) = (app.client.clone(), master.clone());
+        async move {
+            client
+                .get(url)
+                .header("range", "bytes=0-6")
+                .header("if-range", if_range)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = ranged(etag.clone()).await;
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.text().await.unwrap(), &text[..7]);
+    assert_eq!(ranged("\"old\"".to_owned()).await.status(), 200);
+    let res = app
+        .client
+        .get(&master)
+        .header("range", format!("bytes={}-", text.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 416);
+    assert_eq!(
+        res.headers()["content-range"].to_str().unwrap(),
+        format!("bytes */{}", text.len())
+    );
+
+    // Rebuilding the master gives it a new version: the old tag no longer matches.
+    let uuid = view["uuid"].as_str().unwrap().to_owned();
+    let u = uuid.parse().unwrap();
+    let video = app
+        .state
+        .db
+        .run(move |conn| db::videos::find_by_uuid(conn, u))
+        .await
+        .unwrap()
+        .unwrap();
+    renditions::rebuild_master(&app.state, video.id)
+        .await
+        .unwrap();
+    let res = get_with("if-none-match", etag.clone()).await;
+    assert_eq!(res.status(), 200);
+    assert_ne!(res.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(res.text().await.unwrap(), text);
 }

@@ -20,13 +20,7 @@ use crate::video_helpers::*;
 
 /// Copies a sample into storage under `key` (an application's object).
 async fn store_object(app: &TestApp, sample_name: &str, key: &str) {
-    let staged = app
-        .state
-        .storage
-        .staging_dir()
-        .join(uuid::Uuid::new_v4().to_string());
-    std::fs::copy(sample(sample_name), &staged).unwrap();
-    app.state.storage.put_file(key, &staged).await.unwrap();
+    store_file(app, &sample(sample_name), key).await;
 }
 
 /// Submits a stored object by key.

@@ -8,11 +8,38 @@ use peertube_runner_connector::config::{Secret, Settings};
 use peertube_runner_connector::db::schema::{runner_jobs, video_files, videos};
 use peertube_runner_connector::db::{self, DbError};
 use peertube_runner_connector::domain::job::Job;
+use peertube_runner_connector::service::Context;
+use peertube_runner_connector::storage::StagedFile;
 use serde_json::Value;
+use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{TestApp, spawn_app_with};
 
 pub const KEY: &str = "test-api-key";
+
+/// A copy of the local file `src` staged in `state`'s staging folder, as an upload
+/// would be.
+pub async fn stage_in(state: &Context, src: &Path) -> StagedFile {
+    let (staged, mut file) = state
+        .storage
+        .staging()
+        .create_file("test-", "")
+        .await
+        .unwrap();
+    file.write_all(&std::fs::read(src).unwrap()).await.unwrap();
+    staged
+}
+
+/// [`stage_in`] for `app`.
+pub async fn stage(app: &TestApp, src: &Path) -> StagedFile {
+    stage_in(&app.state, src).await
+}
+
+/// Stores a copy of the local file `src` under `key` (an application's object).
+pub async fn store_file(app: &TestApp, src: &Path, key: &str) {
+    let file = tokio::fs::File::open(src).await.unwrap();
+    app.state.storage.put_stream(key, file).await.unwrap();
+}
 
 /// An app accepting [`KEY`].
 pub async fn spawn_video_app() -> TestApp {

@@ -181,13 +181,7 @@ async fn portrait_and_audio_sources_are_planned_like_peertube() {
 #[tokio::test]
 async fn a_stored_object_can_be_submitted_by_key() {
     let app = spawn_video_app().await;
-    let staged = app.state.storage.staging_dir().join("copy");
-    std::fs::copy(sample("av-320x240.mp4"), &staged).unwrap();
-    app.state
-        .storage
-        .put_file("uploads/in.mp4", &staged)
-        .await
-        .unwrap();
+    store_file(&app, &sample("av-320x240.mp4"), "uploads/in.mp4").await;
     let res = app
         .client
         .post(app.url("/api/v1/videos"))
@@ -458,4 +452,38 @@ async fn the_private_api_needs_a_configured_key() {
     assert_eq!(res.status(), 403);
     assert_nothing_left(&closed, "closed").await;
     assert_eq!(get(&app, "/api/v1/videos").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_refused_field_is_answered_after_the_rest_of_the_upload_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_video_app().await;
+    // A client that sends its whole request before reading the answer (as many HTTP
+    // libraries do): the refused field comes first, 32 MiB of video follow it.
+    let boundary = "DrAiN";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"surprise\"\r\n\r\n1\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"videoFile\"; filename=\"a.mp4\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(vec![0u8; 32 << 20]);
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /api/v1/videos HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&body)
+        .await
+        .expect("the server reads the whole body before answering");
+    let mut answer = vec![0u8; 4096];
+    let n = stream.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("Unknown field"), "{answer}");
+    assert_nothing_left(&app, "refused field").await;
 }

@@ -8,21 +8,21 @@ use crate::domain::lifecycle::RunnerCall;
 use crate::error::ServiceError;
 use crate::service::Context;
 use crate::service::inputs::{self, InputKind};
-use crate::storage::Location;
+use crate::storage::Delivery;
 
-/// Where input `kind` of video `video_ref` (a UUID or a numeric id, as the URL names
-/// it) is, for the job `creds` name, which must be PROCESSING and held by that runner
-/// (the job-token check). 404 `Video not found` for an unknown video, 403 `Job is not
-/// associated to this video` when the job's private `videoUUID` is another video's,
-/// 400 `File is not associated to this edition task` for a task file no task of the
-/// job names.
-pub async fn locate_input(
+/// Input `kind` of video `video_ref` (a UUID or a numeric id, as the URL names it),
+/// ready to send, for the job `creds` name, which must be PROCESSING and held by that
+/// runner (the job-token check). 404 `Video not found` for an unknown video, 403 `Job
+/// is not associated to this video` when the job's private `videoUUID` is another
+/// video's, 400 `File is not associated to this edition task` for a task file no task
+/// of the job names.
+pub async fn deliver_input(
     ctx: &Context,
     creds: &JobCredentials,
     ip: &str,
     video_ref: &str,
     kind: InputKind,
-) -> Result<Location, ServiceError> {
+) -> Result<Delivery, ServiceError> {
     let held = hold(ctx, creds, ip, RunnerCall::Download).await?;
     let reference = VideoRef::parse(video_ref).ok_or(ServiceError::NotFound("Video"))?;
     let video = ctx
@@ -45,5 +45,5 @@ pub async fn locate_input(
             "File is not associated to this edition task".to_owned(),
         ));
     }
-    inputs::locate(ctx, video.uuid, kind).await
+    inputs::deliver(ctx, video.uuid, kind).await
 }

@@ -28,7 +28,6 @@ pub mod vod;
 pub mod watchdog;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 pub use cancel::{cancel_job, cancel_jobs_of_video, cancel_video_jobs_in};
 
@@ -243,12 +242,12 @@ impl OwnedGuard {
     }
 }
 
-/// A file a runner uploaded, in a temporary file that is deleted when this value is
+/// A file a runner uploaded, in a staging file that is deleted when this value is
 /// dropped unless a handler moved it into storage.
 #[derive(Debug)]
 pub struct UploadedFile {
-    /// The temporary file (removed on drop).
-    pub path: tempfile::TempPath,
+    /// The staged file (removed on drop).
+    pub file: crate::storage::StagedFile,
     /// Bytes written.
     pub size: u64,
 }
@@ -261,10 +260,4 @@ pub struct RunnerUpload {
     pub fields: BTreeMap<String, String>,
     /// Files.
     pub files: BTreeMap<String, UploadedFile>,
-}
-
-/// Directory for runner uploads in progress: the storage's staging directory, next to
-/// the final place, so that storing a finished upload is a rename.
-pub fn upload_dir(ctx: &Context) -> PathBuf {
-    ctx.storage.staging_dir().to_owned()
 }

@@ -43,7 +43,7 @@ pub async fn store_mp4(
     let video_id = video_of(job)?;
     let video = take(&mut upload, "videoFile")?;
     let res = resolution(output_resolution)?;
-    renditions::store_mp4(ctx, video_id, res, &video.path, kind).await?;
+    renditions::store_mp4(ctx, video_id, res, video.file, kind).await?;
     Ok(())
 }
 
@@ -58,6 +58,6 @@ pub async fn store_hls(
     let video = take(&mut upload, "videoFile")?;
     let playlist = take(&mut upload, "resolutionPlaylistFile")?;
     let res = resolution(output_resolution)?;
-    renditions::store_hls(ctx, video_id, res, &video.path, &playlist.path).await?;
+    renditions::store_hls(ctx, video_id, res, video.file, playlist.file).await?;
     Ok(())
 }

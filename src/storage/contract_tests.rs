@@ -1,0 +1,183 @@
+//! What every backend must do, checked on each of them (an S3 backend joins the list).
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::*;
+
+async fn backends() -> Vec<(tempfile::TempDir, Storage)> {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStorage::open(&dir.path().join("root"), "http://h/static/").unwrap();
+    let memory = MemoryStorage::new("http://h/static").unwrap();
+    vec![
+        (dir, Storage::Local(local)),
+        (tempfile::tempdir().unwrap(), Storage::Memory(memory)),
+    ]
+}
+
+async fn read_all(stream: ByteStream) -> Vec<u8> {
+    let chunks: Vec<_> = stream.collect().await;
+    chunks
+        .into_iter()
+        .flat_map(|c| c.unwrap().to_vec())
+        .collect()
+}
+
+fn name(s: &Storage) -> &'static str {
+    match s {
+        Storage::Local(_) => "local",
+        Storage::Memory(_) => "memory",
+    }
+}
+
+#[tokio::test]
+async fn puts_of_every_kind_read_back_whole_and_by_range() {
+    for (_dir, s) in backends().await {
+        let b = name(&s);
+        let (staged, mut file) = s.staging().create_file("upload-", "").await.unwrap();
+        file.write_all(b"0123456789").await.unwrap();
+        drop(file);
+        assert_eq!(s.put_file("v/a/file.mp4", staged).await.unwrap(), 10, "{b}");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let size = s.put_stream("v/a/stream.bin", &data[..]).await.unwrap();
+        assert_eq!(size, data.len() as u64, "{b}");
+        s.put_bytes("v/a/small.m3u8", "#EXTM3U\n").await.unwrap();
+
+        let (meta, body) = s.get_range("v/a/stream.bin", None).await.unwrap();
+        assert_eq!(meta.size, data.len() as u64, "{b}");
+        assert!(!meta.etag.is_empty() && meta.modified.is_some(), "{b}");
+        assert_eq!(read_all(body).await, data, "{b}");
+        let (_, body) = s
+            .get_range("v/a/stream.bin", Some(100_000..200_001))
+            .await
+            .unwrap();
+        assert_eq!(read_all(body).await, &data[100_000..200_001], "{b}");
+        let (_, body) = s.get_range("v/a/file.mp4", Some(9..10)).await.unwrap();
+        assert_eq!(read_all(body).await, b"9", "{b}");
+        #[expect(clippy::reversed_empty_ranges, reason = "refused ranges")]
+        let refused = [10..11, 5..5, 3..2];
+        for bad in refused {
+            assert!(
+                matches!(
+                    s.get_range("v/a/file.mp4", Some(bad.clone())).await,
+                    Err(StorageError::RangeNotSatisfiable { size: 10 })
+                ),
+                "{b} {bad:?}"
+            );
+        }
+        assert_eq!(
+            s.get_bytes("v/a/small.m3u8", 100).await.unwrap(),
+            b"#EXTM3U\n"
+        );
+        assert!(matches!(
+            s.get_bytes("v/a/stream.bin", 10).await,
+            Err(StorageError::TooLarge { .. })
+        ));
+        assert_eq!(s.size("v/a/file.mp4").await.unwrap(), Some(10), "{b}");
+        assert_eq!(s.url("v/a/small.m3u8"), "http://h/static/v/a/small.m3u8");
+    }
+}
+
+#[tokio::test]
+async fn a_rewrite_changes_the_etag_and_deletes_are_idempotent() {
+    for (_dir, s) in backends().await {
+        let b = name(&s);
+        s.put_bytes("m/master.m3u8", "one").await.unwrap();
+        let first = s.head("m/master.m3u8").await.unwrap().unwrap();
+        s.put_bytes("m/master.m3u8", "two").await.unwrap();
+        let second = s.head("m/master.m3u8").await.unwrap().unwrap();
+        assert_ne!(first.etag, second.etag, "{b}");
+        assert_eq!(s.get_bytes("m/master.m3u8", 10).await.unwrap(), b"two");
+        s.delete("m/master.m3u8").await.unwrap();
+        s.delete("m/master.m3u8").await.unwrap();
+        assert!(!s.exists("m/master.m3u8").await.unwrap(), "{b}");
+        assert!(
+            matches!(
+                s.open("m/master.m3u8").await,
+                Err(StorageError::NotFound(_))
+            ),
+            "{b}"
+        );
+        assert!(matches!(
+            s.deliver("m/master.m3u8").await,
+            Err(StorageError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn materialized_copies_are_readable_files() {
+    for (_dir, s) in backends().await {
+        let b = name(&s);
+        s.put_bytes("in/clip.mp4", vec![7u8; 1000]).await.unwrap();
+        let copy = s.materialize("in/clip.mp4").await.unwrap();
+        assert_eq!(std::fs::read(copy.path()).unwrap(), vec![7u8; 1000], "{b}");
+        assert!(
+            copy.path().to_str().unwrap().ends_with(".mp4"),
+            "{b}: tools guess from the extension"
+        );
+        let path = copy.path().to_owned();
+        drop(copy);
+        assert!(
+            s.exists("in/clip.mp4").await.unwrap(),
+            "{b}: the object stays"
+        );
+        if let Storage::Memory(_) = s {
+            for _ in 0..100 {
+                if !path.exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(!path.exists(), "the downloaded copy goes");
+        }
+        assert!(matches!(
+            s.materialize("in/none.mp4").await,
+            Err(StorageError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn bad_keys_are_refused_everywhere() {
+    for (_dir, s) in backends().await {
+        let b = name(&s);
+        for key in ["../escape", "/abs", "a//b", ".staging/x", ""] {
+            assert!(
+                matches!(
+                    s.put_bytes(key, "x").await,
+                    Err(StorageError::InvalidKey(_))
+                ),
+                "{b} {key}"
+            );
+            assert!(
+                matches!(s.open(key).await, Err(StorageError::InvalidKey(_))),
+                "{b} {key}"
+            );
+            assert!(
+                matches!(s.delete(key).await, Err(StorageError::InvalidKey(_))),
+                "{b} {key}"
+            );
+        }
+        s.health_check().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_memory_put_hook_fails_chosen_writes() {
+    let s = MemoryStorage::new("http://h").unwrap();
+    s.set_put_hook(std::sync::Arc::new(|key: &str| {
+        let fail = key.ends_with("master.m3u8");
+        Box::pin(async move {
+            if fail {
+                Err(std::io::Error::other("injected"))
+            } else {
+                Ok(())
+            }
+        })
+    }));
+    let s = Storage::Memory(s);
+    s.put_bytes("v/a.m3u8", "x").await.unwrap();
+    assert!(s.put_bytes("v/master.m3u8", "x").await.is_err());
+    assert!(!s.exists("v/master.m3u8").await.unwrap());
+}
