@@ -2,12 +2,11 @@
 //! backends and leave nothing behind (no row, file or folder); error bodies never
 //! carry server paths or tool output, and never echo a submitted value whole.
 
+use peertube_runner_connector::domain::job::JobState;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, problem};
 use crate::media::sample;
-use peertube_runner_connector::domain::job::JobState;
-
 use crate::runner_sim::{FilePart, SimRunner, wait_state};
 use crate::video_helpers::*;
 
