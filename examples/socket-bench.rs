@@ -70,9 +70,10 @@ async fn server() -> Result<(), Error> {
             version: None,
             ip: "127.0.0.1".to_owned(),
         },
+        state.now(),
     )
     .await?;
-    println!("READY {port} {}", runner.runner_token);
+    println!("READY {port} {}", runner.runner_token.as_str());
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
         if line.trim() == "publish" {

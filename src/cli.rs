@@ -200,7 +200,7 @@ async fn tokens(db: &Db, cmd: TokenCommand, out: &mut impl Write) -> Result<()> 
     match cmd {
         TokenCommand::Create => {
             let token = registration_tokens::create(db).await?;
-            writeln!(out, "{}", token.registration_token)?;
+            writeln!(out, "{}", token.registration_token.as_str())?;
         }
         TokenCommand::List { json } => {
             let list = registration_tokens::list(db).await?;
@@ -213,7 +213,7 @@ async fn tokens(db: &Db, cmd: TokenCommand, out: &mut impl Write) -> Result<()> 
                         out,
                         "{:<6} {:<42} {:>7}  {}",
                         t.id,
-                        t.registration_token,
+                        t.registration_token.as_str(),
                         t.registered_runners_count,
                         crate::service::timefmt::format(&t.created_at)
                     )?;

@@ -12,7 +12,10 @@
 //! PeerTube's (`runner-protocol.md` 1.11): `type`, `title`, `status`, `detail`, `error`
 //! (a copy of `detail`), and `code` when PeerTube sets one. Runners act on `code` alone:
 //! `unknown_runner_token` makes them unregister for good, so it is only ever sent after
-//! a successful lookup found nothing.
+//! a successful lookup found nothing; the runner API sends no other code than
+//! PeerTube's. The private video API codes every error
+//! ([`ApiError::for_video_api`]): applications branch on `code`, never on `detail`
+//! (the README lists the codes).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -26,7 +29,8 @@ use crate::db::DbError;
 use crate::media::{ProbeError, ProcessError};
 use crate::storage::StorageError;
 
-/// PeerTube's `ServerErrorCode` values that runners read.
+/// Machine-readable error codes: PeerTube's `ServerErrorCode` values that runners read,
+/// then the private video API's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// The runner token does not exist: the runner unregisters itself.
@@ -35,6 +39,35 @@ pub enum ErrorCode {
     RunnerJobNotInPendingState,
     /// The job-token is valid but the job moved on (or a live session ended).
     RunnerJobNotInProcessingState,
+    /// Video API, 400: a field, parameter or body is not acceptable.
+    InvalidRequest,
+    /// Video API, 400: the file is empty, not readable media, or has neither audio
+    /// nor a moving picture.
+    InvalidMedia,
+    /// Video API, 401: no `Authorization: Bearer` key.
+    MissingApiKey,
+    /// Video API, 401: the key is not one of `auth.api_keys`.
+    InvalidApiKey,
+    /// Video API, 403: no API key is configured, so the API is closed.
+    ApiDisabled,
+    /// Video API, 404: no video has this UUID.
+    VideoNotFound,
+    /// Video API, 404: anything else not found (a `filePath`, a route).
+    NotFound,
+    /// Video API, 409: the destination folder overlaps another video's.
+    FolderConflict,
+    /// Video API, 409: another conflict with the current state.
+    Conflict,
+    /// Video API, 413: the upload is larger than `limits.video_upload_bytes`.
+    PayloadTooLarge,
+    /// Video API, 415: neither multipart nor JSON.
+    UnsupportedMediaType,
+    /// Video API, 503: ffprobe or ffmpeg is not installed.
+    MediaToolsUnavailable,
+    /// Video API, 503: the database (or another dependency) is down; retry later.
+    Unavailable,
+    /// Video API, 500: a bug or an unexpected failure (logged).
+    InternalError,
 }
 
 impl ErrorCode {
@@ -44,6 +77,46 @@ impl ErrorCode {
             ErrorCode::UnknownRunnerToken => "unknown_runner_token",
             ErrorCode::RunnerJobNotInPendingState => "runner_job_not_in_pending_state",
             ErrorCode::RunnerJobNotInProcessingState => "runner_job_not_in_processing_state",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidMedia => "invalid_media",
+            ErrorCode::MissingApiKey => "missing_api_key",
+            ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::ApiDisabled => "api_disabled",
+            ErrorCode::VideoNotFound => "video_not_found",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::FolderConflict => "folder_conflict",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::MediaToolsUnavailable => "media_tools_unavailable",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InternalError => "internal_error",
+        }
+    }
+
+    /// Whether PeerTube defines this code (its problem `type` then links PeerTube's
+    /// documentation).
+    pub fn is_peertube(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::UnknownRunnerToken
+                | ErrorCode::RunnerJobNotInPendingState
+                | ErrorCode::RunnerJobNotInProcessingState
+        )
+    }
+
+    /// The video API's code of an error that has no more specific one.
+    pub fn for_status(status: StatusCode) -> ErrorCode {
+        match status.as_u16() {
+            400 => ErrorCode::InvalidRequest,
+            401 => ErrorCode::MissingApiKey,
+            403 => ErrorCode::ApiDisabled,
+            404 => ErrorCode::NotFound,
+            409 => ErrorCode::Conflict,
+            413 => ErrorCode::PayloadTooLarge,
+            415 => ErrorCode::UnsupportedMediaType,
+            503 => ErrorCode::Unavailable,
+            _ => ErrorCode::InternalError,
         }
     }
 }
@@ -66,9 +139,16 @@ pub enum ServiceError {
     /// The request is well-formed but not acceptable; the message says why.
     #[error("{0}")]
     Invalid(String),
-    /// The request conflicts with the current state (e.g. a folder already in use).
+    /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// A new video's folder (or source) overlaps another video's (the message names
+    /// which).
+    #[error("{0}")]
+    FolderConflict(String),
+    /// A submitted file is not usable media (the message says why, without paths).
+    #[error("{0}")]
+    InvalidMedia(String),
     /// No job has this UUID, or the job/runner token pair does not match it (1.4, 1.10).
     #[error("Unknown runner job")]
     UnknownRunnerJob,
@@ -110,9 +190,20 @@ pub enum ServiceError {
     Media(#[from] ProbeError),
 }
 
-impl From<diesel::result::Error> for ServiceError {
-    fn from(e: diesel::result::Error) -> ServiceError {
-        ServiceError::Db(DbError::Query(e))
+impl ServiceError {
+    /// The video API's code for this error (`None`: decided by the status).
+    fn video_api_code(&self) -> Option<ErrorCode> {
+        Some(match self {
+            ServiceError::NotFound("Video") => ErrorCode::VideoNotFound,
+            ServiceError::Invalid(_) => ErrorCode::InvalidRequest,
+            ServiceError::InvalidMedia(_) => ErrorCode::InvalidMedia,
+            ServiceError::FolderConflict(_) => ErrorCode::FolderConflict,
+            ServiceError::Media(e) if e.is_bad_input() => ErrorCode::InvalidMedia,
+            ServiceError::Media(ProbeError::Tool(ProcessError::NotFound { .. })) => {
+                ErrorCode::MediaToolsUnavailable
+            }
+            _ => return None,
+        })
     }
 }
 
@@ -121,6 +212,8 @@ impl From<diesel::result::Error> for ServiceError {
 pub struct ApiError {
     status: StatusCode,
     code: Option<ErrorCode>,
+    /// The code the video API sends when `code` is unset (from the service error).
+    video_code: Option<ErrorCode>,
     detail: Cow<'static, str>,
     extra: BTreeMap<&'static str, Value>,
     headers: Vec<(&'static str, &'static str)>,
@@ -145,6 +238,7 @@ impl ApiError {
         ApiError {
             status,
             code: None,
+            video_code: None,
             detail: bounded(detail.into()),
             extra: BTreeMap::new(),
             headers: Vec::new(),
@@ -159,6 +253,17 @@ impl ApiError {
 
     /// Adds PeerTube's machine-readable `code`.
     pub fn with_code(mut self, code: ErrorCode) -> ApiError {
+        self.code = Some(code);
+        self
+    }
+
+    /// The error as the private video API sends it: always with a `code` (the one
+    /// set, else the service error's, else the one of its status).
+    pub fn for_video_api(mut self) -> ApiError {
+        let code = self
+            .code
+            .or(self.video_code)
+            .unwrap_or_else(|| ErrorCode::for_status(self.status));
         self.code = Some(code);
         self
     }
@@ -208,11 +313,11 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let mut doc = json!({
             "type": match self.code {
-                Some(code) => format!(
+                Some(code) if code.is_peertube() => format!(
                     "https://docs.joinpeertube.org/api-rest-reference.html#section/Errors/{}",
                     code.as_str()
                 ),
-                None => "about:blank".to_owned(),
+                _ => "about:blank".to_owned(),
             },
             "title": self.status.canonical_reason().unwrap_or("Error"),
             "status": self.status.as_u16(),
@@ -270,6 +375,16 @@ impl From<DbError> for ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> ApiError {
+        let video_code = e.video_api_code();
+        let mut api = ApiError::from_service(e);
+        api.video_code = video_code;
+        api
+    }
+}
+
+impl ApiError {
+    /// The single `match` deciding the status (and PeerTube's code) of each outcome.
+    fn from_service(e: ServiceError) -> ApiError {
         let detail = e.to_string();
         match e {
             ServiceError::UnknownRunnerToken => {
@@ -280,6 +395,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::RunnerNameTaken
             | ServiceError::Invalid(_)
+            | ServiceError::InvalidMedia(_)
             | ServiceError::JobNotPending
             | ServiceError::InvalidPayload
             | ServiceError::NotCancellable => ApiError::bad_request(detail),
@@ -289,7 +405,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::JobNotProcessing | ServiceError::LiveNotSupported => {
                 ApiError::bad_request(detail).with_code(ErrorCode::RunnerJobNotInProcessingState)
             }
-            ServiceError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, detail),
+            ServiceError::Conflict(_) | ServiceError::FolderConflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, detail)
+            }
             ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, detail),
             ServiceError::Db(db) => db.into(),
@@ -360,6 +478,37 @@ mod tests {
         )));
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert!(!e.body().to_string().contains("/srv"), "{}", e.body());
+    }
+
+    #[test]
+    fn the_video_api_codes_every_error_and_the_runner_api_only_peertubes() {
+        let not_found = || ServiceError::NotFound("Video");
+        assert_eq!(ApiError::from(not_found()).code(), None, "runner API");
+        let video = ApiError::from(not_found()).for_video_api();
+        assert_eq!(video.code(), Some(ErrorCode::VideoNotFound));
+        assert_eq!(video.body()["type"], "about:blank");
+        assert_eq!(video.body()["code"], "video_not_found");
+        let folder = ApiError::from(ServiceError::FolderConflict("taken".into())).for_video_api();
+        assert_eq!(
+            (folder.status(), folder.code()),
+            (StatusCode::CONFLICT, Some(ErrorCode::FolderConflict))
+        );
+        let down = ApiError::from(ServiceError::Db(DbError::Unavailable("x".into())));
+        assert_eq!(down.for_video_api().code(), Some(ErrorCode::Unavailable));
+        let big = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "big").for_video_api();
+        assert_eq!(big.code(), Some(ErrorCode::PayloadTooLarge));
+        let set = ApiError::new(StatusCode::UNAUTHORIZED, "k")
+            .with_code(ErrorCode::InvalidApiKey)
+            .for_video_api();
+        assert_eq!(set.code(), Some(ErrorCode::InvalidApiKey));
+        // A PeerTube code keeps its documentation link.
+        let taken = ApiError::from(ServiceError::JobTaken).for_video_api();
+        assert!(
+            taken.body()["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://docs.joinpeertube.org")
+        );
     }
 
     #[test]

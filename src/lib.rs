@@ -2,14 +2,18 @@
 //! protocol, so any application can transcode videos on stock `peertube-runner`s.
 //!
 //! Layers (the dependency rule): `http` and `socket` call `service`; `service` calls
-//! `db`, storage, media and publishes events; `domain` depends on nothing; only `db`
-//! knows which SQL backend runs. `socket` is the `/runners` glue over the
-//! `socketio-actix` crate, which knows nothing of this one; it reaches `service` only
-//! through the callbacks `startup` gives it.
+//! `db`, storage, media and publishes events, through one [`service::Context`];
+//! `domain` depends on nothing (its types are what `db` returns and what services
+//! pass around: jobs with typed payloads, the lifecycle table, ids and tokens); only
+//! `db` knows which SQL backend runs, and it maps the domain's enums to their stored
+//! form in one place. Time comes from [`clock::Clock`], so tests move it. `socket` is
+//! the `/runners` glue over the `socketio-actix` crate, which knows nothing of this
+//! one; it reaches `service` only through the callbacks `startup` gives it.
 
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -11,12 +11,14 @@ use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{Db, PoolOptions};
 use crate::http::inflight::{InFlight, TrackInFlight};
 use crate::media::Media;
+use crate::service::Context;
 use crate::service::events::EventBus;
-use crate::shutdown::{Drain, ShutdownHandle};
+use crate::shutdown::{Drain, ShutdownHandle, ShutdownListener};
 use crate::state::AppState;
 use crate::storage::{LocalStorage, Storage};
 
@@ -80,6 +82,12 @@ pub fn open_database(settings: &Settings) -> Result<Db, crate::db::DbError> {
     )
 }
 
+/// A future that completes when `listener` hears the shutdown: how background loops
+/// (which know nothing of the shutdown machinery) learn to stop.
+async fn stopped(mut listener: ShutdownListener) {
+    listener.requested().await
+}
+
 /// The runners' socket hub: its `/runners` namespace checks runner tokens through
 /// `service` (the socket layer holds no database handle).
 fn runners_hub(settings: &crate::config::SocketSettings, db: &Db) -> crate::socket::Hub {
@@ -92,7 +100,16 @@ fn runners_hub(settings: &crate::config::SocketSettings, db: &Db) -> crate::sock
 
 impl Application {
     /// Opens the database, applies migrations (unless disabled), binds the listener.
-    pub async fn build(mut settings: Settings) -> Result<Application, StartupError> {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        Application::build_with_clock(settings, Clock::System).await
+    }
+
+    /// [`Application::build`] with the clock services read (tests use
+    /// [`Clock::manual`] to move time without sleeping).
+    pub async fn build_with_clock(
+        mut settings: Settings,
+        clock: Clock,
+    ) -> Result<Application, StartupError> {
         let db = {
             let settings = settings.clone();
             tokio::task::spawn_blocking(move || {
@@ -140,12 +157,15 @@ impl Application {
         }
         let storage = open_storage(&settings)?;
         let state = AppState {
-            media: Media::new(settings.media.clone()),
             hub: runners_hub(&settings.socket, &db),
-            settings: Arc::new(settings),
-            db,
-            events: EventBus::default(),
-            storage,
+            ctx: Context {
+                media: Media::new(settings.media.clone()),
+                settings: Arc::new(settings),
+                db,
+                events: EventBus::default(),
+                storage,
+                clock,
+            },
         };
         // What a killed instance left goes before anything is served.
         crate::service::cleanup::run(&state).await;
@@ -261,9 +281,14 @@ impl Application {
             "listening"
         );
         let mut listener = self.shutdown.listener();
-        let watchdog =
-            crate::service::jobs::watchdog::spawn(self.state.clone(), self.shutdown.listener());
-        let cleanup = crate::service::cleanup::spawn(self.state.clone(), self.shutdown.listener());
+        let watchdog = crate::service::jobs::watchdog::spawn(
+            self.state.ctx.clone(),
+            stopped(self.shutdown.listener()),
+        );
+        let cleanup = crate::service::cleanup::spawn(
+            self.state.ctx.clone(),
+            stopped(self.shutdown.listener()),
+        );
         let background = vec![watchdog, cleanup, self.notifier];
         let server_handle = self.server.handle();
         let mut server = tokio::spawn(self.server);

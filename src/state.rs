@@ -1,38 +1,26 @@
-//! Everything handlers need, built once by `startup` and cloned into each worker.
+//! What HTTP handlers need, built once by `startup` and cloned into each worker: the
+//! service [`Context`] and the socket hub (which only the `/socket.io/` route and the
+//! shutdown use). Services never see the hub.
 
-use std::sync::Arc;
+use std::ops::Deref;
 
-use crate::config::Settings;
-use crate::db::Db;
-use crate::media::Media;
-use crate::service::events::EventBus;
+use crate::service::Context;
 use crate::socket::Hub;
-use crate::storage::Storage;
 
-/// Shared application state.
+/// Shared state of the HTTP side.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// Effective configuration; `server.public_url` is always set.
-    pub settings: Arc<Settings>,
-    /// Database pool.
-    pub db: Db,
-    /// In-process event bus.
-    pub events: EventBus,
-    /// Where sources and outputs live.
-    pub storage: Storage,
-    /// ffprobe / ffmpeg.
-    pub media: Media,
+    /// What services work with.
+    pub ctx: Context,
     /// Socket.IO hub (runners connected at `/socket.io/`).
     pub hub: Hub,
 }
 
-impl AppState {
-    /// The public origin, without a trailing slash.
-    pub fn public_url(&self) -> &str {
-        self.settings
-            .server
-            .public_url
-            .as_deref()
-            .unwrap_or_default()
+/// Handlers hand `&state` to services, which take the [`Context`].
+impl Deref for AppState {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        &self.ctx
     }
 }

@@ -20,10 +20,9 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::models::{NewVideo, VideoRow};
 use super::schema::{video_files, videos};
 use super::{DbConnection, DbError};
-use crate::domain::video::FileKind;
+use crate::domain::video::{FileKind, NewVideo, Video};
 
 /// Advisory lock key held (per transaction) while a video claims its folder.
 const FOLDER_LOCK: i64 = 0x0070_7263_5f64_6972;
@@ -110,7 +109,7 @@ pub fn conflict(
         }
     }
     let source_inside: Option<String> = video_files::table
-        .filter(video_files::kind.eq(FileKind::Source.as_str()))
+        .filter(video_files::kind.eq(FileKind::Source))
         .filter(
             video_files::storage_key
                 .ge(&low)
@@ -129,12 +128,13 @@ pub fn claim(
     conn: &mut DbConnection,
     video: &NewVideo,
     stored_source: Option<&str>,
-) -> Result<Result<VideoRow, FolderConflict>, DbError> {
+    now: chrono::NaiveDateTime,
+) -> Result<Result<Video, FolderConflict>, DbError> {
     lock(conn)?;
     if let Some(conflict) = conflict(conn, &video.directory, stored_source)? {
         return Ok(Err(conflict));
     }
-    match super::videos::insert(conn, video) {
+    match super::videos::insert(conn, video, now) {
         Ok(row) => Ok(Ok(row)),
         Err(e) if e.is_unique_violation() => Ok(Err(FolderConflict::Same(video.directory.clone()))),
         Err(e) => Err(e),

@@ -1,47 +1,78 @@
 //! Runner job queries: the job queue.
 //!
-//! Every state change is a single conditional `UPDATE … WHERE id = ? AND state = ?`
-//! (plus the job-token hash or the `updated_at` the caller saw): a compare-and-set that
-//! works the same on PostgreSQL and SQLite. The number of changed rows says whether
-//! the caller won; nobody ever overwrites a transition someone else made. No query here
-//! takes a row lock; multi-step changes run inside `db::write_transaction`, which on
-//! SQLite holds the database write lock for the whole transaction.
+//! A job's state changes in one place only, [`transition`]: it applies a row of the
+//! lifecycle table (`domain::lifecycle`) as a single conditional
+//! `UPDATE … WHERE id = ? AND state = ?` (plus the job-token hash or the `updated_at`
+//! the caller saw), a compare-and-set that works the same on PostgreSQL and SQLite;
+//! then, in the same transaction, it moves the jobs waiting for it as the rule's
+//! cascade says. Whether a row came back says whether the caller won; nobody ever
+//! overwrites a transition someone else made. No query here takes a row lock.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::models::{NewRunnerJob, RunnerJobRow, RunnerRow};
+use super::rows::{self, JobRow, NewJobRow, RunnerRow};
 use super::schema::{runner_jobs, runners};
 use super::{DbConnection, DbError};
-use crate::domain::job::JobState;
+use crate::domain::ids::{JobUuid, TokenHash};
+use crate::domain::job::{Job, JobState, JobType, NewJob};
+use crate::domain::lifecycle::{self, Holder, Rule, Transition};
+use crate::domain::payloads::JobPayload;
+use crate::domain::runner::Runner;
 
-const PENDING: i32 = JobState::Pending as i32;
-const PROCESSING: i32 = JobState::Processing as i32;
-const WAITING: i32 = JobState::WaitingForParentJob as i32;
-const COMPLETING: i32 = JobState::Completing as i32;
+/// The stored forms of `states`, for `IN (…)` (a list is bound as one array on
+/// PostgreSQL, which takes the stored type).
+fn state_ids(states: &[JobState]) -> Vec<i32> {
+    states.iter().map(|s| i32::from(*s)).collect()
+}
 
-/// One offered job: `(id, uuid, type, priority, payload JSON)`.
-pub type OfferRow = (i64, String, String, i32, String);
+/// The stored forms of `types`, for `IN (…)`.
+fn type_names(types: &[JobType]) -> Vec<&'static str> {
+    types.iter().map(|t| t.as_str()).collect()
+}
 
-/// Inserts a job and returns its row. Changes: one new row.
-pub fn insert(conn: &mut DbConnection, job: &NewRunnerJob) -> Result<RunnerJobRow, DbError> {
-    Ok(diesel::insert_into(runner_jobs::table)
-        .values(job)
+/// Inserts a job (PENDING, or WAITING_FOR_PARENT_JOB when it has a parent) and
+/// returns it. Changes: one new row.
+pub fn insert(conn: &mut DbConnection, job: &NewJob, now: NaiveDateTime) -> Result<Job, DbError> {
+    let state = lifecycle::initial_state(job.parent_id.is_some());
+    let row: JobRow = diesel::insert_into(runner_jobs::table)
+        .values(NewJobRow::new(job, state, now))
         .returning(runner_jobs::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)?;
+    Job::try_from(row)
 }
 
 /// Reads a job by UUID. Locks nothing.
-pub fn find_by_uuid(conn: &mut DbConnection, uuid: &str) -> Result<Option<RunnerJobRow>, DbError> {
-    Ok(runner_jobs::table
-        .filter(runner_jobs::uuid.eq(uuid))
+pub fn find_by_uuid(conn: &mut DbConnection, uuid: JobUuid) -> Result<Option<Job>, DbError> {
+    runner_jobs::table
+        .filter(runner_jobs::uuid.eq(uuid.to_string()))
+        .first::<JobRow>(conn)
+        .optional()?
+        .map(Job::try_from)
+        .transpose()
+}
+
+/// Reads only the state of the job `uuid` (the accept pre-check, on the hot path of
+/// racing runners). Locks nothing.
+pub fn state_by_uuid(conn: &mut DbConnection, uuid: JobUuid) -> Result<Option<JobState>, DbError> {
+    let state: Option<i32> = runner_jobs::table
+        .filter(runner_jobs::uuid.eq(uuid.to_string()))
+        .select(runner_jobs::state)
         .first(conn)
-        .optional()?)
+        .optional()?;
+    state
+        .map(|s| JobState::try_from(s).map_err(|e| DbError::Corrupt(e.to_string())))
+        .transpose()
 }
 
 /// Reads a job by id. Locks nothing.
-pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<RunnerJobRow>, DbError> {
-    Ok(runner_jobs::table.find(id).first(conn).optional()?)
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Job>, DbError> {
+    runner_jobs::table
+        .find(id)
+        .first::<JobRow>(conn)
+        .optional()?
+        .map(Job::try_from)
+        .transpose()
 }
 
 /// Which job types an offer query may return.
@@ -50,23 +81,76 @@ pub enum TypeFilter<'a> {
     /// Every type (no `job_type` condition, so the statement is prepared once).
     All,
     /// Every type but one (legacy runners: no storyboards); also prepared once.
-    AllBut(&'a str),
+    AllBut(JobType),
     /// These types (`job_type IN (…)`).
-    Only(&'a [&'a str]),
+    Only(&'a [JobType]),
 }
 
-/// Reads up to `limit` PENDING jobs matching `types`, by priority then id, starting
-/// after `(priority, id)` when given (keyset paging). Walks the `(state, priority, id)`
-/// index; locks nothing.
+/// A PENDING job as offered to runners.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    /// Internal id (keyset paging).
+    pub id: i64,
+    /// UUID.
+    pub uuid: JobUuid,
+    /// Lower runs first.
+    pub priority: i32,
+    /// What the runner receives (its variant is the type).
+    pub payload: JobPayload,
+}
+
+type OfferRow = (i64, String, String, i32, String);
+
+fn offer(row: OfferRow) -> Result<Offer, DbError> {
+    let (id, uuid, job_type, priority, payload) = row;
+    let bad = |e: &dyn std::fmt::Display| DbError::Corrupt(format!("job {id}: {e}"));
+    let job_type: JobType = JobType::try_from(job_type).map_err(|e| bad(&e))?;
+    Ok(Offer {
+        id,
+        uuid: JobUuid::from_stored(&uuid).map_err(|e| bad(&e))?,
+        priority,
+        payload: JobPayload::from_json(job_type, &payload).map_err(|e| bad(&e))?,
+    })
+}
+
+/// Reads up to `max` PENDING jobs matching `types`, by priority then id: what
+/// `/jobs/request` offers. Walks the `(state, priority, id)` index with keyset paging,
+/// reading only as many rows as it still needs; locks nothing. A row this service
+/// cannot read is skipped (and logged), never offered.
 pub fn pending_offers(
     conn: &mut DbConnection,
     types: TypeFilter<'_>,
-    after: Option<(i32, i64)>,
+    max: usize,
+) -> Result<Vec<Offer>, DbError> {
+    let mut offers = Vec::with_capacity(max);
+    let mut after = (i32::MIN, i64::MIN);
+    while offers.len() < max {
+        let want = i64::try_from(max - offers.len()).unwrap_or(i64::MAX);
+        let rows = offer_page(conn, types, after, want)?;
+        let full = rows.len() as i64 == want;
+        if let Some(last) = rows.last() {
+            after = (last.3, last.0);
+        }
+        offers.extend(rows.into_iter().filter_map(|row| {
+            offer(row)
+                .inspect_err(|e| tracing::error!(error = %e, "a pending job cannot be read"))
+                .ok()
+        }));
+        if !full {
+            break;
+        }
+    }
+    Ok(offers)
+}
+
+fn offer_page(
+    conn: &mut DbConnection,
+    types: TypeFilter<'_>,
+    (p, id): (i32, i64),
     limit: i64,
 ) -> Result<Vec<OfferRow>, DbError> {
-    let (p, id) = after.unwrap_or((i32::MIN, i64::MIN));
     let base = runner_jobs::table
-        .filter(runner_jobs::state.eq(PENDING))
+        .filter(runner_jobs::state.eq(JobState::Pending))
         .filter(
             runner_jobs::priority
                 .gt(p)
@@ -84,301 +168,291 @@ pub fn pending_offers(
     Ok(match types {
         TypeFilter::All => base.load(conn)?,
         TypeFilter::AllBut(t) => base.filter(runner_jobs::job_type.ne(t)).load(conn)?,
-        TypeFilter::Only(list) => base.filter(runner_jobs::job_type.eq_any(list)).load(conn)?,
+        TypeFilter::Only(list) => base
+            .filter(runner_jobs::job_type.eq_any(type_names(list)))
+            .load(conn)?,
     })
 }
 
-/// Accept: PENDING → PROCESSING for `runner_id` with a new job-token hash, if and only
-/// if the job is still PENDING. Returns the changed row count (1 = this runner won).
-pub fn accept(
-    conn: &mut DbConnection,
-    uuid: &str,
-    runner_id: i64,
-    token_hash: &str,
-    now: NaiveDateTime,
-) -> Result<usize, DbError> {
-    Ok(diesel::update(
-        runner_jobs::table
-            .filter(runner_jobs::uuid.eq(uuid))
-            .filter(runner_jobs::state.eq(PENDING)),
-    )
-    .set((
-        runner_jobs::state.eq(PROCESSING),
-        runner_jobs::job_token_hash.eq(token_hash),
-        runner_jobs::runner_id.eq(runner_id),
-        runner_jobs::progress.eq(None::<i32>),
-        runner_jobs::started_at.eq(now),
-        runner_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)?)
-}
-
-/// The job-token check (1.10): the job `uuid` whose current token hash is
-/// `job_token_hash`, held by the runner whose token hash is `runner_token_hash`. One
-/// join; locks nothing.
+/// The job-token check (1.10): the job `uuid` whose current token hash is `job_token`,
+/// held by the runner whose token hash is `runner_token`. One join; locks nothing.
 pub fn find_held(
     conn: &mut DbConnection,
-    uuid: &str,
-    job_token_hash: &str,
-    runner_token_hash: &str,
-) -> Result<Option<(RunnerJobRow, RunnerRow)>, DbError> {
-    Ok(runner_jobs::table
+    uuid: JobUuid,
+    job_token: &TokenHash,
+    runner_token: &TokenHash,
+) -> Result<Option<(Job, Runner)>, DbError> {
+    let found: Option<(JobRow, RunnerRow)> = runner_jobs::table
         .inner_join(runners::table)
-        .filter(runner_jobs::uuid.eq(uuid))
-        .filter(runner_jobs::job_token_hash.eq(job_token_hash))
-        .filter(runners::token_hash.eq(runner_token_hash))
+        .filter(runner_jobs::uuid.eq(uuid.to_string()))
+        .filter(runner_jobs::job_token_hash.eq(job_token.as_str()))
+        .filter(runners::token_hash.eq(runner_token.as_str()))
         .select((runner_jobs::all_columns, runners::all_columns))
         .first(conn)
-        .optional()?)
+        .optional()?;
+    found
+        .map(|(job, runner)| Ok((Job::try_from(job)?, Runner::from(runner))))
+        .transpose()
 }
 
-/// Heartbeat of a PROCESSING job: sets `updated_at` (and `progress` when given).
-/// Returns the changed row count (0 when the job left PROCESSING meanwhile).
+/// Heartbeat of a PROCESSING job: sets `updated_at` (and `progress` when given); the
+/// state does not change. Returns false when the job left PROCESSING meanwhile.
 pub fn touch(
     conn: &mut DbConnection,
     id: i64,
     progress: Option<i32>,
     now: NaiveDateTime,
-) -> Result<usize, DbError> {
+) -> Result<bool, DbError> {
     let target = runner_jobs::table
         .find(id)
-        .filter(runner_jobs::state.eq(PROCESSING));
-    Ok(match progress {
+        .filter(runner_jobs::state.eq(JobState::Processing));
+    let changed = match progress {
         Some(p) => diesel::update(target)
             .set((runner_jobs::progress.eq(p), runner_jobs::updated_at.eq(now)))
             .execute(conn)?,
         None => diesel::update(target)
             .set(runner_jobs::updated_at.eq(now))
             .execute(conn)?,
+    };
+    Ok(changed > 0)
+}
+
+/// Which row a transition means, besides its id and the state the caller read.
+#[derive(Debug, Clone, Copy)]
+pub enum Guard<'a> {
+    /// It still carries this job-token hash (runner calls: the runner still holds it).
+    Token(&'a TokenHash),
+    /// Its `updated_at` is still the one read (the watchdog: no heartbeat since).
+    Unchanged(NaiveDateTime),
+    /// The state alone (server-side decisions: accept, cancel, completion).
+    State,
+}
+
+/// What a successful [`transition`] changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transitioned {
+    /// The job, as it is now.
+    pub job: Job,
+    /// The jobs the cascade moved (children released, or descendants settled), as they
+    /// are now.
+    pub cascaded: Vec<Job>,
+}
+
+impl Transitioned {
+    /// Whether the change made any job PENDING (runners should be told).
+    pub fn made_pending(&self) -> bool {
+        std::iter::once(&self.job)
+            .chain(&self.cascaded)
+            .any(|j| j.state == JobState::Pending)
+    }
+}
+
+/// The columns a rule changes. `None` leaves a column alone; `Some(None)` sets NULL.
+#[derive(AsChangeset)]
+#[diesel(table_name = runner_jobs)]
+struct Changes {
+    state: JobState,
+    failures: Option<i32>,
+    error: Option<Option<String>>,
+    job_token_hash: Option<Option<String>>,
+    runner_id: Option<Option<i64>>,
+    progress: Option<Option<i32>>,
+    started_at: Option<Option<NaiveDateTime>>,
+    finished_at: Option<Option<NaiveDateTime>>,
+    updated_at: NaiveDateTime,
+}
+
+impl Changes {
+    /// The changes of `t` (whose rule is `rule`) to a job that had `failures`.
+    fn of(t: &Transition, rule: &Rule, failures: i32, now: NaiveDateTime) -> Changes {
+        let (token, runner, started) = match (rule.holder, t) {
+            (
+                Holder::Assign,
+                Transition::Accept {
+                    runner_id,
+                    token_hash,
+                },
+            ) => (
+                Some(Some(token_hash.as_str().to_owned())),
+                Some(Some(*runner_id)),
+                Some(Some(now)),
+            ),
+            (Holder::Release, _) => (Some(None), Some(None), Some(None)),
+            (Holder::DropToken, _) => (Some(None), None, None),
+            (Holder::Keep | Holder::Assign, _) => (None, None, None),
+        };
+        Changes {
+            state: rule.to,
+            failures: rule.count_failure.then(|| failures.saturating_add(1)),
+            error: rule.set_error.then(|| t.message().map(str::to_owned)),
+            job_token_hash: token,
+            runner_id: runner,
+            progress: rule.clear_progress.then_some(None),
+            started_at: started,
+            finished_at: rule.finish.then_some(Some(now)),
+            updated_at: now,
+        }
+    }
+}
+
+/// Applies `t` to `job` (as the caller read it): one compare-and-set on the job's id,
+/// the state read (which must be one `t` starts from) and `guard`, then the rule's
+/// cascade on the jobs waiting for it, level by level, all in one transaction.
+/// `None` when the job is not in that state any more (or `guard` no longer holds):
+/// someone else changed it first, and nothing was written.
+pub fn transition(
+    conn: &mut DbConnection,
+    job: &Job,
+    t: &Transition,
+    guard: Guard<'_>,
+    now: NaiveDateTime,
+) -> Result<Option<Transitioned>, DbError> {
+    let rule = t.rule();
+    if !rule.from.contains(&job.state) {
+        return Ok(None);
+    }
+    let changes = Changes::of(t, &rule, job.failures, now);
+    let Some(cascade) = rule.cascade else {
+        return Ok(
+            compare_and_set(conn, job, guard, changes)?.map(|job| Transitioned {
+                job,
+                cascaded: Vec::new(),
+            }),
+        );
+    };
+    conn.transaction(|conn| {
+        let Some(changed) = compare_and_set(conn, job, guard, changes)? else {
+            return Ok(None);
+        };
+        let mut cascaded = Vec::new();
+        let mut frontier = vec![changed.id];
+        let mut step = Some(cascade);
+        while let (Some(c), false) = (step, frontier.is_empty()) {
+            let child_t = c.transition();
+            let child_rule = child_t.rule();
+            let moved: Vec<JobRow> = diesel::update(
+                runner_jobs::table
+                    .filter(runner_jobs::depends_on_job_id.eq_any(&frontier))
+                    .filter(runner_jobs::state.eq_any(state_ids(child_rule.from))),
+            )
+            .set(Changes::of(&child_t, &child_rule, 0, now))
+            .returning(runner_jobs::all_columns)
+            .get_results(conn)?;
+            let moved = rows::jobs(moved)?;
+            frontier = moved.iter().map(|j| j.id).collect();
+            cascaded.extend(moved);
+            step = child_rule.cascade;
+        }
+        Ok(Some(Transitioned {
+            job: changed,
+            cascaded,
+        }))
     })
 }
 
-/// Which PROCESSING/COMPLETING row a caller means: the one still holding the runner's
-/// token, or the one the watchdog saw with this `updated_at`.
-#[derive(Debug, Clone, Copy)]
-pub enum Held<'a> {
-    /// Still carries this job-token hash (runner calls).
-    Token(&'a str),
-    /// Unchanged since the watchdog read it (`updated_at` equal).
-    Unchanged(NaiveDateTime),
-    /// Whatever holds it (server-side decisions such as a failed completion).
-    Any,
-}
-
-/// `UPDATE target SET changes`, restricted to the row `held` names. A macro because
-/// each restriction is a different diesel query type.
-macro_rules! update_held {
-    ($conn:expr, $target:expr, $held:expr, $changes:expr) => {
-        match $held {
-            Held::Token(h) => diesel::update($target.filter(runner_jobs::job_token_hash.eq(h)))
-                .set($changes)
-                .execute($conn)?,
-            Held::Unchanged(t) => diesel::update($target.filter(runner_jobs::updated_at.eq(t)))
-                .set($changes)
-                .execute($conn)?,
-            Held::Any => diesel::update($target).set($changes).execute($conn)?,
+/// `UPDATE runner_jobs SET changes WHERE id = job.id AND state = job.state AND guard
+/// RETURNING *`; each guard is a different diesel query type, hence the three arms.
+fn compare_and_set(
+    conn: &mut DbConnection,
+    job: &Job,
+    guard: Guard<'_>,
+    changes: Changes,
+) -> Result<Option<Job>, DbError> {
+    let target = runner_jobs::table
+        .find(job.id)
+        .filter(runner_jobs::state.eq(job.state));
+    let row: Option<JobRow> = match guard {
+        Guard::Token(h) => {
+            diesel::update(target.filter(runner_jobs::job_token_hash.eq(h.as_str())))
+                .set(changes)
+                .returning(runner_jobs::all_columns)
+                .get_result(conn)
+                .optional()?
         }
+        Guard::Unchanged(t) => diesel::update(target.filter(runner_jobs::updated_at.eq(t)))
+            .set(changes)
+            .returning(runner_jobs::all_columns)
+            .get_result(conn)
+            .optional()?,
+        Guard::State => diesel::update(target)
+            .set(changes)
+            .returning(runner_jobs::all_columns)
+            .get_result(conn)
+            .optional()?,
     };
-}
-
-/// Requeue: PROCESSING → PENDING with token, runner, progress and start cleared and
-/// `failures` set, if the row is still PROCESSING and `held`. Returns the changed row
-/// count.
-pub fn requeue(
-    conn: &mut DbConnection,
-    id: i64,
-    held: Held<'_>,
-    failures: i32,
-    now: NaiveDateTime,
-) -> Result<usize, DbError> {
-    let target = runner_jobs::table
-        .find(id)
-        .filter(runner_jobs::state.eq(PROCESSING));
-    let changes = (
-        runner_jobs::state.eq(PENDING),
-        runner_jobs::failures.eq(failures),
-        runner_jobs::job_token_hash.eq(None::<String>),
-        runner_jobs::runner_id.eq(None::<i64>),
-        runner_jobs::progress.eq(None::<i32>),
-        runner_jobs::started_at.eq(None::<NaiveDateTime>),
-        runner_jobs::updated_at.eq(now),
-    );
-    Ok(update_held!(conn, target, held, changes))
-}
-
-/// Fail: `from` (PROCESSING or COMPLETING) → ERRORED with `message`, `failures` set,
-/// token and progress cleared, `finished_at` set, if the row is still in `from` and
-/// `held`. Returns the changed row count.
-pub fn fail(
-    conn: &mut DbConnection,
-    id: i64,
-    from: JobState,
-    held: Held<'_>,
-    failures: i32,
-    message: &str,
-    now: NaiveDateTime,
-) -> Result<usize, DbError> {
-    let target = runner_jobs::table
-        .find(id)
-        .filter(runner_jobs::state.eq(from.id()));
-    let changes = (
-        runner_jobs::state.eq(JobState::Errored.id()),
-        runner_jobs::failures.eq(failures),
-        runner_jobs::error.eq(message),
-        runner_jobs::job_token_hash.eq(None::<String>),
-        runner_jobs::progress.eq(None::<i32>),
-        runner_jobs::finished_at.eq(now),
-        runner_jobs::updated_at.eq(now),
-    );
-    Ok(update_held!(conn, target, held, changes))
-}
-
-/// Success, step 1: PROCESSING → COMPLETING if the row is still PROCESSING with this
-/// token. Returns the changed row count (0 = another `success` won, or the job moved).
-pub fn begin_completion(
-    conn: &mut DbConnection,
-    id: i64,
-    token_hash: &str,
-    now: NaiveDateTime,
-) -> Result<usize, DbError> {
-    Ok(diesel::update(
-        runner_jobs::table
-            .find(id)
-            .filter(runner_jobs::state.eq(PROCESSING))
-            .filter(runner_jobs::job_token_hash.eq(token_hash)),
-    )
-    .set((
-        runner_jobs::state.eq(COMPLETING),
-        runner_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)?)
-}
-
-/// Success, step 2: COMPLETING → COMPLETED with progress cleared and `finished_at`
-/// set. The token is kept, so a late `update` still gets its harmless 204. Returns the
-/// changed row count.
-pub fn complete(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<usize, DbError> {
-    Ok(diesel::update(
-        runner_jobs::table
-            .find(id)
-            .filter(runner_jobs::state.eq(COMPLETING)),
-    )
-    .set((
-        runner_jobs::state.eq(JobState::Completed.id()),
-        runner_jobs::progress.eq(None::<i32>),
-        runner_jobs::finished_at.eq(now),
-        runner_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)?)
-}
-
-/// Moves the direct children of `parent_id` that wait for it to PENDING. Only rows in
-/// WAITING_FOR_PARENT_JOB change. Returns the changed row count.
-pub fn release_children(
-    conn: &mut DbConnection,
-    parent_id: i64,
-    now: NaiveDateTime,
-) -> Result<usize, DbError> {
-    Ok(diesel::update(
-        runner_jobs::table
-            .filter(runner_jobs::depends_on_job_id.eq(parent_id))
-            .filter(runner_jobs::state.eq(WAITING)),
-    )
-    .set((
-        runner_jobs::state.eq(PENDING),
-        runner_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)?)
-}
-
-/// Reads the children of any of `parent_ids` still in WAITING_FOR_PARENT_JOB. Locks
-/// nothing.
-pub fn waiting_children(
-    conn: &mut DbConnection,
-    parent_ids: &[i64],
-) -> Result<Vec<RunnerJobRow>, DbError> {
-    Ok(runner_jobs::table
-        .filter(runner_jobs::depends_on_job_id.eq_any(parent_ids))
-        .filter(runner_jobs::state.eq(WAITING))
-        .order(runner_jobs::id.asc())
-        .load(conn)?)
-}
-
-/// Moves one waiting child to `state` (PARENT_ERRORED or PARENT_CANCELLED) with an
-/// optional error, if it is still WAITING_FOR_PARENT_JOB. Returns the changed row
-/// count.
-pub fn settle_child(
-    conn: &mut DbConnection,
-    id: i64,
-    state: JobState,
-    error: Option<&str>,
-    now: NaiveDateTime,
-) -> Result<usize, DbError> {
-    Ok(diesel::update(
-        runner_jobs::table
-            .find(id)
-            .filter(runner_jobs::state.eq(WAITING)),
-    )
-    .set((
-        runner_jobs::state.eq(state.id()),
-        runner_jobs::error.eq(error),
-        runner_jobs::finished_at.eq(now),
-        runner_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)?)
-}
-
-/// Cancel: PENDING, PROCESSING or WAITING_FOR_PARENT_JOB → CANCELLED, token and
-/// progress cleared, if the row is still in `from`. Returns the changed row count.
-pub fn cancel(
-    conn: &mut DbConnection,
-    id: i64,
-    from: JobState,
-    now: NaiveDateTime,
-) -> Result<usize, DbError> {
-    Ok(diesel::update(
-        runner_jobs::table
-            .find(id)
-            .filter(runner_jobs::state.eq(from.id())),
-    )
-    .set((
-        runner_jobs::state.eq(JobState::Cancelled.id()),
-        runner_jobs::job_token_hash.eq(None::<String>),
-        runner_jobs::progress.eq(None::<i32>),
-        runner_jobs::finished_at.eq(now),
-        runner_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)?)
+    row.map(Job::try_from).transpose()
 }
 
 /// Reads the jobs of a video in any of `states`, oldest first. Locks nothing.
 pub fn of_video_in_states(
     conn: &mut DbConnection,
     video_id: i64,
-    states: &[i32],
-) -> Result<Vec<RunnerJobRow>, DbError> {
+    states: &[JobState],
+) -> Result<Vec<Job>, DbError> {
+    rows::jobs(
+        runner_jobs::table
+            .filter(runner_jobs::video_id.eq(video_id))
+            .filter(runner_jobs::state.eq_any(state_ids(states)))
+            .order(runner_jobs::id.asc())
+            .load(conn)?,
+    )
+}
+
+/// Every job of the given videos, in creation order. Locks nothing.
+pub fn of_videos(conn: &mut DbConnection, video_ids: &[i64]) -> Result<Vec<Job>, DbError> {
+    rows::jobs(
+        runner_jobs::table
+            .filter(runner_jobs::video_id.eq_any(video_ids))
+            .order(runner_jobs::id.asc())
+            .load(conn)?,
+    )
+}
+
+/// The states of every job of a video. Locks nothing.
+pub fn states_of_video(conn: &mut DbConnection, video_id: i64) -> Result<Vec<JobState>, DbError> {
+    let states: Vec<i32> = runner_jobs::table
+        .filter(runner_jobs::video_id.eq(video_id))
+        .select(runner_jobs::state)
+        .load(conn)?;
+    states
+        .into_iter()
+        .map(|s| JobState::try_from(s).map_err(|e| DbError::Corrupt(e.to_string())))
+        .collect()
+}
+
+/// The most recent error message among a video's errored jobs. Locks nothing.
+pub fn last_error_of_video(
+    conn: &mut DbConnection,
+    video_id: i64,
+) -> Result<Option<String>, DbError> {
     Ok(runner_jobs::table
         .filter(runner_jobs::video_id.eq(video_id))
-        .filter(runner_jobs::state.eq_any(states))
-        .order(runner_jobs::id.asc())
-        .load(conn)?)
+        .filter(runner_jobs::error.is_not_null())
+        .filter(runner_jobs::state.eq(JobState::Errored))
+        .order(runner_jobs::updated_at.desc())
+        .select(runner_jobs::error)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
 }
 
 /// Reads up to `limit` jobs in `state` of the given types whose `updated_at` is older
 /// than `before` (the watchdog's candidates). Locks nothing: each is then changed by a
-/// compare-and-set on its `updated_at`.
+/// [`transition`] guarded by the `updated_at` read.
 pub fn stalled(
     conn: &mut DbConnection,
     state: JobState,
-    types: &[&str],
+    types: &[JobType],
     before: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<RunnerJobRow>, DbError> {
-    Ok(runner_jobs::table
-        .filter(runner_jobs::state.eq(state.id()))
-        .filter(runner_jobs::job_type.eq_any(types))
-        .filter(runner_jobs::updated_at.lt(before))
-        .order(runner_jobs::updated_at.asc())
-        .limit(limit)
-        .load(conn)?)
+) -> Result<Vec<Job>, DbError> {
+    rows::jobs(
+        runner_jobs::table
+            .filter(runner_jobs::state.eq(state))
+            .filter(runner_jobs::job_type.eq_any(type_names(types)))
+            .filter(runner_jobs::updated_at.lt(before))
+            .order(runner_jobs::updated_at.asc())
+            .limit(limit)
+            .load(conn)?,
+    )
 }

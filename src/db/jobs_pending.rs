@@ -9,7 +9,7 @@ use crate::domain::job::JobState;
 /// Whether any job is PENDING. Reads only; uses no lock.
 pub fn pending_job_exists(conn: &mut DbConnection) -> Result<bool, DbError> {
     Ok(diesel::select(diesel::dsl::exists(
-        runner_jobs::table.filter(runner_jobs::state.eq(JobState::Pending.id())),
+        runner_jobs::table.filter(runner_jobs::state.eq(JobState::Pending)),
     ))
     .get_result(conn)?)
 }

@@ -3,34 +3,22 @@
 
 use diesel::prelude::*;
 
-use super::models::VideoRow;
 use super::schema::{storyboards, streaming_playlists, video_captions, video_files, videos};
 use super::{DbConnection, DbError};
-use crate::domain::video::FileKind;
+use crate::domain::video::{FileKind, Video};
 
 /// Every key the rows of `video` record as its own: its files (the source only when
-/// `source_owned`, i.e. it was uploaded) and their playlists, its thumbnail, master
-/// playlist, captions and storyboard. A key another video's rows also record (older
+/// `options.source_owned`, i.e. it was uploaded) and their playlists, its thumbnail,
+/// master playlist, captions and storyboard. A key another video's rows also record (older
 /// data could share a source) is left out: it is not this video's alone.
-pub fn owned_keys(
-    conn: &mut DbConnection,
-    video: &VideoRow,
-    source_owned: bool,
-) -> Result<Vec<String>, DbError> {
+pub fn owned_keys(conn: &mut DbConnection, video: &Video) -> Result<Vec<String>, DbError> {
     let mut keys: Vec<String> = Vec::new();
-    let files: Vec<(String, String, Option<String>)> = video_files::table
-        .filter(video_files::video_id.eq(video.id))
-        .select((
-            video_files::kind,
-            video_files::storage_key,
-            video_files::playlist_key,
-        ))
-        .load(conn)?;
-    for (kind, key, playlist) in files {
-        if kind != FileKind::Source.as_str() || source_owned {
-            keys.push(key);
+    for file in super::videos::files(conn, video.id)? {
+        let file = file.facts;
+        if file.kind != FileKind::Source || video.options.source_owned {
+            keys.push(file.storage_key);
         }
-        keys.extend(playlist);
+        keys.extend(file.playlist_key);
     }
     keys.extend(video.thumbnail_key.clone());
     keys.extend(
@@ -64,11 +52,13 @@ pub fn owned_keys(
 
 /// The video whose folder holds `key`: folders do not nest (`db::folders`), so there
 /// is at most one; should older rows nest, the innermost folder wins.
-pub fn video_holding(conn: &mut DbConnection, key: &str) -> Result<Option<VideoRow>, DbError> {
+pub fn video_holding(conn: &mut DbConnection, key: &str) -> Result<Option<Video>, DbError> {
     let folders: Vec<&str> = key.match_indices('/').map(|(i, _)| &key[..i]).collect();
-    let mut found: Vec<VideoRow> = videos::table
-        .filter(videos::directory.eq_any(&folders))
-        .load(conn)?;
+    let mut found = super::rows::videos(
+        videos::table
+            .filter(videos::directory.eq_any(&folders))
+            .load(conn)?,
+    )?;
     found.sort_by_key(|v| std::cmp::Reverse(v.directory.len()));
     Ok(found.into_iter().next())
 }
@@ -76,11 +66,15 @@ pub fn video_holding(conn: &mut DbConnection, key: &str) -> Result<Option<VideoR
 /// Whether `key` is a published output of `video`: an HLS or web-video file or media
 /// playlist, its thumbnail, master playlist, a caption or its storyboard. Sources and
 /// intermediate files are not.
-pub fn is_published(conn: &mut DbConnection, video: &VideoRow, key: &str) -> Result<bool, DbError> {
+pub fn is_published(conn: &mut DbConnection, video: &Video, key: &str) -> Result<bool, DbError> {
     if video.thumbnail_key.as_deref() == Some(key) {
         return Ok(true);
     }
-    let published = [FileKind::WebVideo.as_str(), FileKind::Hls.as_str()];
+    let published: Vec<&str> = FileKind::ALL
+        .into_iter()
+        .filter(|k| k.is_published())
+        .map(FileKind::as_str)
+        .collect();
     let files: i64 = video_files::table
         .filter(video_files::video_id.eq(video.id))
         .filter(video_files::kind.eq_any(published))

@@ -1,39 +1,47 @@
 //! Registration token queries.
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::models::{NewRegistrationToken, RegistrationTokenRow};
+use super::rows::{NewRegistrationTokenRow, RegistrationTokenRow};
 use super::schema::{registration_tokens, runners};
 use super::{DbConnection, DbError};
+use crate::domain::ids::RegistrationToken;
+use crate::domain::runner::StoredRegistrationToken;
 
-/// Inserts a token and returns its row.
-pub fn insert(conn: &mut DbConnection, token: &str) -> Result<RegistrationTokenRow, DbError> {
-    let now = super::now();
-    Ok(diesel::insert_into(registration_tokens::table)
-        .values(NewRegistrationToken {
-            token,
+/// Inserts a token and returns it.
+pub fn insert(
+    conn: &mut DbConnection,
+    token: &RegistrationToken,
+    now: NaiveDateTime,
+) -> Result<StoredRegistrationToken, DbError> {
+    let row: RegistrationTokenRow = diesel::insert_into(registration_tokens::table)
+        .values(NewRegistrationTokenRow {
+            token: token.as_str(),
             created_at: now,
             updated_at: now,
         })
         .returning(registration_tokens::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)?;
+    Ok(row.into())
 }
 
 /// Finds a token by its value.
 pub fn find_by_token(
     conn: &mut DbConnection,
-    token: &str,
-) -> Result<Option<RegistrationTokenRow>, DbError> {
+    token: &RegistrationToken,
+) -> Result<Option<StoredRegistrationToken>, DbError> {
     Ok(registration_tokens::table
-        .filter(registration_tokens::token.eq(token))
-        .first(conn)
-        .optional()?)
+        .filter(registration_tokens::token.eq(token.as_str()))
+        .first::<RegistrationTokenRow>(conn)
+        .optional()?
+        .map(StoredRegistrationToken::from))
 }
 
 /// Every token with the number of runners registered with it, newest first.
 pub fn list_with_runner_counts(
     conn: &mut DbConnection,
-) -> Result<Vec<(RegistrationTokenRow, i64)>, DbError> {
+) -> Result<Vec<(StoredRegistrationToken, i64)>, DbError> {
     let tokens: Vec<RegistrationTokenRow> = registration_tokens::table
         .order((
             registration_tokens::created_at.desc(),
@@ -46,6 +54,7 @@ pub fn list_with_runner_counts(
         .load(conn)?;
     Ok(tokens
         .into_iter()
+        .map(StoredRegistrationToken::from)
         .map(|t| {
             let n = counts
                 .iter()

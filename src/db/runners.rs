@@ -3,28 +3,36 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::models::{NewRunner, RunnerRow};
+use super::rows::{NewRunnerRow, RunnerRow};
 use super::schema::runners;
 use super::{DbConnection, DbError};
+use crate::domain::ids::TokenHash;
+use crate::domain::runner::{NewRunner, Runner};
 
-/// Inserts a runner. A duplicate name or token hash is a unique violation
-/// ([`DbError::is_unique_violation`]).
-pub fn insert(conn: &mut DbConnection, runner: &NewRunner<'_>) -> Result<RunnerRow, DbError> {
-    Ok(diesel::insert_into(runners::table)
-        .values(runner)
+/// Inserts a runner (its contact, creation and change times `now`). A duplicate name
+/// or token hash is a unique violation ([`DbError::is_unique_violation`]).
+pub fn insert(
+    conn: &mut DbConnection,
+    runner: &NewRunner,
+    now: NaiveDateTime,
+) -> Result<Runner, DbError> {
+    let row: RunnerRow = diesel::insert_into(runners::table)
+        .values(NewRunnerRow::new(runner, now))
         .returning(runners::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)?;
+    Ok(row.into())
 }
 
-/// Finds a runner by the SHA-256 of its token.
+/// Finds a runner by the hash of its token.
 pub fn find_by_token_hash(
     conn: &mut DbConnection,
-    token_hash: &str,
-) -> Result<Option<RunnerRow>, DbError> {
+    token_hash: &TokenHash,
+) -> Result<Option<Runner>, DbError> {
     Ok(runners::table
-        .filter(runners::token_hash.eq(token_hash))
-        .first(conn)
-        .optional()?)
+        .filter(runners::token_hash.eq(token_hash.as_str()))
+        .first::<RunnerRow>(conn)
+        .optional()?
+        .map(Runner::from))
 }
 
 /// Whether a runner with this name exists.
@@ -36,15 +44,22 @@ pub fn name_exists(conn: &mut DbConnection, name: &str) -> Result<bool, DbError>
 }
 
 /// Every runner, newest first.
-pub fn list(conn: &mut DbConnection) -> Result<Vec<RunnerRow>, DbError> {
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Runner>, DbError> {
     Ok(runners::table
         .order((runners::created_at.desc(), runners::id.desc()))
-        .load(conn)?)
+        .load::<RunnerRow>(conn)?
+        .into_iter()
+        .map(Runner::from)
+        .collect())
 }
 
 /// Finds a runner by id.
-pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<RunnerRow>, DbError> {
-    Ok(runners::table.find(id).first(conn).optional()?)
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Runner>, DbError> {
+    Ok(runners::table
+        .find(id)
+        .first::<RunnerRow>(conn)
+        .optional()?
+        .map(Runner::from))
 }
 
 /// Deletes a runner; returns whether it existed. Its jobs keep `runner_id = NULL`.

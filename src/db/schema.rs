@@ -61,6 +61,7 @@ diesel::table! {
         metadata -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        format -> Nullable<Text>,
     }
 }
 

@@ -3,54 +3,67 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::models::{
-    NewVideo, NewVideoFile, RunnerJobRow, StreamingPlaylistRow, VideoFileRow, VideoRow,
-};
-use super::schema::{runner_jobs, streaming_playlists, video_files, videos};
+use super::rows::{self, NewVideoFileRow, NewVideoRow, VideoFileRow, VideoRow};
+use super::schema::{streaming_playlists, video_files, videos};
 use super::{DbConnection, DbError};
+use crate::domain::ids::VideoUuid;
+use crate::domain::video::{FileFacts, FileKind, NewVideo, Video, VideoFile, VideoState};
 
-/// Inserts a video.
-pub fn insert(conn: &mut DbConnection, video: &NewVideo) -> Result<VideoRow, DbError> {
-    Ok(diesel::insert_into(videos::table)
-        .values(video)
+/// Inserts a video. Most callers want [`super::folders::claim`], which checks that
+/// its folder is free first.
+pub fn insert(
+    conn: &mut DbConnection,
+    video: &NewVideo,
+    now: NaiveDateTime,
+) -> Result<Video, DbError> {
+    let row: VideoRow = diesel::insert_into(videos::table)
+        .values(NewVideoRow::new(video, now))
         .returning(videos::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)?;
+    Video::try_from(row)
 }
 
 /// Finds a video by its public UUID.
-pub fn find_by_uuid(conn: &mut DbConnection, uuid: &str) -> Result<Option<VideoRow>, DbError> {
-    Ok(videos::table
-        .filter(videos::uuid.eq(uuid))
-        .first(conn)
-        .optional()?)
+pub fn find_by_uuid(conn: &mut DbConnection, uuid: VideoUuid) -> Result<Option<Video>, DbError> {
+    videos::table
+        .filter(videos::uuid.eq(uuid.to_string()))
+        .first::<VideoRow>(conn)
+        .optional()?
+        .map(Video::try_from)
+        .transpose()
 }
 
 /// Finds a video by id.
-pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<VideoRow>, DbError> {
-    Ok(videos::table.find(id).first(conn).optional()?)
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Video>, DbError> {
+    videos::table
+        .find(id)
+        .first::<VideoRow>(conn)
+        .optional()?
+        .map(Video::try_from)
+        .transpose()
 }
 
 /// A page of videos, newest first, optionally only in one state. Returns the page and
 /// the total count.
 pub fn list(
     conn: &mut DbConnection,
-    state: Option<i32>,
+    state: Option<VideoState>,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<VideoRow>, i64), DbError> {
+) -> Result<(Vec<Video>, i64), DbError> {
     let mut query = videos::table.into_boxed();
     let mut count = videos::table.into_boxed();
     if let Some(state) = state {
         query = query.filter(videos::state.eq(state));
         count = count.filter(videos::state.eq(state));
     }
-    let rows = query
+    let rows: Vec<VideoRow> = query
         .order((videos::created_at.desc(), videos::id.desc()))
         .offset(offset)
         .limit(limit)
         .load(conn)?;
     let total = count.count().get_result(conn)?;
-    Ok((rows, total))
+    Ok((rows::videos(rows)?, total))
 }
 
 /// Deletes a video row; files, playlist, captions and jobs go with it (cascade).
@@ -73,7 +86,7 @@ pub fn lock(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<bool
 pub fn set_state(
     conn: &mut DbConnection,
     id: i64,
-    state: i32,
+    state: VideoState,
     error: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
@@ -87,41 +100,36 @@ pub fn set_state(
     Ok(())
 }
 
-/// States of every job of a video.
-pub fn job_states(conn: &mut DbConnection, video_id: i64) -> Result<Vec<i32>, DbError> {
-    Ok(runner_jobs::table
-        .filter(runner_jobs::video_id.eq(video_id))
-        .select(runner_jobs::state)
-        .load(conn)?)
-}
-
-/// The most recent error message among a video's errored jobs.
-pub fn last_job_error(conn: &mut DbConnection, video_id: i64) -> Result<Option<String>, DbError> {
-    Ok(runner_jobs::table
-        .filter(runner_jobs::video_id.eq(video_id))
-        .filter(runner_jobs::error.is_not_null())
-        .filter(runner_jobs::state.eq(crate::domain::job::JobState::Errored.id()))
-        .order(runner_jobs::updated_at.desc())
-        .select(runner_jobs::error)
-        .first::<Option<String>>(conn)
-        .optional()?
-        .flatten())
-}
-
 /// Stores a file row, replacing the one of the same video, kind and resolution (a
 /// re-run of a job overwrites its rendition).
-pub fn replace_file(conn: &mut DbConnection, file: &NewVideoFile) -> Result<VideoFileRow, DbError> {
+pub fn replace_file(
+    conn: &mut DbConnection,
+    video_id: i64,
+    file: &FileFacts,
+    now: NaiveDateTime,
+) -> Result<VideoFile, DbError> {
     diesel::delete(
         video_files::table
-            .filter(video_files::video_id.eq(file.video_id))
-            .filter(video_files::kind.eq(&file.kind))
+            .filter(video_files::video_id.eq(video_id))
+            .filter(video_files::kind.eq(file.kind))
             .filter(video_files::resolution.eq(file.resolution)),
     )
     .execute(conn)?;
-    Ok(diesel::insert_into(video_files::table)
-        .values(file)
+    insert_file(conn, video_id, file, now)
+}
+
+/// Inserts a file row.
+pub fn insert_file(
+    conn: &mut DbConnection,
+    video_id: i64,
+    file: &FileFacts,
+    now: NaiveDateTime,
+) -> Result<VideoFile, DbError> {
+    let row: VideoFileRow = diesel::insert_into(video_files::table)
+        .values(NewVideoFileRow::new(video_id, file, now))
         .returning(video_files::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)?;
+    Ok(VideoFile::from(row))
 }
 
 /// Deletes the file row of a video that records `storage_key` (undoing a
@@ -140,20 +148,43 @@ pub fn remove_file(
 }
 
 /// Every file of a video, by kind then descending resolution.
-pub fn files(conn: &mut DbConnection, video_id: i64) -> Result<Vec<VideoFileRow>, DbError> {
-    Ok(video_files::table
-        .filter(video_files::video_id.eq(video_id))
-        .order((video_files::kind.asc(), video_files::resolution.desc()))
-        .load(conn)?)
+pub fn files(conn: &mut DbConnection, video_id: i64) -> Result<Vec<VideoFile>, DbError> {
+    files_of(conn, &[video_id])
 }
 
-/// The video's HLS master playlist row, if any.
-pub fn streaming_playlist(
+/// Every file of the given videos, by video, kind, then descending resolution.
+pub fn files_of(conn: &mut DbConnection, video_ids: &[i64]) -> Result<Vec<VideoFile>, DbError> {
+    Ok(rows::files(
+        video_files::table
+            .filter(video_files::video_id.eq_any(video_ids))
+            .order((
+                video_files::video_id.asc(),
+                video_files::kind.asc(),
+                video_files::resolution.desc(),
+            ))
+            .load(conn)?,
+    ))
+}
+
+/// Deletes the file rows of `kind` of a video and returns their keys.
+pub fn remove_files_of_kind(
     conn: &mut DbConnection,
     video_id: i64,
-) -> Result<Option<StreamingPlaylistRow>, DbError> {
+    kind: FileKind,
+) -> Result<Vec<String>, DbError> {
+    let filter = video_files::table
+        .filter(video_files::video_id.eq(video_id))
+        .filter(video_files::kind.eq(kind));
+    let keys: Vec<String> = filter.select(video_files::storage_key).load(conn)?;
+    diesel::delete(filter).execute(conn)?;
+    Ok(keys)
+}
+
+/// The key of the video's HLS master playlist, if it has one.
+pub fn master_playlist(conn: &mut DbConnection, video_id: i64) -> Result<Option<String>, DbError> {
     Ok(streaming_playlists::table
         .filter(streaming_playlists::video_id.eq(video_id))
+        .select(streaming_playlists::master_key)
         .first(conn)
         .optional()?)
 }
@@ -165,7 +196,7 @@ pub fn ensure_streaming_playlist(
     master_key: &str,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
-    if streaming_playlist(conn, video_id)?.is_none() {
+    if master_playlist(conn, video_id)?.is_none() {
         diesel::insert_into(streaming_playlists::table)
             .values((
                 streaming_playlists::video_id.eq(video_id),
@@ -188,13 +219,17 @@ pub fn ensure_streaming_playlist(
 pub fn importing_before(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
-) -> Result<Vec<String>, DbError> {
-    Ok(videos::table
-        .filter(videos::state.eq(crate::domain::video::VideoState::Importing.id()))
+) -> Result<Vec<VideoUuid>, DbError> {
+    let uuids: Vec<String> = videos::table
+        .filter(videos::state.eq(VideoState::Importing))
         .filter(videos::created_at.lt(cutoff))
         .select(videos::uuid)
         .limit(1000)
-        .load(conn)?)
+        .load(conn)?;
+    uuids
+        .iter()
+        .map(|u| VideoUuid::from_stored(u).map_err(|e| DbError::Corrupt(format!("video {u}: {e}"))))
+        .collect()
 }
 
 /// Moves a video out of the `importing` state (a compare-and-set): false when the
@@ -202,57 +237,15 @@ pub fn importing_before(
 pub fn leave_importing(
     conn: &mut DbConnection,
     id: i64,
-    state: i32,
+    state: VideoState,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     Ok(diesel::update(
         videos::table
             .find(id)
-            .filter(videos::state.eq(crate::domain::video::VideoState::Importing.id())),
+            .filter(videos::state.eq(VideoState::Importing)),
     )
     .set((videos::state.eq(state), videos::updated_at.eq(now)))
     .execute(conn)?
         > 0)
-}
-
-/// Deletes the file rows of `kind` of a video and returns their keys.
-pub fn remove_files_of_kind(
-    conn: &mut DbConnection,
-    video_id: i64,
-    kind: &str,
-) -> Result<Vec<String>, DbError> {
-    let filter = video_files::table
-        .filter(video_files::video_id.eq(video_id))
-        .filter(video_files::kind.eq(kind));
-    let keys: Vec<String> = filter.select(video_files::storage_key).load(conn)?;
-    diesel::delete(filter).execute(conn)?;
-    Ok(keys)
-}
-
-/// Inserts a file row.
-pub fn insert_file(conn: &mut DbConnection, file: &NewVideoFile) -> Result<VideoFileRow, DbError> {
-    Ok(diesel::insert_into(video_files::table)
-        .values(file)
-        .returning(video_files::all_columns)
-        .get_result(conn)?)
-}
-
-/// Every file of the given videos, by video, kind, then descending resolution.
-pub fn files_of(conn: &mut DbConnection, video_ids: &[i64]) -> Result<Vec<VideoFileRow>, DbError> {
-    Ok(video_files::table
-        .filter(video_files::video_id.eq_any(video_ids))
-        .order((
-            video_files::video_id.asc(),
-            video_files::kind.asc(),
-            video_files::resolution.desc(),
-        ))
-        .load(conn)?)
-}
-
-/// Every job of the given videos, in creation order.
-pub fn jobs_of(conn: &mut DbConnection, video_ids: &[i64]) -> Result<Vec<RunnerJobRow>, DbError> {
-    Ok(runner_jobs::table
-        .filter(runner_jobs::video_id.eq_any(video_ids))
-        .order(runner_jobs::id.asc())
-        .load(conn)?)
 }

@@ -1,9 +1,12 @@
-//! Pure domain types: identifiers and tokens, job states and types, rendition planning
-//! and job payloads. Nothing here does I/O or depends on another module of this crate.
+//! Pure domain types: identifiers and tokens, jobs (states, types, payloads and the
+//! lifecycle table), videos, runners, rendition planning and the checks on what runners
+//! send. Nothing here does I/O or depends on another module of this crate.
 
 pub mod ids;
 pub mod job;
 pub mod lifecycle;
 pub mod payloads;
 pub mod planning;
+pub mod runner;
+pub mod runner_input;
 pub mod video;

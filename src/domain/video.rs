@@ -1,5 +1,11 @@
-//! Video states and how a video's state follows from its jobs.
+//! Videos: their states (and how a VOD video's state follows from its jobs), the
+//! video and its stored files as the service knows them, and the keys of its outputs.
 
+use chrono::NaiveDateTime;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::ids::VideoUuid;
 use super::job::JobState;
 
 /// A video's processing state, stored as an integer. Ids follow PeerTube's
@@ -82,6 +88,137 @@ impl VideoState {
     }
 }
 
+/// The video API's form of a state: `{"id": 10, "name": "playable", "label": …}`.
+impl Serialize for VideoState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("VideoState", 3)?;
+        st.serialize_field("id", &self.id())?;
+        st.serialize_field("name", self.name())?;
+        st.serialize_field("label", self.label())?;
+        st.end()
+    }
+}
+
+/// Output options of a video, as requested (or configured) at submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoOptions {
+    /// HLS renditions.
+    pub hls: bool,
+    /// MP4 renditions.
+    pub web_videos: bool,
+    /// The rungs planned.
+    #[serde(default)]
+    pub resolutions: Vec<u32>,
+    /// The source was uploaded (the video owns it) rather than named by `filePath`.
+    #[serde(default)]
+    pub source_owned: bool,
+}
+
+/// A video as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Video {
+    /// Internal id.
+    pub id: i64,
+    /// Public UUID.
+    pub uuid: VideoUuid,
+    /// Where it is in its processing.
+    pub state: VideoState,
+    /// Display name.
+    pub name: Option<String>,
+    /// Storage folder of every output (the video owns it).
+    pub directory: String,
+    /// Prefix of output names.
+    pub base_filename: String,
+    /// Seconds.
+    pub duration: Option<f64>,
+    /// Storage key of the thumbnail JPEG.
+    pub thumbnail_key: Option<String>,
+    /// Detected or given language.
+    pub language: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Output options.
+    pub options: VideoOptions,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A video to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVideo {
+    /// Public UUID.
+    pub uuid: VideoUuid,
+    /// First state.
+    pub state: VideoState,
+    /// Display name.
+    pub name: Option<String>,
+    /// Storage folder of every output.
+    pub directory: String,
+    /// Prefix of output names.
+    pub base_filename: String,
+    /// Seconds.
+    pub duration: Option<f64>,
+    /// Storage key of the thumbnail JPEG.
+    pub thumbnail_key: Option<String>,
+    /// Output options.
+    pub options: VideoOptions,
+}
+
+/// What a stored file of a video is made of (shared by stored and new files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileFacts {
+    /// What the file is.
+    pub kind: FileKind,
+    /// Storage key of the media file.
+    pub storage_key: String,
+    /// Storage key of the HLS media playlist.
+    pub playlist_key: Option<String>,
+    /// Shorter displayed side, 0 for audio.
+    pub resolution: i32,
+    /// Displayed width.
+    pub width: i32,
+    /// Displayed height.
+    pub height: i32,
+    /// Frames per second (0 when unknown or audio).
+    pub fps: f64,
+    /// Bytes.
+    pub size: i64,
+    /// Peak bits per second.
+    pub bitrate: Option<i64>,
+    /// RFC 6381 codecs.
+    pub codecs: Option<String>,
+    /// The container, as ffprobe names it (`mov,mp4,m4a,3gp,3g2,mj2`).
+    pub format: Option<String>,
+    /// What ffprobe said of the file (its JSON output), for diagnostics.
+    pub metadata: Option<String>,
+}
+
+/// A stored file of a video: its source, a rendition or an intermediate file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoFile {
+    /// Internal id.
+    pub id: i64,
+    /// Owning video.
+    pub video_id: i64,
+    /// What it is.
+    pub facts: FileFacts,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+impl std::ops::Deref for VideoFile {
+    type Target = FileFacts;
+
+    fn deref(&self) -> &FileFacts {
+        &self.facts
+    }
+}
+
 /// The state a VOD video is in given its jobs' states and whether any rendition is
 /// stored. A final failure wins; then "all done"; then "something playable".
 pub fn derive_vod_state(jobs: &[JobState], has_rendition: bool) -> VideoState {
@@ -117,6 +254,29 @@ mod tests {
             assert_eq!(VideoState::from_id(s.id()), Some(s));
             assert_eq!(VideoState::from_name(s.name()), Some(s));
         }
+        for k in FileKind::ALL {
+            assert_eq!(FileKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(
+            serde_json::to_value(VideoState::Playable).ok(),
+            Some(serde_json::json!({"id": 10, "name": "playable",
+                                    "label": "Playable, transcoding continues"}))
+        );
+    }
+
+    #[test]
+    fn options_read_older_rows_without_the_newer_members() {
+        let o: Result<VideoOptions, _> =
+            serde_json::from_str(r#"{"hls": true, "webVideos": false}"#);
+        assert_eq!(
+            o.ok(),
+            Some(VideoOptions {
+                hls: true,
+                web_videos: false,
+                resolutions: Vec::new(),
+                source_owned: false
+            })
+        );
     }
 
     #[test]
@@ -187,16 +347,17 @@ impl FileKind {
         matches!(self, FileKind::WebVideo | FileKind::Hls)
     }
 
+    /// Every kind.
+    pub const ALL: [FileKind; 4] = [
+        FileKind::Source,
+        FileKind::WebVideo,
+        FileKind::Hls,
+        FileKind::Intermediate,
+    ];
+
     /// Kind for a stored string.
     pub fn parse(s: &str) -> Option<FileKind> {
-        [
-            FileKind::Source,
-            FileKind::WebVideo,
-            FileKind::Hls,
-            FileKind::Intermediate,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        FileKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -7,7 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Proof that the request carries one of the configured API keys.
@@ -24,7 +24,9 @@ fn check(req: &HttpRequest) -> Result<ApiKey, ApiError> {
     };
     let keys = &state.settings.auth.api_keys;
     if keys.is_empty() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, DISABLED));
+        return Err(
+            ApiError::new(StatusCode::FORBIDDEN, DISABLED).with_code(ErrorCode::ApiDisabled)
+        );
     }
     let presented = req
         .headers()
@@ -37,15 +39,18 @@ fn check(req: &HttpRequest) -> Result<ApiKey, ApiError> {
         .map(str::trim);
     match presented {
         Some(token) if keys.iter().any(|k| k.matches(token)) => Ok(ApiKey),
-        Some(_) => Err(unauthorized("Invalid API key")),
+        Some(_) => Err(unauthorized("Invalid API key", ErrorCode::InvalidApiKey)),
         None => Err(unauthorized(
             "Missing API key: send `Authorization: Bearer <api key>`",
+            ErrorCode::MissingApiKey,
         )),
     }
 }
 
-fn unauthorized(detail: &'static str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, detail).with_header("www-authenticate", "Bearer")
+fn unauthorized(detail: &'static str, code: ErrorCode) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, detail)
+        .with_code(code)
+        .with_header("www-authenticate", "Bearer")
 }
 
 impl FromRequest for ApiKey {

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::str::FromStr;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -12,6 +13,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
+use crate::domain::ids::{InvalidToken, JobUuid};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -143,10 +145,29 @@ impl<'a> Fields<'a> {
         );
     }
 
-    /// Checks that URL parameter `name` is a UUID v4 (PeerTube's `isUUID(v, 4)`).
-    pub fn uuid_param(&mut self, name: &str, value: &str) {
-        if !crate::domain::ids::is_uuid_v4(value) {
-            self.invalid_param(name, value, "Should have a valid UUID v4");
+    /// URL parameter `name` as a job UUID: a UUID v4 (PeerTube's `isUUID(v, 4)`).
+    pub fn job_uuid_param(&mut self, name: &str, value: &str) -> Option<JobUuid> {
+        JobUuid::parse(value)
+            .inspect_err(|e| self.invalid_param(name, value, &e.to_string()))
+            .ok()
+    }
+
+    /// A required token (runner, job or registration token): 1 to 1000 characters, no
+    /// control character.
+    pub fn token<T: FromStr<Err = InvalidToken>>(&mut self, name: &str) -> Option<T> {
+        match self.body.get(name) {
+            None | Some(Value::Null) => {
+                self.invalid(name, "Field is required");
+                None
+            }
+            Some(Value::String(s)) => s
+                .parse()
+                .inspect_err(|e: &InvalidToken| self.invalid(name, &e.to_string()))
+                .ok(),
+            Some(_) => {
+                self.invalid(name, "Should be a string");
+                None
+            }
         }
     }
 
@@ -407,6 +428,27 @@ mod tests {
         assert!(echoed.ends_with('…'));
         assert!(params["f"]["value"].as_str().unwrap().ends_with('…'));
         assert!(err.to_string().len() < 2000);
+    }
+
+    #[test]
+    fn tokens_and_uuids_are_parsed_with_every_error_named() {
+        use crate::domain::ids::{JobToken, RunnerToken};
+        let body = json!({"runnerToken": "ptrt-x", "jobToken": "", "other": 3})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let mut f = Fields::new(&body);
+        assert!(f.token::<RunnerToken>("runnerToken").is_some());
+        assert!(f.token::<JobToken>("jobToken").is_none());
+        assert!(f.token::<JobToken>("other").is_none());
+        assert!(f.token::<JobToken>("missing").is_none());
+        assert!(f.job_uuid_param("jobUUID", "nope").is_none());
+        let err = f.finish("/x").unwrap_err().body();
+        assert_eq!(
+            err["detail"],
+            "Incorrect request parameters: jobToken, jobUUID, missing, other"
+        );
+        assert_eq!(err["invalid-params"]["jobUUID"]["location"], "params");
     }
 
     #[test]

@@ -4,58 +4,58 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::extract::{ClientIp, Fields, JsonObject};
-use super::jobs::credentials;
+use super::calls::{CallBody, JobCall};
+use super::extract::Fields;
 use super::objects;
-use crate::domain::lifecycle::{PROCESSING_ONLY, is_task_file_name};
+use crate::domain::runner_input::is_task_file_name;
 use crate::error::ApiError;
 use crate::service::inputs::InputKind;
-use crate::service::jobs::{check_job_token, downloads};
+use crate::service::jobs::downloads;
 use crate::state::AppState;
 
 /// `…/files/videos/{videoId}/max-quality`: the best video file.
 pub async fn max_quality(
     state: web::Data<AppState>,
     req: HttpRequest,
-    ip: ClientIp,
     path: web::Path<(String, String)>,
-    body: JsonObject,
+    call: JobCall,
 ) -> Result<HttpResponse, ApiError> {
-    let (job, video) = path.into_inner();
-    serve(&state, &req, &ip, job, video, InputKind::MaxQuality, body).await
+    serve(&state, &req, &call, &path.1, InputKind::MaxQuality).await
 }
 
 /// `…/files/videos/{videoId}/max-quality/audio`: the best audio file.
 pub async fn max_quality_audio(
     state: web::Data<AppState>,
     req: HttpRequest,
-    ip: ClientIp,
     path: web::Path<(String, String)>,
-    body: JsonObject,
+    call: JobCall,
 ) -> Result<HttpResponse, ApiError> {
-    let (job, video) = path.into_inner();
-    serve(
-        &state,
-        &req,
-        &ip,
-        job,
-        video,
-        InputKind::MaxQualityAudio,
-        body,
-    )
-    .await
+    serve(&state, &req, &call, &path.1, InputKind::MaxQualityAudio).await
 }
 
 /// `…/files/videos/{videoId}/previews/max-quality`: the preview image.
 pub async fn preview(
     state: web::Data<AppState>,
     req: HttpRequest,
-    ip: ClientIp,
     path: web::Path<(String, String)>,
-    body: JsonObject,
+    call: JobCall,
 ) -> Result<HttpResponse, ApiError> {
-    let (job, video) = path.into_inner();
-    serve(&state, &req, &ip, job, video, InputKind::Preview, body).await
+    serve(&state, &req, &call, &path.1, InputKind::Preview).await
+}
+
+/// The `{filename}` of a studio task file URL, checked
+/// (`^[a-z0-9-]+\.[a-z0-9]{1,8}$`).
+#[derive(Debug)]
+pub struct TaskFileName(String);
+
+impl CallBody for TaskFileName {
+    fn read(fields: &mut Fields<'_>, req: &HttpRequest) -> TaskFileName {
+        let name = req.match_info().get("filename").unwrap_or_default();
+        if !is_task_file_name(name) {
+            fields.invalid_param("filename", name, "Should have a valid task file name");
+        }
+        TaskFileName(name.to_owned())
+    }
 }
 
 /// `…/files/videos/{videoId}/studio/task-files/{filename}`: an intro, outro or
@@ -63,33 +63,20 @@ pub async fn preview(
 pub async fn studio_task_file(
     state: web::Data<AppState>,
     req: HttpRequest,
-    ip: ClientIp,
     path: web::Path<(String, String, String)>,
-    body: JsonObject,
+    call: JobCall<TaskFileName>,
 ) -> Result<HttpResponse, ApiError> {
-    let (job, video, name) = path.into_inner();
-    let kind = InputKind::StudioTaskFile(name);
-    serve(&state, &req, &ip, job, video, kind, body).await
+    let kind = InputKind::StudioTaskFile(call.body.0.clone());
+    serve(&state, &req, &call, &path.1, kind).await
 }
 
-async fn serve(
+async fn serve<B>(
     state: &AppState,
     req: &HttpRequest,
-    ip: &ClientIp,
-    job_uuid: String,
-    video_ref: String,
+    call: &JobCall<B>,
+    video_ref: &str,
     kind: InputKind,
-    JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::new(&body);
-    let creds = credentials(&mut fields, job_uuid);
-    if let InputKind::StudioTaskFile(name) = &kind
-        && !is_task_file_name(name)
-    {
-        fields.invalid_param("filename", name, "Should have a valid task file name");
-    }
-    fields.finish(req.path())?;
-    let held = check_job_token(state, &creds, &ip.0, &PROCESSING_ONLY).await?;
-    let delivery = downloads::deliver_input(state, &held, &video_ref, kind).await?;
+    let delivery = downloads::deliver_input(state, &call.creds, &call.ip, video_ref, kind).await?;
     objects::respond(req, delivery).await
 }

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::error::ApiError;
+use crate::service::health;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process answers.
@@ -13,9 +14,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: the database answers; 503 otherwise.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .db
-        .ping()
+    health::ready(&state)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))

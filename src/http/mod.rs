@@ -1,6 +1,7 @@
 //! HTTP surface. [`configure`] is the one route table of the whole API.
 
 pub mod auth;
+pub mod calls;
 pub mod extract;
 pub mod files;
 pub mod health;

@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::extract::{ClientIp, Fields, JsonObject};
+use crate::domain::ids::{RegistrationToken, RunnerToken};
 use crate::error::ApiError;
 use crate::service::runners::{self, Registration};
 use crate::state::AppState;
@@ -15,11 +16,16 @@ pub async fn register(
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(&body);
-    let registration_token = fields.required_str("registrationToken", 1, 1000);
+    let registration_token = fields.token::<RegistrationToken>("registrationToken");
     let name = fields.required_str("name", 1, 100);
     let description = fields.optional_multiline_str("description", 1, 1000);
     let version = fields.lenient_str("version", 100);
     fields.finish(req.path())?;
+    let Some(registration_token) = registration_token else {
+        return Err(ApiError::internal(
+            &"registrationToken missing after validation",
+        ));
+    };
     let registered = runners::register(
         &state.db,
         Registration {
@@ -29,6 +35,7 @@ pub async fn register(
             version,
             ip: ip.0,
         },
+        state.now(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(registered))
@@ -41,8 +48,11 @@ pub async fn unregister(
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(&body);
-    let runner_token = fields.required_str("runnerToken", 1, 1000);
+    let runner_token = fields.token::<RunnerToken>("runnerToken");
     fields.finish(req.path())?;
+    let Some(runner_token) = runner_token else {
+        return Err(ApiError::internal(&"runnerToken missing after validation"));
+    };
     runners::unregister(&state.db, &state.events, &runner_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,6 +1,7 @@
 //! The private video API: `POST /api/v1/videos` (multipart upload or JSON naming a
 //! stored object), `GET /api/v1/videos[/{uuid}]`, `DELETE /api/v1/videos/{uuid}`.
-//! Every route needs `Authorization: Bearer <api key>`.
+//! Every route needs `Authorization: Bearer <api key>`, and every error carries a
+//! machine-readable `code` ([`ApiError::for_video_api`]; the README lists them).
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
@@ -8,10 +9,16 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use super::auth::ApiKey;
 use super::extract::JsonObject;
 use super::video_upload;
+use crate::domain::ids::VideoUuid;
 use crate::domain::video::VideoState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ServiceError};
 use crate::service::{submit, videos};
 use crate::state::AppState;
+
+/// A `{uuid}` path segment: one that is not a UUID names no video (404).
+fn video_uuid(raw: &str) -> Result<VideoUuid, ApiError> {
+    VideoUuid::from_stored(raw).map_err(|_| ApiError::from(ServiceError::NotFound("Video")))
+}
 
 /// Submits a video: 201 with the video resource and a `Location` header.
 pub async fn create(
@@ -20,14 +27,23 @@ pub async fn create(
     _key: ApiKey,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    create_video(&state, &req, payload)
+        .await
+        .map_err(ApiError::for_video_api)
+}
+
+async fn create_video(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let mime = req.mime_type().ok().flatten();
     let submission = match mime {
         Some(m) if m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA => {
-            video_upload::read_multipart(&state, &req, payload).await?
+            video_upload::read_multipart(state, req, payload).await?
         }
         Some(m) if m.type_() == mime::APPLICATION && m.subtype() == mime::JSON => {
-            let JsonObject(body) =
-                JsonObject::from_request(&req, &mut payload.into_inner()).await?;
+            let JsonObject(body) = JsonObject::from_request(req, &mut payload.into_inner()).await?;
             video_upload::from_json(&body, req.path())?
         }
         _ => {
@@ -38,8 +54,8 @@ pub async fn create(
             ));
         }
     };
-    let video = submit::submit(&state, submission).await?;
-    let view = videos::get(&state, &video.uuid).await?;
+    let video = submit::submit(state, submission).await?;
+    let view = videos::get(state, video.uuid).await?;
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/api/v1/videos/{}", view.uuid)))
         .json(view))
@@ -51,7 +67,12 @@ pub async fn get(
     _key: ApiKey,
     uuid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(videos::get(&state, &uuid).await?))
+    async {
+        let view = videos::get(&state, video_uuid(&uuid)?).await?;
+        Ok(HttpResponse::Ok().json(view))
+    }
+    .await
+    .map_err(ApiError::for_video_api)
 }
 
 /// A page of videos: `?start=0&count=15&state=<name>` (`count` at most 100).
@@ -60,6 +81,12 @@ pub async fn list(
     req: HttpRequest,
     _key: ApiKey,
 ) -> Result<HttpResponse, ApiError> {
+    list_videos(&state, &req)
+        .await
+        .map_err(ApiError::for_video_api)
+}
+
+async fn list_videos(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let (mut start, mut count, mut filter) = (0i64, 15i64, None);
     for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
         let number = |max: i64| {
@@ -84,7 +111,7 @@ pub async fn list(
             _ => {}
         }
     }
-    Ok(HttpResponse::Ok().json(videos::list(&state, filter, start, count).await?))
+    Ok(HttpResponse::Ok().json(videos::list(state, filter, start, count).await?))
 }
 
 /// Deletes a video, its jobs and its files: 204.
@@ -93,6 +120,10 @@ pub async fn delete(
     _key: ApiKey,
     uuid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    videos::delete(&state, &uuid).await?;
-    Ok(HttpResponse::NoContent().finish())
+    async {
+        videos::delete(&state, video_uuid(&uuid)?).await?;
+        Ok(HttpResponse::NoContent().finish())
+    }
+    .await
+    .map_err(ApiError::for_video_api)
 }

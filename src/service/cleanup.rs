@@ -7,14 +7,16 @@
 
 use std::time::Duration;
 
+use std::future::Future;
+
 use crate::db;
 use crate::error::ServiceError;
-use crate::state::AppState;
+use crate::service::Context;
 use crate::storage::SweepReport;
 use crate::storage::staging::heartbeat_period;
 
 /// Runs every cleanup once; logs what it removed.
-pub async fn run(state: &AppState) {
+pub async fn run(state: &Context) {
     let max_age = state.settings.storage.staging_max_age;
     sweep_staging(state, max_age).await;
     match remove_abandoned_imports(state, max_age).await {
@@ -26,7 +28,7 @@ pub async fn run(state: &AppState) {
 
 /// Refreshes this instance's staging heartbeat and removes what stopped instances left
 /// in staging for longer than `max_age`.
-pub async fn sweep_staging(state: &AppState, max_age: Duration) -> SweepReport {
+pub async fn sweep_staging(state: &Context, max_age: Duration) -> SweepReport {
     let report = state.storage.sweep_staging(max_age).await;
     if report != SweepReport::default() {
         tracing::info!(
@@ -42,20 +44,17 @@ pub async fn sweep_staging(state: &AppState, max_age: Duration) -> SweepReport {
 /// Deletes the videos still `importing` that were created more than `max_age` ago,
 /// with the objects their rows record. Returns how many went.
 pub async fn remove_abandoned_imports(
-    state: &AppState,
+    state: &Context,
     max_age: Duration,
 ) -> Result<usize, ServiceError> {
-    let cutoff = chrono::TimeDelta::from_std(max_age)
-        .ok()
-        .and_then(|age| db::now().checked_sub_signed(age))
-        .unwrap_or(chrono::NaiveDateTime::MIN);
+    let cutoff = state.clock.ago(max_age);
     let uuids = state
         .db
         .run(move |conn| db::videos::importing_before(conn, cutoff))
         .await?;
     let mut removed = 0;
     for uuid in uuids {
-        match crate::service::videos::delete(state, &uuid).await {
+        match crate::service::videos::delete(state, uuid).await {
             Ok(()) => removed += 1,
             Err(ServiceError::NotFound(_)) => {}
             Err(e) => return Err(e),
@@ -64,20 +63,21 @@ pub async fn remove_abandoned_imports(
     Ok(removed)
 }
 
-/// Runs [`run`] every staging heartbeat period until a shutdown is requested.
+/// Runs [`run`] every staging heartbeat period until `stop` completes.
 pub fn spawn(
-    state: AppState,
-    mut shutdown: crate::shutdown::ShutdownListener,
+    state: Context,
+    stop: impl Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks =
             tokio::time::interval(heartbeat_period(state.settings.storage.staging_max_age));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
+        tokio::pin!(stop);
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
-                () = shutdown.requested() => return,
+                () = &mut stop => return,
             }
             run(&state).await;
         }

@@ -5,10 +5,10 @@
 
 pub use crate::storage::{ByteStream, Delivery, ObjectMeta, ObjectReader, StagedFile, Staging};
 
-use crate::state::AppState;
+use crate::service::Context;
 
 /// Where this instance stages uploads (runner results, submitted videos): next to
 /// the storage on local disk, so that storing a finished upload is a rename.
-pub fn staging(state: &AppState) -> &Staging {
-    state.storage.staging()
+pub fn staging(ctx: &Context) -> &Staging {
+    ctx.storage.staging()
 }

@@ -1,9 +1,10 @@
 //! Which stored file a runner downloads for a job input (`runner-protocol.md` 2).
 
 use crate::db;
+use crate::domain::ids::VideoUuid;
 use crate::domain::video::{FileKind, keys};
 use crate::error::ServiceError;
-use crate::state::AppState;
+use crate::service::Context;
 use crate::storage::{Delivery, StorageError};
 
 /// The input a download URL names.
@@ -24,32 +25,26 @@ pub enum InputKind {
 /// The input `kind` of video `video_uuid`, ready to send ([`ServiceError::NotFound`]
 /// when it is not stored).
 pub async fn deliver(
-    state: &AppState,
-    video_uuid: &str,
+    ctx: &Context,
+    video_uuid: VideoUuid,
     kind: InputKind,
 ) -> Result<Delivery, ServiceError> {
-    let uuid = video_uuid.to_owned();
-    let (video, files) = state
+    let (video, files) = ctx
         .db
         .run(move |conn| {
-            let Some(video) = db::videos::find_by_uuid(conn, &uuid)? else {
-                return Ok(None);
-            };
+            let video = db::videos::find_by_uuid(conn, video_uuid)?
+                .ok_or(ServiceError::NotFound("Video"))?;
             let files = db::videos::files(conn, video.id)?;
-            Ok(Some((video, files)))
+            Ok::<_, ServiceError>((video, files))
         })
-        .await?
-        .ok_or(ServiceError::NotFound("Video"))?;
-    let source = files.iter().find(|f| f.kind == FileKind::Source.as_str());
+        .await?;
+    let source = files.iter().find(|f| f.kind == FileKind::Source);
     // An audio-only source merged with its cover (audio-merge job): the jobs after the
     // merge transcode the merged MP4 (a web video, or an intermediate file when web
     // videos are off), the best file with a picture.
     let merged = files
         .iter()
-        .filter(|f| {
-            (f.kind == FileKind::WebVideo.as_str() || f.kind == FileKind::Intermediate.as_str())
-                && f.width > 0
-        })
+        .filter(|f| matches!(f.kind, FileKind::WebVideo | FileKind::Intermediate) && f.width > 0)
         .max_by_key(|f| f.resolution);
     let best = match (source, merged) {
         (Some(s), Some(m)) if kind == InputKind::MaxQuality && s.width == 0 => Some(m),
@@ -66,7 +61,7 @@ pub async fn deliver(
             .ok_or(ServiceError::NotFound("Preview"))?,
         InputKind::StudioTaskFile(name) => keys::studio_task_file(&video.directory, &name),
     };
-    state.storage.deliver(&key).await.map_err(|e| match e {
+    ctx.storage.deliver(&key).await.map_err(|e| match e {
         StorageError::NotFound(_) | StorageError::InvalidKey(_) => {
             ServiceError::NotFound("Video file")
         }

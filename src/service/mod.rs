@@ -1,9 +1,13 @@
-//! Use cases. `http`, `socket` and the CLI call these; they call `db`, storage, media
-//! and publish [`events::Event`]s.
+//! Use cases. `http`, `socket` and the CLI call these with a [`Context`]; they call
+//! `db`, storage and media, and publish [`events::Event`]s. Runner and
+//! registration-token administration takes only the database and the event bus, so the
+//! CLI runs it without opening storage.
 
 pub mod cleanup;
+pub mod context;
 pub mod events;
 pub mod files;
+pub mod health;
 pub mod inputs;
 pub mod job_availability;
 pub mod jobs;
@@ -14,3 +18,5 @@ pub mod runners;
 pub mod submit;
 pub mod timefmt;
 pub mod videos;
+
+pub use context::Context;

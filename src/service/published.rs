@@ -7,12 +7,12 @@
 
 use crate::db;
 use crate::error::ServiceError;
-use crate::state::AppState;
+use crate::service::Context;
 use crate::storage::{Delivery, StorageError, validate_key};
 
 /// The published object `key`, ready to send, or [`ServiceError::NotFound`] (also
 /// for keys that are not valid, not published, or reached through a symbolic link).
-pub async fn deliver(state: &AppState, key: &str) -> Result<Delivery, ServiceError> {
+pub async fn deliver(state: &Context, key: &str) -> Result<Delivery, ServiceError> {
     const NOT_FOUND: ServiceError = ServiceError::NotFound("File");
     let key = validate_key(key).map_err(|_| NOT_FOUND)?.to_owned();
     let lookup = key.clone();

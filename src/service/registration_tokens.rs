@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 
 use crate::db::{self, Db};
-use crate::domain::ids::{REGISTRATION_TOKEN_PREFIX, generate_token};
+use crate::domain::ids::RegistrationToken as Token;
+use crate::domain::runner::StoredRegistrationToken;
 use crate::error::ServiceError;
 use crate::service::events::{Event, EventBus};
 
@@ -14,7 +15,7 @@ pub struct RegistrationToken {
     /// Id used to delete it.
     pub id: i64,
     /// `ptrrt-…`.
-    pub registration_token: String,
+    pub registration_token: Token,
     /// Creation time (UTC).
     #[serde(with = "crate::service::timefmt")]
     pub created_at: NaiveDateTime,
@@ -27,17 +28,23 @@ pub struct RegistrationToken {
 
 /// Creates a new `ptrrt-…` token.
 pub async fn create(db: &Db) -> Result<RegistrationToken, ServiceError> {
-    let token = generate_token(REGISTRATION_TOKEN_PREFIX);
-    let row = db
-        .run(move |conn| db::registration_tokens::insert(conn, &token))
+    let token = Token::generate();
+    let stored = db
+        .run(move |conn| db::registration_tokens::insert(conn, &token, db::now()))
         .await?;
-    Ok(RegistrationToken {
-        id: row.id,
-        registration_token: row.token,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        registered_runners_count: 0,
-    })
+    Ok(RegistrationToken::new(stored, 0))
+}
+
+impl RegistrationToken {
+    fn new(t: StoredRegistrationToken, registered_runners_count: i64) -> RegistrationToken {
+        RegistrationToken {
+            id: t.id,
+            registration_token: t.token,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            registered_runners_count,
+        }
+    }
 }
 
 /// Every token, newest first.
@@ -47,13 +54,7 @@ pub async fn list(db: &Db) -> Result<Vec<RegistrationToken>, ServiceError> {
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(row, count)| RegistrationToken {
-            id: row.id,
-            registration_token: row.token,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            registered_runners_count: count,
-        })
+        .map(|(t, count)| RegistrationToken::new(t, count))
         .collect())
 }
 

@@ -16,14 +16,14 @@
 //! the last write is always followed by a check against rows that include every
 //! commit made before it.
 
-use crate::db::models::{NewVideoFile, VideoFileRow, VideoRow};
 use crate::db::{self, DbError};
-use crate::domain::job::JobState;
-use crate::domain::video::{FileKind, VideoState, derive_vod_state, keys};
+use crate::domain::video::{
+    FileFacts, FileKind, Video, VideoFile, VideoState, derive_vod_state, keys,
+};
 use crate::error::ServiceError;
 use crate::media::MediaInfo;
 use crate::media::hls::{self, Variant};
-use crate::state::AppState;
+use crate::service::Context;
 use crate::storage::{StagedFile, Storage};
 
 /// Largest media playlist accepted from a runner.
@@ -32,7 +32,7 @@ const MAX_PLAYLIST_BYTES: u64 = 16 * 1024 * 1024;
 /// another rendition committed between a write and its check).
 const MAX_REBUILDS: usize = 32;
 
-async fn load_video(state: &AppState, video_id: i64) -> Result<VideoRow, ServiceError> {
+async fn load_video(state: &Context, video_id: i64) -> Result<Video, ServiceError> {
     state
         .db
         .run(move |conn| db::videos::find(conn, video_id))
@@ -42,7 +42,7 @@ async fn load_video(state: &AppState, video_id: i64) -> Result<VideoRow, Service
 
 /// Probes a runner's output; a file that is not media is the runner's fault, said
 /// without ffprobe's words (they name server paths: logged instead).
-async fn probe_output(state: &AppState, file: &StagedFile) -> Result<MediaInfo, ServiceError> {
+async fn probe_output(state: &Context, file: &StagedFile) -> Result<MediaInfo, ServiceError> {
     state.media.probe(file.path()).await.map_err(|e| {
         if e.is_bad_input() {
             tracing::warn!(error = %e, "a runner uploaded a file that is not media");
@@ -58,7 +58,6 @@ async fn probe_output(state: &AppState, file: &StagedFile) -> Result<MediaInfo, 
 
 /// What is known of a stored output, to record it.
 struct StoredOutput<'a> {
-    video_id: i64,
     kind: FileKind,
     storage_key: String,
     playlist_key: Option<String>,
@@ -69,8 +68,7 @@ struct StoredOutput<'a> {
 }
 
 impl StoredOutput<'_> {
-    fn row(self) -> NewVideoFile {
-        let now = db::now();
+    fn facts(self) -> FileFacts {
         let info = self.info;
         let (width, height, fps) = match &info.video {
             Some(v) if !v.is_still_image => (v.width as i32, v.height as i32, v.fps.unwrap_or(0.0)),
@@ -81,9 +79,8 @@ impl StoredOutput<'_> {
                 .filter(|d| *d > 0.0)
                 .map(|d| (self.size as f64 * 8.0 / d).ceil() as u64)
         });
-        NewVideoFile {
-            video_id: self.video_id,
-            kind: self.kind.as_str().to_owned(),
+        FileFacts {
+            kind: self.kind,
             storage_key: self.storage_key,
             playlist_key: self.playlist_key,
             resolution: i32::try_from(info.resolution()).unwrap_or(0),
@@ -93,9 +90,8 @@ impl StoredOutput<'_> {
             size: i64::try_from(self.size).unwrap_or(i64::MAX),
             bitrate: bitrate.and_then(|b| i64::try_from(b).ok()),
             codecs: info.codecs_string(),
+            format: Some(info.format_name.clone()),
             metadata: Some(info.raw.to_string()),
-            created_at: now,
-            updated_at: now,
         }
     }
 }
@@ -105,7 +101,7 @@ impl StoredOutput<'_> {
 /// rebuilds `master.m3u8`. `resolution` is the job's requested resolution (the name of
 /// the outputs); `video_file` and `playlist_file` are staged uploads, consumed.
 pub async fn store_hls(
-    state: &AppState,
+    state: &Context,
     video_id: i64,
     resolution: i32,
     video_file: StagedFile,
@@ -136,8 +132,7 @@ pub async fn store_hls(
             return Err(e);
         }
     };
-    let row = StoredOutput {
-        video_id,
+    let facts = StoredOutput {
         kind: FileKind::Hls,
         storage_key: mp4_key,
         playlist_key: Some(playlist_key),
@@ -145,8 +140,8 @@ pub async fn store_hls(
         size,
         peak_bitrate: rewritten.peak_bandwidth,
     }
-    .row();
-    record(state, &video, row, &written).await?;
+    .facts();
+    record(state, &video, facts, &written).await?;
     if let Err(e) = rebuild_master(state, video_id).await {
         tracing::error!(video_id, error = %e, "cannot write the master playlist; undoing the rendition");
         unrecord(state, video_id, &written).await;
@@ -203,17 +198,9 @@ pub enum Mp4Kind {
     MergedAudio,
 }
 
-/// Whether the video asked for web videos (`options.webVideos`).
-fn wants_web_videos(video: &VideoRow) -> bool {
-    serde_json::from_str::<serde_json::Value>(&video.options)
-        .ok()
-        .and_then(|o| o["webVideos"].as_bool())
-        .unwrap_or(false)
-}
-
 /// Stores a web-video rendition and records it. `video_file` is consumed.
 pub async fn store_web_video(
-    state: &AppState,
+    state: &Context,
     video_id: i64,
     resolution: i32,
     video_file: StagedFile,
@@ -223,7 +210,7 @@ pub async fn store_web_video(
 
 /// Stores an MP4 output and records it. `video_file` is consumed.
 pub async fn store_mp4(
-    state: &AppState,
+    state: &Context,
     video_id: i64,
     resolution: i32,
     video_file: StagedFile,
@@ -232,7 +219,7 @@ pub async fn store_mp4(
     let video = load_video(state, video_id).await?;
     let info = probe_output(state, &video_file).await?;
     let (kind, key) = match kind {
-        Mp4Kind::MergedAudio if !wants_web_videos(&video) => (
+        Mp4Kind::MergedAudio if !video.options.web_videos => (
             FileKind::Intermediate,
             keys::intermediate(&video.directory, &video.base_filename, resolution),
         ),
@@ -249,8 +236,7 @@ pub async fn store_mp4(
             return Err(e.into());
         }
     };
-    let row = StoredOutput {
-        video_id,
+    let facts = StoredOutput {
         kind,
         storage_key: key,
         playlist_key: None,
@@ -258,8 +244,8 @@ pub async fn store_mp4(
         size,
         peak_bitrate: None,
     }
-    .row();
-    record(state, &video, row, &written).await?;
+    .facts();
+    record(state, &video, facts, &written).await?;
     refresh_state(state, video_id).await?;
     Ok(())
 }
@@ -267,22 +253,21 @@ pub async fn store_mp4(
 /// Records `row` (and, for HLS, the master playlist's row) in one transaction under
 /// the video lock; on failure deletes the objects `written`.
 async fn record(
-    state: &AppState,
-    video: &VideoRow,
-    row: NewVideoFile,
+    state: &Context,
+    video: &Video,
+    facts: FileFacts,
     written: &[String],
 ) -> Result<(), ServiceError> {
-    let is_hls = row.kind == FileKind::Hls.as_str();
-    let (id, master_key) = (video.id, keys::master(&video.directory));
+    let is_hls = facts.kind == FileKind::Hls;
+    let (id, master_key, now) = (video.id, keys::master(&video.directory), state.now());
     let recorded = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
-                let now = db::now();
                 if !db::videos::lock(conn, id, now)? {
                     return Ok(false);
                 }
-                db::videos::replace_file(conn, &row)?;
+                db::videos::replace_file(conn, id, &facts, now)?;
                 if is_hls {
                     db::videos::ensure_streaming_playlist(conn, id, &master_key, now)?;
                 }
@@ -301,7 +286,7 @@ async fn record(
 
 /// Undoes a recorded rendition whose master playlist could not be written: its row
 /// (if still the one with these keys), then its objects, then a last rebuild.
-async fn unrecord(state: &AppState, video_id: i64, written: &[String]) {
+async fn unrecord(state: &Context, video_id: i64, written: &[String]) {
     let key = written.first().cloned().unwrap_or_default();
     let removed = state
         .db
@@ -322,26 +307,26 @@ async fn unrecord(state: &AppState, video_id: i64, written: &[String]) {
 /// The master playlist the committed rows describe: its key and text, or `None`
 /// when the video (or its HLS playlist row) no longer exists.
 async fn committed_master(
-    state: &AppState,
+    state: &Context,
     video_id: i64,
 ) -> Result<Option<(String, String)>, ServiceError> {
     Ok(state
         .db
         .run(move |conn| {
-            let Some(playlist) = db::videos::streaming_playlist(conn, video_id)? else {
+            let Some(master_key) = db::videos::master_playlist(conn, video_id)? else {
                 return Ok(None);
             };
             let files = db::videos::files(conn, video_id)?;
-            Ok::<_, DbError>(Some((playlist.master_key, master_text(&files))))
+            Ok::<_, DbError>(Some((master_key, master_text(&files))))
         })
         .await?)
 }
 
 /// `master.m3u8` listing the HLS renditions among `files`.
-fn master_text(files: &[VideoFileRow]) -> String {
+fn master_text(files: &[VideoFile]) -> String {
     let variants: Vec<Variant> = files
         .iter()
-        .filter(|f| f.kind == FileKind::Hls.as_str())
+        .filter(|f| f.kind == FileKind::Hls)
         .filter_map(|f| {
             let playlist = f.playlist_key.as_deref()?;
             Some(Variant {
@@ -362,7 +347,7 @@ fn master_text(files: &[VideoFileRow]) -> String {
 /// write, still give what was written (see the module documentation). Should the
 /// video be deleted meanwhile, the master written after its deletion is removed
 /// (unless another video now owns that folder: that one's master is rebuilt).
-pub async fn rebuild_master(state: &AppState, video_id: i64) -> Result<(), ServiceError> {
+pub async fn rebuild_master(state: &Context, video_id: i64) -> Result<(), ServiceError> {
     let mut written: Option<(String, String)> = None;
     for _ in 0..MAX_REBUILDS {
         let current = committed_master(state, video_id).await?;
@@ -385,7 +370,7 @@ pub async fn rebuild_master(state: &AppState, video_id: i64) -> Result<(), Servi
 }
 
 /// A master playlist written for a video deleted meanwhile.
-async fn remove_orphan_master(state: &AppState, key: &str) {
+async fn remove_orphan_master(state: &Context, key: &str) {
     let lookup = key.to_owned();
     match state
         .db
@@ -413,9 +398,10 @@ async fn remove_orphan_master(state: &AppState, key: &str) {
 /// are deleted. Lives, studio edits in progress, submissions still storing their
 /// source and deleted videos are left alone. Returns the state now stored.
 pub async fn refresh_state(
-    state: &AppState,
+    state: &Context,
     video_id: i64,
 ) -> Result<Option<VideoState>, ServiceError> {
+    let now = state.now();
     let (next, unneeded) = state
         .db
         .run(move |conn| {
@@ -423,44 +409,35 @@ pub async fn refresh_state(
                 let Some(video) = db::videos::find(conn, video_id)? else {
                     return Ok((None, Vec::new()));
                 };
-                let current = VideoState::from_id(video.state);
+                let current = video.state;
                 if !matches!(
                     current,
-                    Some(
-                        VideoState::ToTranscode
-                            | VideoState::Playable
-                            | VideoState::Published
-                            | VideoState::TranscodingFailed
-                    )
+                    VideoState::ToTranscode
+                        | VideoState::Playable
+                        | VideoState::Published
+                        | VideoState::TranscodingFailed
                 ) {
-                    return Ok((current, Vec::new()));
+                    return Ok((Some(current), Vec::new()));
                 }
-                let jobs: Vec<JobState> = db::videos::job_states(conn, video_id)?
-                    .into_iter()
-                    .filter_map(JobState::from_id)
-                    .collect();
+                let jobs = db::jobs::states_of_video(conn, video_id)?;
                 let has_rendition = db::videos::files(conn, video_id)?
                     .iter()
-                    .any(|f| FileKind::parse(&f.kind).is_some_and(FileKind::is_published));
+                    .any(|f| f.kind.is_published());
                 let next = derive_vod_state(&jobs, has_rendition);
-                if Some(next) != current {
+                if next != current {
                     let error = match next {
                         VideoState::TranscodingFailed => {
-                            db::videos::last_job_error(conn, video_id)?
+                            db::jobs::last_error_of_video(conn, video_id)?
                                 .or_else(|| Some("Every job was cancelled".to_owned()))
                         }
                         _ => None,
                     };
-                    db::videos::set_state(conn, video_id, next.id(), error.as_deref(), db::now())?;
+                    db::videos::set_state(conn, video_id, next, error.as_deref(), now)?;
                     tracing::info!(video_id, state = next.name(), "video state changed");
                 }
                 // A job that ended never runs again: nothing will read these.
                 let unneeded = if jobs.iter().all(|s| s.is_final()) {
-                    db::videos::remove_files_of_kind(
-                        conn,
-                        video_id,
-                        FileKind::Intermediate.as_str(),
-                    )?
+                    db::videos::remove_files_of_kind(conn, video_id, FileKind::Intermediate)?
                 } else {
                     Vec::new()
                 };

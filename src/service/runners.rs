@@ -4,17 +4,17 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use crate::db::models::{NewRunner, RunnerRow};
-use crate::db::{self, Db};
-use crate::domain::ids::{RUNNER_TOKEN_PREFIX, generate_token, hash_token};
+use crate::db::{self, Db, DbConnection};
+use crate::domain::ids::{RegistrationToken, RunnerToken};
+use crate::domain::runner::{NewRunner, Runner};
 use crate::error::ServiceError;
 use crate::service::events::{Event, EventBus};
 
-/// What `POST /register` carries, already shape-checked.
+/// What `POST /register` carries, parsed.
 #[derive(Debug, Clone)]
 pub struct Registration {
     /// `ptrrt-…` given by an operator.
-    pub registration_token: String,
+    pub registration_token: RegistrationToken,
     /// Unique runner name.
     pub name: String,
     /// Optional description.
@@ -32,7 +32,7 @@ pub struct Registered {
     /// Runner id.
     pub id: i64,
     /// `ptrt-…`, shown once: only its hash is stored.
-    pub runner_token: String,
+    pub runner_token: RunnerToken,
 }
 
 /// A runner as operators see it (PeerTube's admin list shape).
@@ -62,8 +62,8 @@ pub struct RunnerInfo {
     pub updated_at: NaiveDateTime,
 }
 
-impl From<RunnerRow> for RunnerInfo {
-    fn from(r: RunnerRow) -> RunnerInfo {
+impl From<Runner> for RunnerInfo {
+    fn from(r: Runner) -> RunnerInfo {
         RunnerInfo {
             id: r.id,
             name: r.name,
@@ -78,77 +78,70 @@ impl From<RunnerRow> for RunnerInfo {
     }
 }
 
-/// Registers a runner: the registration token must exist and the name be free. All in
-/// one transaction; a concurrent registration of the same name loses cleanly.
-pub async fn register(db: &Db, input: Registration) -> Result<Registered, ServiceError> {
-    let runner_token = generate_token(RUNNER_TOKEN_PREFIX);
-    let token_hash = hash_token(&runner_token);
-    let row = db
+/// Registers a runner at `now` (its first contact): the registration token must exist
+/// and the name be free. All in one transaction; a concurrent registration of the
+/// same name loses cleanly.
+pub async fn register(
+    db: &Db,
+    input: Registration,
+    now: NaiveDateTime,
+) -> Result<Registered, ServiceError> {
+    let runner_token = RunnerToken::generate();
+    let token_hash = runner_token.hash();
+    let registered = db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
-                let Some(reg) =
-                    db::registration_tokens::find_by_token(conn, &input.registration_token)?
-                else {
-                    return Ok(Err(ServiceError::InvalidRegistrationToken));
-                };
+                let reg = db::registration_tokens::find_by_token(conn, &input.registration_token)?
+                    .ok_or(ServiceError::InvalidRegistrationToken)?;
                 if db::runners::name_exists(conn, &input.name)? {
-                    return Ok(Err(ServiceError::RunnerNameTaken));
+                    return Err(ServiceError::RunnerNameTaken);
                 }
-                let now = db::now();
-                let inserted = db::runners::insert(
-                    conn,
-                    &NewRunner {
-                        registration_token_id: reg.id,
-                        name: &input.name,
-                        description: input.description.as_deref(),
-                        token_hash: &token_hash,
-                        ip: &input.ip,
-                        last_contact: now,
-                        version: input.version.as_deref(),
-                        created_at: now,
-                        updated_at: now,
-                    },
-                );
-                match inserted {
-                    Ok(row) => Ok(Ok(row)),
-                    Err(e) if e.is_unique_violation() => Ok(Err(ServiceError::RunnerNameTaken)),
-                    Err(e) => Err(e),
-                }
+                let new = NewRunner {
+                    registration_token_id: reg.id,
+                    name: input.name,
+                    description: input.description,
+                    token_hash,
+                    ip: input.ip,
+                    version: input.version,
+                };
+                Ok(db::runners::insert(conn, &new, now)?)
             })
         })
         .await;
-    match row {
-        Ok(Ok(row)) => Ok(Registered {
-            id: row.id,
+    match registered {
+        Ok(runner) => Ok(Registered {
+            id: runner.id,
             runner_token,
         }),
-        Ok(Err(e)) => Err(e),
-        // A concurrent insert may also surface at commit time.
-        Err(e) if e.is_unique_violation() => Err(ServiceError::RunnerNameTaken),
-        Err(e) => Err(e.into()),
+        // A concurrent insert of the same name, at insert or at commit time.
+        Err(ServiceError::Db(e)) if e.is_unique_violation() => Err(ServiceError::RunnerNameTaken),
+        Err(e) => Err(e),
     }
 }
 
 /// Finds the runner holding `runner_token`. [`ServiceError::UnknownRunnerToken`] only
 /// when the lookup succeeded and found nothing.
-pub async fn authenticate(db: &Db, runner_token: &str) -> Result<RunnerRow, ServiceError> {
-    let hash = hash_token(runner_token);
+pub async fn authenticate(db: &Db, runner_token: &RunnerToken) -> Result<Runner, ServiceError> {
+    let hash = runner_token.hash();
     db.run(move |conn| db::runners::find_by_token_hash(conn, &hash))
         .await?
         .ok_or(ServiceError::UnknownRunnerToken)
 }
 
 /// The id of the runner holding `runner_token`, for its sockets (`/runners` namespace):
-/// `UnknownRunnerToken` when no runner has it, another error when it cannot be checked.
+/// `UnknownRunnerToken` when no runner has it (a string no runner token can be, too
+/// long or with control characters, included), another error when it cannot be
+/// checked.
 pub async fn authenticate_socket(db: &Db, runner_token: &str) -> Result<i64, ServiceError> {
-    authenticate(db, runner_token).await.map(|runner| runner.id)
+    let token = RunnerToken::parse(runner_token).map_err(|_| ServiceError::UnknownRunnerToken)?;
+    authenticate(db, &token).await.map(|runner| runner.id)
 }
 
 /// Unregisters the runner holding `runner_token`; its sockets are closed.
 pub async fn unregister(
     db: &Db,
     events: &EventBus,
-    runner_token: &str,
+    runner_token: &RunnerToken,
 ) -> Result<(), ServiceError> {
     let runner = authenticate(db, runner_token).await?;
     let id = runner.id;
@@ -176,28 +169,59 @@ pub async fn delete(db: &Db, events: &EventBus, id: i64) -> Result<(), ServiceEr
     Ok(())
 }
 
-/// Records that `runner` called from `ip`, at most once per `interval` (and whenever
-/// its IP or version changed). Bookkeeping only: a failure is logged, not returned.
-pub async fn record_contact(
-    db: &Db,
-    runner: &RunnerRow,
+/// When the contact of `runner` calling from `ip` (with `version`) must be written:
+/// `Some(stale_before)` when the last one is older than `interval`, or the IP or
+/// version changed.
+fn contact_due(
+    runner: &Runner,
     ip: &str,
     version: Option<&str>,
     interval: Duration,
-) {
-    let now = db::now();
+    now: NaiveDateTime,
+) -> Option<NaiveDateTime> {
     let stale_before = now - chrono::TimeDelta::from_std(interval).unwrap_or_default();
     let version_changed = version.is_some_and(|v| runner.version.as_deref() != Some(v));
-    if runner.last_contact >= stale_before && runner.ip == ip && !version_changed {
+    (runner.last_contact < stale_before || runner.ip != ip || version_changed)
+        .then_some(stale_before)
+}
+
+/// Records that `runner` called from `ip` at `now`, at most once per `interval` (and
+/// whenever its IP or version changed). Bookkeeping only: a failure is logged, not
+/// returned.
+pub async fn record_contact(
+    db: &Db,
+    runner: &Runner,
+    ip: &str,
+    version: Option<&str>,
+    interval: Duration,
+    now: NaiveDateTime,
+) {
+    if contact_due(runner, ip, version, interval, now).is_none() {
         return;
     }
-    let (id, ip, version) = (runner.id, ip.to_owned(), version.map(str::to_owned));
-    if let Err(e) = db
+    let (runner, ip, version) = (runner.clone(), ip.to_owned(), version.map(str::to_owned));
+    let _ = db
         .run(move |conn| {
-            db::runners::touch_contact(conn, id, &ip, version.as_deref(), now, stale_before)
+            record_contact_in(conn, &runner, &ip, version.as_deref(), interval, now);
+            Ok::<_, crate::db::DbError>(())
         })
         .await
-    {
+        .inspect_err(|e| tracing::warn!(error = %e, "could not record runner contact"));
+}
+
+/// [`record_contact`] on a connection the caller holds (inside its own query).
+pub fn record_contact_in(
+    conn: &mut DbConnection,
+    runner: &Runner,
+    ip: &str,
+    version: Option<&str>,
+    interval: Duration,
+    now: NaiveDateTime,
+) {
+    let Some(stale_before) = contact_due(runner, ip, version, interval, now) else {
+        return;
+    };
+    if let Err(e) = db::runners::touch_contact(conn, runner.id, ip, version, now, stale_before) {
         tracing::warn!(runner_id = runner.id, error = %e, "could not record runner contact");
     }
 }

@@ -14,20 +14,18 @@
 
 use std::path::Path;
 
-use serde_json::json;
-
 use crate::config::TranscodingSettings;
 use crate::db::folders::FolderConflict;
-use crate::db::models::{NewVideo, NewVideoFile, VideoRow};
 use crate::db::{self, DbError};
+use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::payloads;
 use crate::domain::planning::{self, FpsRules, LadderRules, Outputs, PlannedJob, SourceFacts};
-use crate::domain::video::{FileKind, VideoState, keys};
+use crate::domain::video::{FileFacts, FileKind, NewVideo, Video, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
 use crate::media::{MediaInfo, ProbeError};
+use crate::service::Context;
 use crate::service::events::Event;
 use crate::service::jobs::{JobParent, JobSpec, create_jobs};
-use crate::state::AppState;
 use crate::storage::{LocalCopy, StagedFile, StorageError, validate_key};
 
 /// The parent of default folders (`videos/<uuid>`).
@@ -154,7 +152,7 @@ fn check_request(sub: &Submission) -> Result<(), ServiceError> {
 fn probe_error(e: ProbeError) -> ServiceError {
     if e.is_bad_input() {
         tracing::info!(error = %e, "submitted file refused by ffprobe/ffmpeg");
-        invalid(format!(
+        ServiceError::InvalidMedia(format!(
             "The file is not a readable video or audio file ({})",
             e.client_reason()
         ))
@@ -165,7 +163,7 @@ fn probe_error(e: ProbeError) -> ServiceError {
 
 /// A folder overlap, as the client sees it.
 fn folder_conflict(c: &FolderConflict) -> ServiceError {
-    ServiceError::Conflict(c.to_string())
+    ServiceError::FolderConflict(c.to_string())
 }
 
 /// The source's extension: the client's when it is plain, else from the container.
@@ -201,8 +199,8 @@ pub fn source_facts(info: &MediaInfo) -> SourceFacts {
     }
 }
 
-/// Creates a video from `sub` and returns its row. See the module documentation.
-pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, ServiceError> {
+/// Creates a video from `sub` and returns it. See the module documentation.
+pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceError> {
     check_request(&sub)?;
     let t = &state.settings.transcoding;
     let outputs = Outputs {
@@ -210,18 +208,23 @@ pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, Servi
         web_videos: sub.options.web_videos.unwrap_or(t.web_videos),
     };
     let rules = ladder_rules(t, &sub.options);
-    let uuid = uuid::Uuid::new_v4().to_string();
+    let uuid = VideoUuid::generate();
     let directory = sub
         .destination
         .clone()
         .unwrap_or_else(|| format!("{DEFAULT_FOLDERS}/{uuid}"));
-    let base = sub.base_filename.clone().unwrap_or_else(|| uuid.clone());
+    let base = sub
+        .base_filename
+        .clone()
+        .unwrap_or_else(|| uuid.to_string());
 
     // A stored source is read where it is (local disk) or from a copy (object store).
     let stored_copy: Option<LocalCopy> = match &sub.source {
         SourceInput::Upload { file, .. } => {
             if file.len().await.map_err(|e| staging_io("upload", e))? == 0 {
-                return Err(invalid("The uploaded file is empty"));
+                return Err(ServiceError::InvalidMedia(
+                    "The uploaded file is empty".to_owned(),
+                ));
             }
             None
         }
@@ -252,8 +255,8 @@ pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, Servi
 
     let info = state.media.probe(source_path).await.map_err(probe_error)?;
     if info.is_audio_only() && !info.has_audio() {
-        return Err(invalid(
-            "The file has no audio and no moving picture (a still image is not a video)",
+        return Err(ServiceError::InvalidMedia(
+            "The file has no audio and no moving picture (a still image is not a video)".to_owned(),
         ));
     }
     let facts = source_facts(&info);
@@ -264,12 +267,12 @@ pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, Servi
         None => None,
     };
     drop(stored_copy);
-    let options = json!({
-        "hls": outputs.hls,
-        "webVideos": outputs.web_videos,
-        "resolutions": rules.enabled,
-        "sourceOwned": matches!(sub.source, SourceInput::Upload { .. }),
-    });
+    let options = VideoOptions {
+        hls: outputs.hls,
+        web_videos: outputs.web_videos,
+        resolutions: rules.enabled.clone(),
+        source_owned: matches!(sub.source, SourceInput::Upload { .. }),
+    };
     let prepared = Prepared {
         uuid,
         directory,
@@ -279,7 +282,7 @@ pub async fn submit(state: &AppState, sub: Submission) -> Result<VideoRow, Servi
         thumbnail,
         info,
         plan,
-        options: options.to_string(),
+        options,
     };
     // Detached from the request: it finishes (or cleans up) even if the client leaves.
     let task_state = state.clone();
@@ -305,7 +308,7 @@ fn staging_io(what: &str, source: std::io::Error) -> ServiceError {
     })
 }
 
-async fn make_thumbnail(state: &AppState, source: &Path) -> Result<StagedFile, ServiceError> {
+async fn make_thumbnail(state: &Context, source: &Path) -> Result<StagedFile, ServiceError> {
     let (tmp, file) = state
         .storage
         .staging()
@@ -323,7 +326,7 @@ async fn make_thumbnail(state: &AppState, source: &Path) -> Result<StagedFile, S
 
 /// Everything decided before anything is written.
 struct Prepared {
-    uuid: String,
+    uuid: VideoUuid,
     directory: String,
     base: String,
     name: Option<String>,
@@ -331,12 +334,12 @@ struct Prepared {
     thumbnail: Option<StagedFile>,
     info: MediaInfo,
     plan: Vec<PlannedJob>,
-    options: String,
+    options: VideoOptions,
 }
 
 /// Claims the folder, stores the objects, creates the jobs (see the module
 /// documentation); on a failure after the claim deletes what it wrote, then the video.
-async fn store(state: &AppState, p: Prepared) -> Result<VideoRow, ServiceError> {
+async fn store(state: &Context, p: Prepared) -> Result<Video, ServiceError> {
     let source_key = match &p.source {
         SourceInput::Upload { file_name, .. } => keys::source(
             &p.directory,
@@ -352,39 +355,29 @@ async fn store(state: &AppState, p: Prepared) -> Result<VideoRow, ServiceError> 
         }
         SourceInput::Stored { .. } => state.storage.size(&source_key).await?.unwrap_or(0),
     };
-    let now = db::now();
+    let now = state.now();
     let new_video = NewVideo {
-        uuid: p.uuid.clone(),
-        state: VideoState::Importing.id(),
+        uuid: p.uuid,
+        state: VideoState::Importing,
         name: p.name,
         directory: p.directory.clone(),
         base_filename: p.base,
         duration: p.info.duration,
         thumbnail_key: p.thumbnail.as_ref().map(|_| keys::thumbnail(&p.directory)),
         options: p.options,
-        created_at: now,
-        updated_at: now,
     };
-    let source_row = source_file_row(&p.info, source_key.clone(), source_size, now);
+    let source_file = source_facts_of(&p.info, source_key.clone(), source_size);
     let video = state
         .db
         .run(move |conn| {
-            Ok(db::write_transaction(conn, |conn| {
-                let video = match db::folders::claim(conn, &new_video, stored.as_deref())? {
-                    Ok(video) => video,
-                    Err(c) => return Err(folder_conflict(&c)),
-                };
-                db::videos::insert_file(
-                    conn,
-                    &NewVideoFile {
-                        video_id: video.id,
-                        ..source_row
-                    },
-                )?;
-                Ok(video)
-            }))
+            db::write_transaction(conn, |conn| {
+                let video = db::folders::claim(conn, &new_video, stored.as_deref(), now)?
+                    .map_err(|c| folder_conflict(&c))?;
+                db::videos::insert_file(conn, video.id, &source_file, now)?;
+                Ok::<_, ServiceError>(video)
+            })
         })
-        .await??;
+        .await?;
 
     let mut written: Vec<String> = Vec::new();
     let result = write_and_plan(
@@ -415,14 +408,14 @@ async fn store(state: &AppState, p: Prepared) -> Result<VideoRow, ServiceError> 
 /// before its put, so a put that fails half-way is cleaned up too), then creates the
 /// jobs and leaves `importing`.
 async fn write_and_plan(
-    state: &AppState,
-    video: &VideoRow,
+    state: &Context,
+    video: &Video,
     source: SourceInput,
     source_key: String,
     thumbnail: Option<StagedFile>,
     plan: &[PlannedJob],
     written: &mut Vec<String>,
-) -> Result<VideoRow, ServiceError> {
+) -> Result<Video, ServiceError> {
     if let SourceInput::Upload { file, .. } = source {
         written.push(source_key.clone());
         state.storage.put_file(&source_key, file).await?;
@@ -432,34 +425,32 @@ async fn write_and_plan(
         state.storage.put_file(key, tmp).await?;
     }
     let specs = job_specs(plan, state.public_url(), video);
-    let id = video.id;
+    let (id, now) = (video.id, state.now());
     state
         .db
         .run(move |conn| {
-            Ok(db::write_transaction(conn, |conn| {
-                let now = db::now();
+            db::write_transaction(conn, |conn| {
                 // Deleted meanwhile: its objects must go too (the caller does it).
-                if !db::videos::leave_importing(conn, id, VideoState::ToTranscode.id(), now)? {
+                if !db::videos::leave_importing(conn, id, VideoState::ToTranscode, now)? {
                     return Err(ServiceError::NotFound("Video"));
                 }
-                create_jobs(conn, &specs)?;
+                create_jobs(conn, &specs, now)?;
                 db::videos::find(conn, id)?.ok_or(ServiceError::NotFound("Video"))
-            }))
+            })
         })
-        .await?
+        .await
 }
 
 /// The job specs of `plan` for `video` (UUIDs generated here, before insertion,
 /// because the payload URLs contain them).
-pub fn job_specs(plan: &[PlannedJob], public_url: &str, video: &VideoRow) -> Vec<JobSpec> {
+pub fn job_specs(plan: &[PlannedJob], public_url: &str, video: &Video) -> Vec<JobSpec> {
     plan.iter()
         .map(|job| {
-            let uuid = uuid::Uuid::new_v4().to_string();
+            let uuid = JobUuid::generate();
             JobSpec {
-                payload: payloads::payload(job, public_url, &uuid, &video.uuid),
-                private_payload: payloads::private_payload(job, &video.uuid),
+                payload: payloads::payload(job, public_url, uuid, video.uuid),
+                private_payload: payloads::private_payload(job, video.uuid),
                 uuid,
-                job_type: payloads::job_type(job.kind),
                 priority: job.priority,
                 video_id: Some(video.id),
                 parent: job.parent.map(JobParent::Spec),
@@ -468,19 +459,13 @@ pub fn job_specs(plan: &[PlannedJob], public_url: &str, video: &VideoRow) -> Vec
         .collect()
 }
 
-fn source_file_row(
-    info: &MediaInfo,
-    key: String,
-    size: u64,
-    now: chrono::NaiveDateTime,
-) -> NewVideoFile {
+fn source_facts_of(info: &MediaInfo, key: String, size: u64) -> FileFacts {
     let (width, height, fps) = match info.video.as_ref().filter(|v| !v.is_still_image) {
         Some(v) => (v.width as i32, v.height as i32, v.fps.unwrap_or(0.0)),
         None => (0, 0, 0.0),
     };
-    NewVideoFile {
-        video_id: 0,
-        kind: FileKind::Source.as_str().to_owned(),
+    FileFacts {
+        kind: FileKind::Source,
         storage_key: key,
         playlist_key: None,
         resolution: i32::try_from(info.resolution()).unwrap_or(0),
@@ -490,8 +475,7 @@ fn source_file_row(
         size: i64::try_from(size).unwrap_or(i64::MAX),
         bitrate: info.bit_rate.and_then(|b| i64::try_from(b).ok()),
         codecs: info.codecs_string(),
+        format: Some(info.format_name.clone()),
         metadata: Some(info.raw.to_string()),
-        created_at: now,
-        updated_at: now,
     }
 }

@@ -5,39 +5,17 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::db::models::{RunnerJobRow, VideoFileRow, VideoRow};
 use crate::db::{self, DbError};
-use crate::domain::job::JobState;
-use crate::domain::video::{FileKind, VideoState, keys};
+use crate::domain::ids::{JobUuid, VideoUuid};
+use crate::domain::job::{Job, JobState, JobType};
+use crate::domain::video::{FileKind, Video, VideoFile, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
-use crate::service::{jobs, timefmt};
-use crate::state::AppState;
+use crate::service::{Context, jobs, timefmt};
 use crate::storage::Storage;
 
 /// Largest page of the video list.
 pub const MAX_PAGE: i64 = 100;
-
-/// `{id, name, label}` of a video state.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct VideoStateView {
-    /// Stored integer (PeerTube's `VideoState` where one exists).
-    pub id: i32,
-    /// Machine name (`transcoding`, `playable`, `published`, `failed`, …).
-    pub name: &'static str,
-    /// Human label.
-    pub label: &'static str,
-}
-
-/// `{id, label}` of a job state (PeerTube's shape).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct JobStateView {
-    /// PeerTube's integer.
-    pub id: i32,
-    /// PeerTube's label.
-    pub label: &'static str,
-}
 
 /// The source file.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -103,16 +81,16 @@ pub struct HlsView {
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     /// Job UUID.
-    pub uuid: String,
+    pub uuid: JobUuid,
     /// Runner job type.
     #[serde(rename = "type")]
-    pub job_type: String,
+    pub job_type: JobType,
     /// Output resolution, when the job has one.
-    pub resolution: Option<i64>,
+    pub resolution: Option<u32>,
     /// Output frame rate, when the job has one.
-    pub fps: Option<i64>,
-    /// State.
-    pub state: JobStateView,
+    pub fps: Option<u32>,
+    /// State (`{id, label}`, PeerTube's shape).
+    pub state: JobState,
     /// 0..100 while processing.
     pub progress: Option<i32>,
     /// Last error.
@@ -122,7 +100,7 @@ pub struct JobView {
     /// Failed attempts so far.
     pub failures: i32,
     /// UUID of the job it waits for.
-    pub depends_on: Option<String>,
+    pub depends_on: Option<JobUuid>,
     /// Creation time.
     #[serde(with = "timefmt")]
     pub created_at: NaiveDateTime,
@@ -139,11 +117,11 @@ pub struct JobView {
 #[serde(rename_all = "camelCase")]
 pub struct VideoView {
     /// Public UUID.
-    pub uuid: String,
+    pub uuid: VideoUuid,
     /// Display name.
     pub name: Option<String>,
-    /// State.
-    pub state: VideoStateView,
+    /// State (`{id, name, label}`).
+    pub state: VideoState,
     /// Why it failed.
     pub error: Option<String>,
     /// Seconds.
@@ -153,7 +131,7 @@ pub struct VideoView {
     /// Prefix of output names.
     pub base_filename: String,
     /// Output options in effect.
-    pub options: Value,
+    pub options: VideoOptions,
     /// The source.
     pub source: Option<SourceView>,
     /// Thumbnail JPEG.
@@ -181,7 +159,7 @@ pub struct VideoPage {
     pub data: Vec<VideoView>,
 }
 
-fn rendition(storage: &Storage, f: &VideoFileRow) -> RenditionView {
+fn rendition(storage: &Storage, f: &VideoFile) -> RenditionView {
     RenditionView {
         resolution: f.resolution,
         width: f.width,
@@ -195,23 +173,19 @@ fn rendition(storage: &Storage, f: &VideoFileRow) -> RenditionView {
     }
 }
 
-fn job_view(job: &RunnerJobRow, uuids: &HashMap<i64, String>) -> JobView {
-    let payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
-    let state = JobState::from_id(job.state);
+fn job_view(job: &Job, uuids: &HashMap<i64, JobUuid>) -> JobView {
+    let rung = job.payload.output_rung();
     JobView {
-        uuid: job.uuid.clone(),
-        job_type: job.job_type.clone(),
-        resolution: payload["output"]["resolution"].as_i64(),
-        fps: payload["output"]["fps"].as_i64(),
-        state: JobStateView {
-            id: job.state,
-            label: state.map_or("Unknown", JobState::label),
-        },
+        uuid: job.uuid,
+        job_type: job.job_type(),
+        resolution: rung.map(|r| r.0),
+        fps: rung.map(|r| r.1),
+        state: job.state,
         progress: job.progress,
         error: job.error.clone(),
         priority: job.priority,
         failures: job.failures,
-        depends_on: job.depends_on_job_id.and_then(|id| uuids.get(&id).cloned()),
+        depends_on: job.parent_id.and_then(|id| uuids.get(&id).copied()),
         created_at: job.created_at,
         started_at: job.started_at,
         finished_at: job.finished_at,
@@ -219,38 +193,25 @@ fn job_view(job: &RunnerJobRow, uuids: &HashMap<i64, String>) -> JobView {
 }
 
 /// Builds the resource from a video's rows.
-pub fn view(
-    storage: &Storage,
-    video: VideoRow,
-    files: &[VideoFileRow],
-    jobs: &[RunnerJobRow],
-) -> VideoView {
-    let state = VideoState::from_id(video.state).unwrap_or(VideoState::ToTranscode);
+pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) -> VideoView {
     let source = files
         .iter()
-        .find(|f| f.kind == FileKind::Source.as_str())
-        .map(|f| {
-            let meta: Value = f
-                .metadata
-                .as_deref()
-                .and_then(|m| serde_json::from_str(m).ok())
-                .unwrap_or(Value::Null);
-            SourceView {
-                key: f.storage_key.clone(),
-                size: f.size,
-                format: meta["format"]["format_name"].as_str().map(str::to_owned),
-                width: f.width,
-                height: f.height,
-                resolution: f.resolution,
-                fps: f.fps,
-                bitrate: f.bitrate,
-                codecs: f.codecs.clone(),
-            }
+        .find(|f| f.kind == FileKind::Source)
+        .map(|f| SourceView {
+            key: f.storage_key.clone(),
+            size: f.size,
+            format: f.format.clone(),
+            width: f.width,
+            height: f.height,
+            resolution: f.resolution,
+            fps: f.fps,
+            bitrate: f.bitrate,
+            codecs: f.codecs.clone(),
         });
     let of_kind = |kind: FileKind| -> Vec<RenditionView> {
         files
             .iter()
-            .filter(|f| f.kind == kind.as_str())
+            .filter(|f| f.kind == kind)
             .map(|f| rendition(storage, f))
             .collect()
     };
@@ -259,20 +220,16 @@ pub fn view(
         master_playlist_url: storage.url(&keys::master(&video.directory)),
         renditions: hls_renditions,
     });
-    let uuids: HashMap<i64, String> = jobs.iter().map(|j| (j.id, j.uuid.clone())).collect();
+    let uuids: HashMap<i64, JobUuid> = jobs.iter().map(|j| (j.id, j.uuid)).collect();
     VideoView {
         uuid: video.uuid,
         name: video.name,
-        state: VideoStateView {
-            id: state.id(),
-            name: state.name(),
-            label: state.label(),
-        },
+        state: video.state,
         error: video.error,
         duration: video.duration,
         directory: video.directory,
         base_filename: video.base_filename,
-        options: serde_json::from_str(&video.options).unwrap_or(Value::Null),
+        options: video.options,
         source,
         thumbnail_url: video.thumbnail_key.as_deref().map(|k| storage.url(k)),
         hls,
@@ -284,50 +241,43 @@ pub fn view(
 }
 
 /// The video `uuid`, or [`ServiceError::NotFound`].
-pub async fn get(state: &AppState, uuid: &str) -> Result<VideoView, ServiceError> {
-    let uuid = uuid.to_owned();
-    let (video, files, jobs) = state
+pub async fn get(ctx: &Context, uuid: VideoUuid) -> Result<VideoView, ServiceError> {
+    let (video, files, jobs) = ctx
         .db
         .run(move |conn| {
-            let Some(video) = db::videos::find_by_uuid(conn, &uuid)? else {
-                return Ok(None);
-            };
-            let files = db::videos::files_of(conn, &[video.id])?;
-            let jobs = db::videos::jobs_of(conn, &[video.id])?;
-            Ok::<_, DbError>(Some((video, files, jobs)))
+            let video =
+                db::videos::find_by_uuid(conn, uuid)?.ok_or(ServiceError::NotFound("Video"))?;
+            let files = db::videos::files(conn, video.id)?;
+            let jobs = db::jobs::of_videos(conn, &[video.id])?;
+            Ok::<_, ServiceError>((video, files, jobs))
         })
-        .await?
-        .ok_or(ServiceError::NotFound("Video"))?;
-    Ok(view(&state.storage, video, &files, &jobs))
+        .await?;
+    Ok(view(&ctx.storage, video, &files, &jobs))
 }
 
 /// A page of videos, newest first, optionally only those in `filter` state.
 pub async fn list(
-    state: &AppState,
+    ctx: &Context,
     filter: Option<VideoState>,
     start: i64,
     count: i64,
 ) -> Result<VideoPage, ServiceError> {
-    let (videos, total, files, jobs) = state
+    let (videos, total, files, jobs) = ctx
         .db
         .run(move |conn| {
-            let (videos, total) = db::videos::list(
-                conn,
-                filter.map(VideoState::id),
-                start.max(0),
-                count.clamp(0, MAX_PAGE),
-            )?;
+            let (videos, total) =
+                db::videos::list(conn, filter, start.max(0), count.clamp(0, MAX_PAGE))?;
             let ids: Vec<i64> = videos.iter().map(|v| v.id).collect();
             let files = db::videos::files_of(conn, &ids)?;
-            let jobs = db::videos::jobs_of(conn, &ids)?;
+            let jobs = db::jobs::of_videos(conn, &ids)?;
             Ok::<_, DbError>((videos, total, files, jobs))
         })
         .await?;
-    let mut files_by: HashMap<i64, Vec<VideoFileRow>> = HashMap::new();
+    let mut files_by: HashMap<i64, Vec<VideoFile>> = HashMap::new();
     for f in files {
         files_by.entry(f.video_id).or_default().push(f);
     }
-    let mut jobs_by: HashMap<i64, Vec<RunnerJobRow>> = HashMap::new();
+    let mut jobs_by: HashMap<i64, Vec<Job>> = HashMap::new();
     for j in jobs {
         jobs_by
             .entry(j.video_id.unwrap_or_default())
@@ -339,7 +289,7 @@ pub async fn list(
         .map(|v| {
             let (f, j) = (files_by.remove(&v.id), jobs_by.remove(&v.id));
             view(
-                &state.storage,
+                &ctx.storage,
                 v,
                 f.as_deref().unwrap_or_default(),
                 j.as_deref().unwrap_or_default(),
@@ -363,33 +313,29 @@ pub async fn list(
 /// The rows stay until the objects are gone, so the folder cannot be claimed by a new
 /// video (whose objects the deletion could otherwise reach) in between; a crash in
 /// between leaves a video that a second `DELETE` finishes removing.
-pub async fn delete(state: &AppState, uuid: &str) -> Result<(), ServiceError> {
-    let uuid_owned = uuid.to_owned();
-    let found = state
+pub async fn delete(ctx: &Context, uuid: VideoUuid) -> Result<(), ServiceError> {
+    let now = ctx.now();
+    let (video, keys, cancelled) = ctx
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
-                let Some(video) = db::videos::find_by_uuid(conn, &uuid_owned)? else {
-                    return Ok(None);
-                };
+                let video =
+                    db::videos::find_by_uuid(conn, uuid)?.ok_or(ServiceError::NotFound("Video"))?;
                 // Pending, waiting and running jobs are cancelled (descendants too).
-                let cancelled = jobs::cancel_video_jobs_in(conn, video.id)?;
-                let keys = db::outputs::owned_keys(conn, &video, source_owned(&video))?;
-                Ok::<_, DbError>(Some((video, keys, cancelled)))
+                let cancelled = jobs::cancel_video_jobs_in(conn, video.id, now)?;
+                let keys = db::outputs::owned_keys(conn, &video)?;
+                Ok::<_, ServiceError>((video, keys, cancelled))
             })
         })
         .await?;
-    let Some((video, keys, cancelled)) = found else {
-        return Err(ServiceError::NotFound("Video"));
-    };
-    remove_objects(&state.storage, &keys).await;
+    remove_objects(&ctx.storage, &keys).await;
     let id = video.id;
-    let last = state
+    let last = ctx
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 // Every job row goes with the video (ON DELETE CASCADE).
-                let now = db::outputs::owned_keys(conn, &video, source_owned(&video))?;
+                let now = db::outputs::owned_keys(conn, &video)?;
                 db::videos::delete(conn, id)?;
                 Ok::<_, DbError>(now)
             })
@@ -397,17 +343,9 @@ pub async fn delete(state: &AppState, uuid: &str) -> Result<(), ServiceError> {
         .await?;
     // Again, every key: a completion may have written an object (a new rendition, a
     // re-run's, the master playlist rebuilt after its commit) after the first pass.
-    remove_objects(&state.storage, &last).await;
-    jobs::cancel::after_cancel(state, &cancelled).await;
+    remove_objects(&ctx.storage, &last).await;
+    jobs::cancel::after_cancel(ctx, &cancelled).await;
     Ok(())
-}
-
-/// Whether the video's source was uploaded (its own) rather than named by `filePath`.
-fn source_owned(video: &VideoRow) -> bool {
-    serde_json::from_str::<Value>(&video.options)
-        .ok()
-        .and_then(|o| o["sourceOwned"].as_bool())
-        .unwrap_or(false)
 }
 
 async fn remove_objects(storage: &Storage, keys: &[String]) {

@@ -105,12 +105,13 @@ fn runners_can_be_listed_and_deleted() {
         peertube_runner_connector::service::runners::register(
             &db,
             peertube_runner_connector::service::runners::Registration {
-                registration_token: token,
+                registration_token: token.parse().unwrap(),
                 name: "encoder-7".into(),
                 description: None,
                 version: Some("0.0.21".into()),
                 ip: "10.1.2.3".into(),
             },
+            peertube_runner_connector::db::now(),
         )
         .await
         .unwrap();

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use peertube_runner_connector::clock::Clock;
 use peertube_runner_connector::config::Settings;
 use peertube_runner_connector::service::registration_tokens;
 use peertube_runner_connector::shutdown::ShutdownHandle;
@@ -120,6 +121,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application after `configure` adjusted the test settings.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_clock(configure, Clock::System).await
+}
+
+/// [`spawn_app_with`] with the clock services read ([`Clock::manual`]: the test moves
+/// time with `app.state.clock.advance`).
+pub async fn spawn_app_with_clock(configure: impl FnOnce(&mut Settings), clock: Clock) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         peertube_runner_connector::telemetry::init(&Default::default());
     }
@@ -127,7 +134,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new(dir.path());
     let mut settings = test_settings(dir.path(), &db);
     configure(&mut settings);
-    let app = Application::build(settings)
+    let app = Application::build_with_clock(settings, clock)
         .await
         .expect("application builds");
     let port = app.port();
@@ -171,6 +178,8 @@ impl TestApp {
             .await
             .unwrap()
             .registration_token
+            .as_str()
+            .to_owned()
     }
 
     /// Registers a runner and returns `(id, runnerToken)`.

@@ -2,6 +2,7 @@
 //! backends and leave nothing behind (no row, file or folder); error bodies never
 //! carry server paths or tool output, and never echo a submitted value whole.
 
+use peertube_runner_connector::domain::job::JobState;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, problem};
@@ -129,7 +130,7 @@ async fn a_runner_error_message_is_stored_without_control_characters() {
         assert_eq!(res.status(), 204, "attempt {attempt}");
         message.push('!');
     }
-    let row = wait_state(&app, &job_uuid, 4).await;
+    let row = wait_state(&app, &job_uuid, JobState::Errored).await;
     assert_eq!(
         row.error.as_deref(),
         Some("ffmpeg exited with [31mcode 1[0m\nline 2!!!!")
@@ -196,7 +197,7 @@ async fn a_failed_completion_shows_a_reason_without_server_details() {
     ];
     let res = runner.success(&job_uuid, &token, &[], garbage).await;
     assert_eq!(res.status(), 204);
-    let row = wait_state(&app, &job_uuid, 4).await;
+    let row = wait_state(&app, &job_uuid, JobState::Errored).await;
     let error = row.error.unwrap();
     assert!(error.contains("not readable media"), "{error}");
     let view = get(&app, &format!("/api/v1/videos/{uuid}"))

@@ -3,19 +3,24 @@
 
 use std::time::Duration;
 
-use peertube_runner_connector::domain::job::{JobState, JobType};
+use peertube_runner_connector::domain::ids::JobUuid;
+use peertube_runner_connector::domain::job::JobState::{self, *};
+use peertube_runner_connector::domain::job::JobType;
 use peertube_runner_connector::service::events::Event;
 use peertube_runner_connector::service::jobs::{self, JobParent, watchdog};
 use serde_json::json;
 
-use crate::helpers::{TestApp, problem, spawn_app, spawn_app_with};
+use peertube_runner_connector::clock::Clock;
+use peertube_runner_connector::config::Settings;
+
+use crate::helpers::{TestApp, problem, spawn_app, spawn_app_with, spawn_app_with_clock};
 use crate::runner_sim::{FilePart, SimRunner, insert_jobs, job, spec};
 
 /// One accepted VOD job: `(runner, uuid, jobToken)`.
 async fn accepted(app: &TestApp, runner: &SimRunner) -> (String, String) {
     let rows = insert_jobs(app, vec![spec(JobType::VodHlsTranscoding, 1, None)]).await;
-    let (_, token) = runner.accept_ok(&rows[0].uuid).await;
-    (rows[0].uuid.clone(), token)
+    let (_, token) = runner.accept_ok(rows[0].uuid).await;
+    (rows[0].uuid.to_string(), token)
 }
 
 async fn assert_unknown_job(res: reqwest::Response) {
@@ -70,7 +75,7 @@ async fn every_job_call_checks_the_job_and_runner_tokens() {
     assert_eq!(res.status(), 400);
     // Still PROCESSING and held: nothing above changed it.
     let row = job(&app, &uuid).await;
-    assert_eq!((row.state, row.failures), (2, 0));
+    assert_eq!((row.state, row.failures), (Processing, 0));
     // A deleted runner can no longer pass the check.
     peertube_runner_connector::service::runners::delete(
         &app.state.db,
@@ -89,7 +94,7 @@ async fn every_job_call_checks_the_job_and_runner_tokens() {
 
 #[tokio::test]
 async fn update_stores_progress_and_refreshes_the_heartbeat_every_time() {
-    let app = spawn_app().await;
+    let app = app_with_manual_clock(|_| {}).await;
     let runner = SimRunner::register(&app, "r1").await;
     let (uuid, token) = accepted(&app, &runner).await;
     let res = runner
@@ -98,14 +103,17 @@ async fn update_stores_progress_and_refreshes_the_heartbeat_every_time() {
     assert_eq!(res.status(), 204);
     let first = job(&app, &uuid).await;
     assert_eq!(first.progress, Some(42));
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.state.clock.advance(Duration::from_secs(20));
     // Transcription-style update: no progress at all. Still a heartbeat.
     assert_eq!(
         runner.update(&uuid, &token, &[], vec![]).await.status(),
         204
     );
     let second = job(&app, &uuid).await;
-    assert!(second.updated_at > first.updated_at);
+    assert_eq!(
+        second.updated_at - first.updated_at,
+        chrono::TimeDelta::seconds(20)
+    );
     assert_eq!(second.progress, Some(42));
     for bad in ["42.5", "101", "-3", "abc"] {
         let res = runner
@@ -207,20 +215,20 @@ async fn abort_requeues_without_a_failure_and_pings_runners() {
     assert_eq!(runner.abort(&uuid, &token).await.status(), 204);
     assert_eq!(events.recv().await.unwrap(), Event::JobsAvailable);
     let row = job(&app, &uuid).await;
-    assert_eq!((row.state, row.failures, row.progress), (1, 0, None));
+    assert_eq!((row.state, row.failures, row.progress), (Pending, 0, None));
     assert_eq!(
-        (row.runner_id, row.job_token_hash.clone(), row.started_at),
+        (row.runner_id, row.token_hash.clone(), row.started_at),
         (None, None, None)
     );
     // The old token is gone: a trailing call gets 404 and changes nothing.
     assert_unknown_job(runner.error(&uuid, &token, "late").await).await;
-    assert_eq!(job(&app, &uuid).await.state, 1);
+    assert_eq!(job(&app, &uuid).await.state, Pending);
     // A live job cannot be aborted: it is errored.
     let rows = insert_jobs(&app, vec![spec(JobType::LiveRtmpHlsTranscoding, 1, None)]).await;
     let (_, live_token) = runner.accept_ok(&rows[0].uuid).await;
     assert_eq!(runner.abort(&rows[0].uuid, &live_token).await.status(), 204);
     let live = job(&app, &rows[0].uuid).await;
-    assert_eq!(live.state, JobState::Errored.id());
+    assert_eq!(live.state, Errored);
     assert_eq!(
         live.error.as_deref(),
         Some("Job has been aborted but it is not supported by this job type")
@@ -252,8 +260,8 @@ async fn errors_are_retried_until_max_failures_then_children_fail_recursively() 
             204
         );
         let row = job(&app, parent).await;
-        assert_eq!((row.state, row.failures), (1, attempt), "retried");
-        assert_eq!(row.job_token_hash, None);
+        assert_eq!((row.state, row.failures), (Pending, attempt), "retried");
+        assert_eq!(row.token_hash, None);
     }
     let (_, token) = runner.accept_ok(parent).await;
     assert_eq!(
@@ -264,12 +272,12 @@ async fn errors_are_retried_until_max_failures_then_children_fail_recursively() 
         204
     );
     let row = job(&app, parent).await;
-    assert_eq!((row.state, row.failures), (JobState::Errored.id(), 3));
+    assert_eq!((row.state, row.failures), (Errored, 3));
     assert_eq!(row.error.as_deref(), Some("ffmpeg exited with code 1"));
     assert!(row.finished_at.is_some());
     for child in &rows[1..] {
         let c = job(&app, &child.uuid).await;
-        assert_eq!(c.state, JobState::ParentErrored.id(), "grandchildren too");
+        assert_eq!(c.state, ParentErrored, "grandchildren too");
         assert_eq!(c.error.as_deref(), Some("Parent error"));
     }
     // A trailing error on the errored job: 404, nothing changes.
@@ -279,7 +287,7 @@ async fn errors_are_retried_until_max_failures_then_children_fail_recursively() 
     let live = insert_jobs(&app, vec![spec(JobType::LiveRtmpHlsTranscoding, 1, None)]).await;
     let (_, token) = runner.accept_ok(&live[0].uuid).await;
     runner.error(&live[0].uuid, &token, "rtmp closed").await;
-    assert_eq!(job(&app, &live[0].uuid).await.state, JobState::Errored.id());
+    assert_eq!(job(&app, &live[0].uuid).await.state, Errored);
 }
 
 #[tokio::test]
@@ -296,19 +304,16 @@ async fn cancel_propagates_to_descendants_and_the_runner_finds_out_on_its_next_c
     )
     .await;
     let (_, token) = runner.accept_ok(&rows[0].uuid).await;
-    jobs::cancel_job(&app.state, &rows[0].uuid).await.unwrap();
+    jobs::cancel_job(&app.state, rows[0].uuid).await.unwrap();
     let parent = job(&app, &rows[0].uuid).await;
-    assert_eq!(
-        (parent.state, parent.job_token_hash),
-        (JobState::Cancelled.id(), None)
-    );
+    assert_eq!((parent.state, parent.token_hash), (Cancelled, None));
     assert_eq!(
         job(&app, &rows[1].uuid).await.state,
-        JobState::ParentCancelled.id()
+        JobState::ParentCancelled
     );
     assert_eq!(
         job(&app, &rows[2].uuid).await.state,
-        JobState::ParentCancelled.id()
+        JobState::ParentCancelled
     );
     assert_unknown_job(
         runner
@@ -317,14 +322,14 @@ async fn cancel_propagates_to_descendants_and_the_runner_finds_out_on_its_next_c
     )
     .await;
     assert_unknown_job(runner.success(&rows[0].uuid, &token, &[], vec![]).await).await;
-    let again = jobs::cancel_job(&app.state, &rows[0].uuid)
+    let again = jobs::cancel_job(&app.state, rows[0].uuid)
         .await
         .unwrap_err();
     assert!(matches!(
         again,
         peertube_runner_connector::error::ServiceError::NotCancellable
     ));
-    let missing = jobs::cancel_job(&app.state, &uuid::Uuid::new_v4().to_string())
+    let missing = jobs::cancel_job(&app.state, JobUuid::generate())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -350,12 +355,13 @@ async fn cancelling_a_videos_jobs_ends_every_unfinished_one() {
             .unwrap(),
         3
     );
-    let states: Vec<i32> = futures_util::future::join_all(rows.iter().map(|r| job(&app, &r.uuid)))
-        .await
-        .iter()
-        .map(|r| r.state)
-        .collect();
-    assert_eq!(states, [6, 8, 8]);
+    let states: Vec<JobState> =
+        futures_util::future::join_all(rows.iter().map(|r| job(&app, r.uuid)))
+            .await
+            .iter()
+            .map(|r| r.state)
+            .collect();
+    assert_eq!(states, [Cancelled, ParentCancelled, ParentCancelled]);
     assert_eq!(
         jobs::cancel_jobs_of_video(&app.state, video.id)
             .await
@@ -364,14 +370,27 @@ async fn cancelling_a_videos_jobs_ends_every_unfinished_one() {
     );
 }
 
+/// An app whose services read a manual clock, and whose own watchdog never fires:
+/// the test sweeps when it has moved time.
+async fn app_with_manual_clock(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_clock(
+        |s| {
+            s.runners.watchdog_interval = Duration::from_secs(3600);
+            configure(s);
+        },
+        Clock::manual(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn stalled_jobs_are_requeued_by_the_watchdog_and_live_ones_errored() {
-    let app = spawn_app_with(|s| {
-        s.runners.stalled_vod_after = Duration::from_millis(600);
-        s.runners.stalled_live_after = Duration::from_millis(600);
-        s.runners.watchdog_interval = Duration::from_millis(100);
+    let app = app_with_manual_clock(|s| {
+        s.runners.stalled_vod_after = Duration::from_secs(120);
+        s.runners.stalled_live_after = Duration::from_secs(30);
     })
     .await;
+    let clock = &app.state.clock;
     let runner = SimRunner::register(&app, "r1").await;
     let rows = insert_jobs(
         &app,
@@ -384,46 +403,49 @@ async fn stalled_jobs_are_requeued_by_the_watchdog_and_live_ones_errored() {
     .await;
     let mut tokens = Vec::new();
     for r in &rows {
-        tokens.push(runner.accept_ok(&r.uuid).await.1);
+        tokens.push(runner.accept_ok(r.uuid).await.1);
     }
     let mut events = app.state.events.subscribe();
-    // The transcription job keeps sending progress-less heartbeats; the others are silent.
-    for _ in 0..8 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        assert_eq!(
-            runner
-                .update(&rows[1].uuid, &tokens[1], &[], vec![])
-                .await
-                .status(),
-            204
-        );
-    }
-    let vod = job(&app, &rows[0].uuid).await;
+    // The transcription job sends progress-less heartbeats; the others are silent.
+    let heartbeat = || runner.update(rows[1].uuid, &tokens[1], &[], vec![]);
+    clock.advance(Duration::from_secs(40));
+    assert_eq!(heartbeat().await.status(), 204);
+    let first = watchdog::sweep(&app.state).await.unwrap();
     assert_eq!(
-        (vod.state, vod.failures, vod.job_token_hash),
-        (1, 0, None),
+        (first.requeued, first.failed),
+        (0, 1),
+        "only live is past its window"
+    );
+    let live = job(&app, rows[2].uuid).await;
+    assert_eq!(
+        (live.state, live.error.as_deref()),
+        (Errored, Some("Stalled runner job"))
+    );
+    assert_eq!(job(&app, rows[0].uuid).await.state, Processing);
+    clock.advance(Duration::from_secs(90));
+    assert_eq!(heartbeat().await.status(), 204);
+    let second = watchdog::sweep(&app.state).await.unwrap();
+    assert_eq!((second.requeued, second.failed), (1, 0));
+    let vod = job(&app, rows[0].uuid).await;
+    assert_eq!(
+        (vod.state, vod.failures, vod.token_hash),
+        (Pending, 0, None),
         "requeued, no failure"
     );
     assert_eq!(
-        job(&app, &rows[1].uuid).await.state,
-        2,
+        job(&app, rows[1].uuid).await.state,
+        Processing,
         "heartbeats keep it"
     );
-    let live = job(&app, &rows[2].uuid).await;
-    assert_eq!(
-        (live.state, live.error.as_deref()),
-        (4, Some("Stalled runner job"))
-    );
     assert_eq!(events.recv().await.unwrap(), Event::JobsAvailable);
-    assert_unknown_job(runner.success(&rows[0].uuid, &tokens[0], &[], vec![]).await).await;
+    assert_unknown_job(runner.success(rows[0].uuid, &tokens[0], &[], vec![]).await).await;
 }
 
 #[tokio::test]
 async fn a_lost_completion_is_errored_and_sweeps_change_a_job_once() {
-    let app = spawn_app_with(|s| {
-        s.runners.stalled_completing_after = Duration::from_millis(100);
-        s.runners.watchdog_interval = Duration::from_secs(3600);
-        s.runners.stalled_vod_after = Duration::from_millis(100);
+    let app = app_with_manual_clock(|s| {
+        s.runners.stalled_completing_after = Duration::from_secs(600);
+        s.runners.stalled_vod_after = Duration::from_secs(120);
     })
     .await;
     let rows = insert_jobs(
@@ -441,23 +463,30 @@ async fn a_lost_completion_is_errored_and_sweeps_change_a_job_once() {
             use diesel::prelude::*;
             use peertube_runner_connector::db::schema::runner_jobs::dsl::*;
             diesel::update(runner_jobs.find(first))
-                .set(state.eq(9))
+                .set(state.eq(Completing))
                 .execute(conn)?;
             diesel::update(runner_jobs.find(second))
-                .set((state.eq(2), job_token_hash.eq("h")))
+                .set((state.eq(Processing), job_token_hash.eq("h")))
                 .execute(conn)?;
-            Ok(())
+            Ok::<_, peertube_runner_connector::db::DbError>(())
         })
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    app.state.clock.advance(Duration::from_secs(599));
+    let early = watchdog::sweep(&app.state).await.unwrap();
+    assert_eq!(
+        (early.requeued, early.failed),
+        (1, 0),
+        "completing: not yet"
+    );
+    app.state.clock.advance(Duration::from_secs(2));
     // Two instances sweeping at once: each job changes exactly once.
     let (a, b) = tokio::join!(watchdog::sweep(&app.state), watchdog::sweep(&app.state));
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.requeued + b.requeued, 1);
+    assert_eq!(a.requeued + b.requeued, 0);
     assert_eq!(a.failed + b.failed, 1);
-    let lost = job(&app, &rows[0].uuid).await;
-    assert_eq!((lost.state, lost.failures), (4, 1));
+    let lost = job(&app, rows[0].uuid).await;
+    assert_eq!((lost.state, lost.failures), (Errored, 1));
     assert_eq!(lost.error.as_deref(), Some("Job completion was lost"));
-    assert_eq!(job(&app, &rows[1].uuid).await.state, 1);
+    assert_eq!(job(&app, rows[1].uuid).await.state, Pending);
 }

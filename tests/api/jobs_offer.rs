@@ -1,6 +1,8 @@
 //! `/jobs/request` and `/accept` (runner-protocol.md 1.3, 1.4, 1.9).
 
-use peertube_runner_connector::domain::job::JobType;
+use peertube_runner_connector::domain::ids::{JobUuid, RunnerToken};
+use peertube_runner_connector::domain::job::JobState::{Pending, Processing, WaitingForParentJob};
+use peertube_runner_connector::domain::job::{JobState, JobType};
 use peertube_runner_connector::error::ServiceError;
 use peertube_runner_connector::service::jobs::{JobParent, offer};
 use serde_json::{Value, json};
@@ -13,6 +15,40 @@ fn uuids(offers: &[Value]) -> Vec<String> {
         .iter()
         .map(|o| o["uuid"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Inserts a PENDING job of `job_type` with `payload` as raw JSON, as a foreign writer
+/// (or an older version) could have, and returns its UUID.
+async fn insert_raw_pending(
+    app: &crate::helpers::TestApp,
+    job_type: JobType,
+    payload: Value,
+) -> JobUuid {
+    use diesel::prelude::*;
+    use peertube_runner_connector::db::schema::runner_jobs as j;
+    let uuid = JobUuid::generate();
+    let now = app.state.now();
+    app.state
+        .db
+        .run(move |conn| {
+            diesel::insert_into(j::table)
+                .values((
+                    j::uuid.eq(uuid.to_string()),
+                    j::job_type.eq(job_type),
+                    j::state.eq(JobState::Pending),
+                    j::payload.eq(payload.to_string()),
+                    j::private_payload.eq("{}"),
+                    j::priority.eq(10),
+                    j::failures.eq(0),
+                    j::created_at.eq(now),
+                    j::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok::<_, peertube_runner_connector::db::DbError>(())
+        })
+        .await
+        .unwrap();
+    uuid
 }
 
 #[tokio::test]
@@ -38,7 +74,7 @@ async fn request_offers_ten_pending_jobs_by_priority_then_age() {
     assert_eq!(offers.len(), 10);
     let mut expected: Vec<_> = rows[..12]
         .iter()
-        .map(|r| (r.priority, r.id, r.uuid.clone()))
+        .map(|r| (r.priority, r.id, r.uuid.to_string()))
         .collect();
     expected.sort();
     let expected: Vec<String> = expected.into_iter().take(10).map(|e| e.2).collect();
@@ -61,19 +97,22 @@ async fn request_offers_ten_pending_jobs_by_priority_then_age() {
 async fn request_honours_job_types_and_the_runner_version() {
     let app = spawn_app().await;
     let runner = SimRunner::register(&app, "r1").await;
-    let mut studio_ok = spec(JobType::VideoStudioTranscoding, 10, None);
-    studio_ok.payload = json!({"input": {"videoFileUrl": "http://x/v", "separatedAudioFileUrl": []}, "tasks": [{"name": "cut", "options": {"start": 1}}]});
-    let mut studio_bad = spec(JobType::VideoStudioTranscoding, 10, None);
-    studio_bad.payload = json!({"input": {"videoFileUrl": "http://x/v"}, "tasks": [{"name": "cut"}, {"name": "add-blur"}]});
-    let rows = insert_jobs(
+    insert_jobs(
         &app,
         vec![
             spec(JobType::VodHlsTranscoding, 10, None),
             spec(JobType::GenerateVideoStoryboard, 10, None),
             spec(JobType::VideoTranscription, 10, None),
-            studio_ok,
-            studio_bad,
+            spec(JobType::VideoStudioTranscoding, 10, None),
         ],
+    )
+    .await;
+    // A studio job with a task no runner supports cannot be created; one written
+    // by something else is never offered, and does not break the listing.
+    let studio_bad = insert_raw_pending(
+        &app,
+        JobType::VideoStudioTranscoding,
+        json!({"input": {"videoFileUrl": "http://x/v"}, "tasks": [{"name": "cut"}, {"name": "add-blur"}]}),
     )
     .await;
     let types = |offers: Vec<Value>| {
@@ -99,7 +138,7 @@ async fn request_honours_job_types_and_the_runner_version() {
     );
     let newest = runner.available(json!({"version": "0.1.0"})).await;
     assert_eq!(newest.len(), 4);
-    assert!(!uuids(&newest).contains(&rows[4].uuid));
+    assert!(!uuids(&newest).contains(&studio_bad.to_string()));
     assert_eq!(
         types(
             runner
@@ -170,7 +209,7 @@ async fn accept_answers_the_runner_job_with_a_new_job_token() {
     let app = spawn_app().await;
     let runner = SimRunner::register(&app, "r1").await;
     let rows = insert_jobs(&app, vec![spec(JobType::VodWebVideoTranscoding, 7, None)]).await;
-    let res = runner.accept(&rows[0].uuid).await;
+    let res = runner.accept(rows[0].uuid).await;
     assert_eq!(res.status(), 200);
     assert!(
         res.headers()["content-type"]
@@ -217,18 +256,18 @@ async fn accept_answers_the_runner_job_with_a_new_job_token() {
     );
     assert_eq!(
         job["payload"],
-        serde_json::from_str::<Value>(&rows[0].payload).unwrap()
+        serde_json::to_value(&rows[0].payload).unwrap()
     );
     let token = job["jobToken"].as_str().unwrap();
     assert!(peertube_runner_connector::domain::ids::is_uuid_v4(
         token.strip_prefix("ptrjt-").unwrap()
     ));
     assert!(job["startedAt"].as_str().unwrap().ends_with('Z'));
-    let row = crate::runner_sim::job(&app, &rows[0].uuid).await;
-    assert_eq!(row.state, 2);
+    let row = crate::runner_sim::job(&app, rows[0].uuid).await;
+    assert_eq!(row.state, Processing);
     assert_eq!(row.runner_id, Some(runner.id));
     assert_ne!(
-        row.job_token_hash.as_deref(),
+        row.token_hash.as_ref().map(|h| h.as_str()),
         Some(token),
         "tokens are stored hashed"
     );
@@ -282,11 +321,12 @@ async fn accept_checks_in_peertubes_order() {
         .await;
     assert_eq!(res.status(), 404);
     assert_eq!(problem(res).await["code"], "unknown_runner_token");
-    runner.accept_ok(&rows[0].uuid).await;
-    let res = runner.accept(&rows[0].uuid).await;
+    runner.accept_ok(rows[0].uuid).await;
+    let res = runner.accept(rows[0].uuid).await;
     assert_eq!(res.status(), 400, "the usual lost race");
     // A runner that passed the pre-check but lost the compare-and-set gets the 409.
-    let lost = offer::accept(&app.state, &rows[0].uuid, &runner.token, "127.0.0.1").await;
+    let token = RunnerToken::parse(&runner.token).unwrap();
+    let lost = offer::accept(&app.state, rows[0].uuid, &token, "127.0.0.1").await;
     let err = lost.unwrap_err();
     assert!(matches!(err, ServiceError::JobTaken));
     let api = peertube_runner_connector::error::ApiError::from(err);
@@ -307,12 +347,21 @@ async fn create_jobs_wants_parents_first_and_inserts_nothing_otherwise() {
         spec(JobType::VodHlsTranscoding, 1, Some(JobParent::Spec(1))),
         spec(JobType::VodHlsTranscoding, 1, None),
     ];
+    let now = app.state.now();
     let result = app
         .state
         .db
-        .run(move |conn| Ok(db::write_transaction(conn, |conn| create_jobs(conn, &bad))))
-        .await
-        .unwrap();
+        .run(move |conn| db::write_transaction(conn, |conn| create_jobs(conn, &bad, now)))
+        .await;
+    assert!(matches!(result, Err(ServiceError::Invalid(_))));
+    // Both payloads of a job are of its type.
+    let mut mismatched = spec(JobType::VodHlsTranscoding, 1, None);
+    mismatched.private_payload = spec(JobType::VideoTranscription, 1, None).private_payload;
+    let result = app
+        .state
+        .db
+        .run(move |conn| create_jobs(conn, &[mismatched], now))
+        .await;
     assert!(matches!(result, Err(ServiceError::Invalid(_))));
     let runner = SimRunner::register(&app, "r").await;
     assert!(runner.available(json!({})).await.is_empty());
@@ -324,6 +373,33 @@ async fn create_jobs_wants_parents_first_and_inserts_nothing_otherwise() {
         ],
     )
     .await;
-    assert_eq!((rows[0].state, rows[1].state), (1, 5));
-    assert_eq!(rows[1].depends_on_job_id, Some(rows[0].id));
+    assert_eq!(
+        (rows[0].state, rows[1].state),
+        (Pending, WaitingForParentJob)
+    );
+    assert_eq!(rows[1].parent_id, Some(rows[0].id));
+}
+
+#[tokio::test]
+async fn an_unreadable_pending_job_is_skipped_and_ten_readable_ones_are_still_offered() {
+    let app = spawn_app_with(|s| s.runners.spread_offers = false).await;
+    let runner = SimRunner::register(&app, "r1").await;
+    // First in line (priority 10 is the lowest), and not a studio payload at all.
+    let bad = insert_raw_pending(
+        &app,
+        JobType::VideoStudioTranscoding,
+        json!({"tasks": "not a list"}),
+    )
+    .await;
+    let rows = insert_jobs(
+        &app,
+        (0..11)
+            .map(|_| spec(JobType::VodHlsTranscoding, 20, None))
+            .collect(),
+    )
+    .await;
+    let offers = runner.available(json!({"version": "0.1.0"})).await;
+    let expected: Vec<String> = rows[..10].iter().map(|r| r.uuid.to_string()).collect();
+    assert_eq!(uuids(&offers), expected);
+    assert!(!uuids(&offers).contains(&bad.to_string()));
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use peertube_runner_connector::domain::job::JobType;
+use peertube_runner_connector::domain::job::{JobState, JobType};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -73,9 +73,9 @@ async fn twenty_runners_racing_over_200_jobs_accept_each_exactly_once() {
     }
     // The database agrees: every job PROCESSING, held by the runner that won it.
     for row in &rows {
-        let stored = crate::runner_sim::job(&app, &row.uuid).await;
-        assert_eq!(stored.state, 2);
-        assert_eq!(stored.runner_id, won.get(&row.uuid).copied());
+        let stored = crate::runner_sim::job(&app, row.uuid).await;
+        assert_eq!(stored.state, JobState::Processing);
+        assert_eq!(stored.runner_id, won.get(&row.uuid.to_string()).copied());
     }
 }
 
@@ -164,7 +164,7 @@ async fn upload_1_gib_and_measure() {
     );
     assert!(growth_mib < 32, "RSS grew by {growth_mib} MiB");
     // Zeros are no video: the completion failed cleanly and the upload is gone.
-    let row = crate::runner_sim::wait_state(&app, &row.uuid, 4).await;
+    let row = crate::runner_sim::wait_state(&app, row.uuid, JobState::Errored).await;
     assert!(row.error.is_some());
     crate::helpers::assert_staging_empty(&app).await;
 }

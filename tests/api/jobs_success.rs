@@ -1,6 +1,7 @@
 //! `success` (1.8) with real renditions, input downloads (2), and hostile multipart.
 
-use peertube_runner_connector::domain::job::{JobState, JobType};
+use peertube_runner_connector::domain::job::JobState::*;
+use peertube_runner_connector::domain::job::JobType;
 use peertube_runner_connector::service::events::Event;
 use peertube_runner_connector::service::jobs::JobParent;
 use serde_json::Value;
@@ -44,20 +45,20 @@ async fn hls_success_stores_the_rendition_and_releases_only_waiting_children() {
     assert_eq!(res.bytes().await.unwrap().as_ref(), clip().mp4.as_slice());
     let mut events = app.state.events.subscribe();
     let res = runner
-        .success(&rows[0].uuid, &token, &[], hls_files(&rows[0].uuid))
+        .success(&rows[0].uuid, &token, &[], hls_files(rows[0].uuid))
         .await;
     assert_eq!(res.status(), 204);
-    let done = wait_state(&app, &rows[0].uuid, JobState::Completed.id()).await;
+    let done = wait_state(&app, &rows[0].uuid, Completed).await;
     assert!(done.finished_at.is_some() && done.progress.is_none());
     assert_eq!(events.recv().await.unwrap(), Event::JobsAvailable);
     assert_eq!(
         job(&app, &rows[1].uuid).await.state,
-        1,
+        Pending,
         "direct child released"
     );
     assert_eq!(
         job(&app, &rows[2].uuid).await.state,
-        5,
+        WaitingForParentJob,
         "grandchild still waits"
     );
     let dir = &video.directory;
@@ -70,7 +71,7 @@ async fn hls_success_stores_the_rendition_and_releases_only_waiting_children() {
     let playlist = String::from_utf8(playlist).unwrap();
     assert!(playlist.contains("clip-240-fragmented.mp4"), "{playlist}");
     assert!(
-        !playlist.contains(&rows[0].uuid),
+        !playlist.contains(&rows[0].uuid.to_string()),
         "runner's file name rewritten"
     );
     let master = app
@@ -92,7 +93,7 @@ async fn hls_success_stores_the_rendition_and_releases_only_waiting_children() {
     assert_eq!(job(&app, &rows[0].uuid).await.progress, None);
     // Duplicate success: token kept after COMPLETED, so 400 with the code, no change.
     let res = runner
-        .success(&rows[0].uuid, &token, &[], hls_files(&rows[0].uuid))
+        .success(&rows[0].uuid, &token, &[], hls_files(rows[0].uuid))
         .await;
     assert_eq!(res.status(), 400);
     assert_eq!(
@@ -110,8 +111,8 @@ async fn hls_success_stores_the_rendition_and_releases_only_waiting_children() {
             .status(),
         204
     );
-    wait_state(&app, &rows[1].uuid, 3).await;
-    assert_eq!(job(&app, &rows[2].uuid).await.state, 1);
+    wait_state(&app, &rows[1].uuid, Completed).await;
+    assert_eq!(job(&app, &rows[2].uuid).await.state, Pending);
     assert!(
         app.state
             .storage
@@ -151,12 +152,9 @@ async fn a_failed_completion_errors_the_job_and_its_children() {
             .status(),
         204
     );
-    let row = wait_state(&app, &rows[0].uuid, JobState::Errored.id()).await;
+    let row = wait_state(&app, &rows[0].uuid, Errored).await;
     assert!(row.error.unwrap().contains("not readable media"));
-    assert_eq!(
-        job(&app, &rows[1].uuid).await.state,
-        JobState::ParentErrored.id()
-    );
+    assert_eq!(job(&app, &rows[1].uuid).await.state, ParentErrored);
 }
 
 #[tokio::test]
@@ -170,7 +168,7 @@ async fn success_needs_the_files_of_its_type_and_racing_successes_win_once() {
     let res = runner.success(uuid, &token, &[], only_video).await;
     assert_eq!(res.status(), 400);
     assert_eq!(problem(res).await["detail"], "Payload is invalid");
-    assert_eq!(job(&app, uuid).await.state, 2);
+    assert_eq!(job(&app, uuid).await.state, Processing);
     let (a, b) = tokio::join!(
         runner.success(uuid, &token, &[], hls_files(uuid)),
         runner.success(uuid, &token, &[], hls_files(uuid))
@@ -181,7 +179,7 @@ async fn success_needs_the_files_of_its_type_and_racing_successes_win_once() {
         statuses == [204, 400] || statuses == [204, 409],
         "{statuses:?}"
     );
-    wait_state(&app, uuid, 3).await;
+    wait_state(&app, uuid, Completed).await;
 }
 
 #[tokio::test]
@@ -341,12 +339,12 @@ async fn hostile_multipart_bodies_get_clear_errors_and_leave_nothing_behind() {
             .status(),
         204
     );
-    wait_state(&app, uuid, 3).await;
+    wait_state(&app, uuid, Completed).await;
     assert!(!std::path::Path::new("/tmp/evil.mp4").exists());
     crate::helpers::assert_staging_empty(&app).await;
     assert_eq!(
         job(&app, uuid).await.state,
-        3,
+        Completed,
         "the failed attempts changed nothing"
     );
 }

@@ -25,6 +25,7 @@ mod socket_helpers;
 mod socket_ws;
 mod staging;
 mod static_files;
+mod transitions;
 mod video_folders;
 mod video_helpers;
 mod videos;

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use peertube_runner_connector::domain::job::JobState;
 use serde_json::{Value, json};
 
 use crate::media::{run_ffmpeg, sample};
@@ -137,7 +138,7 @@ async fn a_submitted_video_is_transcoded_by_a_runner_into_hls_and_mp4() {
         let files = transcode(&job, &input, work.path());
         let res = runner.success(&job_uuid, &token, &[], files).await;
         assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
-        wait_state(&app, &job_uuid, 3).await;
+        wait_state(&app, &job_uuid, JobState::Completed).await;
         done += 1;
     }
     assert_eq!(done, 4, "every planned job was offered and completed");
@@ -153,7 +154,7 @@ async fn a_submitted_video_is_transcoded_by_a_runner_into_hls_and_mp4() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|j| j["state"]["id"] == 3)
+            .all(|j| j["state"]["id"] == JobState::Completed.id())
     );
     let hls = view["hls"]["renditions"].as_array().unwrap();
     let mp4s = view["webVideos"].as_array().unwrap();
@@ -279,7 +280,7 @@ async fn an_audio_upload_with_cover_art_is_merged_then_transcoded_to_hls() {
         };
         let res = runner.success(&job_uuid, &token, &[], files).await;
         assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
-        wait_state(&app, &job_uuid, 3).await;
+        wait_state(&app, &job_uuid, JobState::Completed).await;
         types.push(job_type);
     }
     assert_eq!(types[0], "vod-audio-merge-transcoding", "{types:?}");
@@ -345,7 +346,7 @@ where
         };
         let res = runner.success(&job_uuid, &token, &[], files).await;
         assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
-        wait_state(app, &job_uuid, 3).await;
+        wait_state(app, &job_uuid, JobState::Completed).await;
         if is_merge {
             after_merge().await;
         }

@@ -291,3 +291,39 @@ async fn deleting_a_registration_token_deletes_its_runners() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_runners_contact_is_recorded_at_most_once_per_interval_and_on_any_change() {
+    use std::time::Duration;
+
+    use peertube_runner_connector::clock::Clock;
+    let app = crate::helpers::spawn_app_with_clock(
+        |s| s.runners.last_contact_interval = Duration::from_secs(30),
+        Clock::manual(),
+    )
+    .await;
+    let clock = &app.state.clock;
+    let registered_at = app.state.now();
+    let runner = crate::runner_sim::SimRunner::register(&app, "r1").await;
+    let contact = || async {
+        let list = peertube_runner_connector::service::runners::list(&app.state.db)
+            .await
+            .unwrap();
+        (list[0].last_contact, list[0].version.clone())
+    };
+    assert_eq!(contact().await, (registered_at, None));
+    clock.advance(Duration::from_secs(10));
+    runner.available(json!({})).await;
+    assert_eq!(
+        contact().await,
+        (registered_at, None),
+        "within the interval"
+    );
+    // A new version is recorded at once, however recent the last contact.
+    runner.available(json!({"version": "0.1.0"})).await;
+    assert_eq!(contact().await, (registered_at, Some("0.1.0".to_owned())));
+    clock.advance(Duration::from_secs(25));
+    let now = app.state.now();
+    runner.available(json!({"version": "0.1.0"})).await;
+    assert_eq!(contact().await, (now, Some("0.1.0".to_owned())));
+}

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peertube_runner_connector::db;
+use peertube_runner_connector::domain::video::FileKind;
+use peertube_runner_connector::service::Context;
 use peertube_runner_connector::service::renditions;
-use peertube_runner_connector::state::AppState;
 use peertube_runner_connector::storage::{MemoryStorage, PutHook, Storage};
 use serde_json::Value;
 
@@ -59,11 +60,11 @@ async fn siblings_completing_together_both_reach_the_master_playlist() {
     for round in 0..3 {
         let body = submit_ok(&app, &sample("av-320x240.mp4"), &[]).await;
         let uuid = body["uuid"].as_str().unwrap().to_owned();
-        let u = uuid.clone();
+        let u = uuid.parse().unwrap();
         let video = app
             .state
             .db
-            .run(move |conn| db::videos::find_by_uuid(conn, &u))
+            .run(move |conn| db::videos::find_by_uuid(conn, u))
             .await
             .unwrap()
             .unwrap();
@@ -157,11 +158,11 @@ async fn a_completion_racing_a_delete_leaves_no_file_behind() {
     for _ in 0..4 {
         let body = submit_ok(&app, &sample("av-320x240.mp4"), &[]).await;
         let uuid = body["uuid"].as_str().unwrap().to_owned();
-        let u = uuid.clone();
+        let u = uuid.parse().unwrap();
         let video = app
             .state
             .db
-            .run(move |conn| db::videos::find_by_uuid(conn, &u))
+            .run(move |conn| db::videos::find_by_uuid(conn, u))
             .await
             .unwrap()
             .unwrap();
@@ -202,22 +203,22 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `app`'s state with an in-memory storage whose puts go through `hook`.
-fn with_memory_storage(app: &crate::helpers::TestApp, hook: PutHook) -> (AppState, MemoryStorage) {
+fn with_memory_storage(app: &crate::helpers::TestApp, hook: PutHook) -> (Context, MemoryStorage) {
     let memory = MemoryStorage::new("http://127.0.0.1/static").unwrap();
     memory.set_put_hook(hook);
-    let mut state = app.state.clone();
-    state.storage = Storage::Memory(memory.clone());
-    (state, memory)
+    let mut ctx = app.state.ctx.clone();
+    ctx.storage = Storage::Memory(memory.clone());
+    (ctx, memory)
 }
 
 async fn video_id(app: &crate::helpers::TestApp) -> (i64, String) {
     let body = submit_ok(app, &sample("av-320x240.mp4"), &[]).await;
     let uuid = body["uuid"].as_str().unwrap().to_owned();
-    let u = uuid.clone();
+    let u = uuid.parse().unwrap();
     let video = app
         .state
         .db
-        .run(move |conn| db::videos::find_by_uuid(conn, &u))
+        .run(move |conn| db::videos::find_by_uuid(conn, u))
         .await
         .unwrap()
         .unwrap();
@@ -270,7 +271,10 @@ async fn the_master_playlist_is_written_after_the_commit_outside_any_transaction
         .expect("a write to the video goes through while its master is written")
         .unwrap();
     assert!(locked);
-    assert!(files.iter().any(|f| f.kind == "hls"), "committed first");
+    assert!(
+        files.iter().any(|f| f.kind == FileKind::Hls),
+        "committed first"
+    );
     task.await.unwrap().unwrap();
     let master = memory_text(&memory, &format!("videos/{uuid}/master.m3u8")).await;
     assert!(master.contains(&format!("{uuid}-240.m3u8")), "{master}");
@@ -303,7 +307,7 @@ async fn a_master_playlist_that_cannot_be_written_undoes_the_rendition() {
         .run(move |conn| db::videos::files(conn, id))
         .await
         .unwrap();
-    assert!(!files.iter().any(|f| f.kind == "hls"), "{files:?}");
+    assert!(!files.iter().any(|f| f.kind == FileKind::Hls), "{files:?}");
     let left: Vec<String> = memory
         .keys()
         .into_iter()

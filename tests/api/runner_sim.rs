@@ -5,8 +5,17 @@
 
 #![allow(dead_code)]
 
-use peertube_runner_connector::db::{self, models::RunnerJobRow};
-use peertube_runner_connector::domain::job::JobType;
+use std::fmt::Display;
+
+use peertube_runner_connector::db;
+use peertube_runner_connector::domain::ids::{JobUuid, VideoUuid};
+use peertube_runner_connector::domain::job::{Job, JobState, JobType};
+use peertube_runner_connector::domain::payloads::{
+    InputFile, JobPayload, PrivatePayload, input_url,
+};
+use peertube_runner_connector::domain::video::{
+    FileFacts, FileKind, NewVideo, Video, VideoOptions, VideoState,
+};
 use peertube_runner_connector::service::jobs::{JobParent, JobSpec, create_jobs};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -90,7 +99,7 @@ impl SimRunner {
         body["availableJobs"].as_array().unwrap().clone()
     }
 
-    pub async fn accept(&self, uuid: &str) -> reqwest::Response {
+    pub async fn accept(&self, uuid: impl Display) -> reqwest::Response {
         self.post(
             &format!("/jobs/{uuid}/accept"),
             json!({"runnerToken": self.token}),
@@ -99,7 +108,7 @@ impl SimRunner {
     }
 
     /// Accepts and returns `(job, jobToken)`.
-    pub async fn accept_ok(&self, uuid: &str) -> (Value, String) {
+    pub async fn accept_ok(&self, uuid: impl Display) -> (Value, String) {
         let res = self.accept(uuid).await;
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.unwrap();
@@ -107,7 +116,7 @@ impl SimRunner {
         (body["job"].clone(), token)
     }
 
-    pub async fn abort(&self, uuid: &str, job_token: &str) -> reqwest::Response {
+    pub async fn abort(&self, uuid: impl Display, job_token: &str) -> reqwest::Response {
         self.post(
             &format!("/jobs/{uuid}/abort"),
             json!({"runnerToken": self.token, "jobToken": job_token, "reason": "Runner stopped"}),
@@ -115,7 +124,12 @@ impl SimRunner {
         .await
     }
 
-    pub async fn error(&self, uuid: &str, job_token: &str, message: &str) -> reqwest::Response {
+    pub async fn error(
+        &self,
+        uuid: impl Display,
+        job_token: &str,
+        message: &str,
+    ) -> reqwest::Response {
         self.post(
             &format!("/jobs/{uuid}/error"),
             json!({"runnerToken": self.token, "jobToken": job_token, "message": message}),
@@ -143,7 +157,7 @@ impl SimRunner {
     /// Multipart `update`; `fields` are raw names (`progress`, `payload[type]`).
     pub async fn update(
         &self,
-        uuid: &str,
+        uuid: impl Display,
         job_token: &str,
         fields: &[(&str, &str)],
         files: Vec<FilePart>,
@@ -159,7 +173,7 @@ impl SimRunner {
     /// Multipart `success`.
     pub async fn success(
         &self,
-        uuid: &str,
+        uuid: impl Display,
         job_token: &str,
         fields: &[(&str, &str)],
         files: Vec<FilePart>,
@@ -183,32 +197,58 @@ impl SimRunner {
     }
 }
 
-/// A VOD payload as in section 3.1/3.2.
-pub fn vod_payload(job_uuid: &str, video_uuid: &str, resolution: i32, hls: bool) -> Value {
-    let input = format!(
-        "http://127.0.0.1/api/v1/runners/jobs/{job_uuid}/files/videos/{video_uuid}/max-quality"
-    );
-    let mut output = json!({"resolution": resolution, "fps": 30});
-    if hls {
-        output["separatedAudio"] = json!(false);
-    }
-    json!({"input": {"videoFileUrl": input, "separatedAudioFileUrl": []}, "output": output})
+/// A payload of `job_type` as in section 3 (VOD ones at 720p, input URLs on a fake
+/// origin).
+pub fn payload_for(job_type: JobType, job: JobUuid, video: VideoUuid) -> JobPayload {
+    let input =
+        format!("http://127.0.0.1/api/v1/runners/jobs/{job}/files/videos/{video}/max-quality");
+    let json = match job_type {
+        JobType::VodWebVideoTranscoding => json!({
+            "input": {"videoFileUrl": input, "separatedAudioFileUrl": []},
+            "output": {"resolution": 720, "fps": 30}}),
+        JobType::VodHlsTranscoding => json!({
+            "input": {"videoFileUrl": input, "separatedAudioFileUrl": []},
+            "output": {"resolution": 720, "fps": 30, "separatedAudio": false}}),
+        JobType::VodAudioMergeTranscoding => json!({
+            "input": {"audioFileUrl": format!("{input}/audio"), "previewFileUrl": input},
+            "output": {"resolution": 480, "fps": 25}}),
+        JobType::LiveRtmpHlsTranscoding => json!({
+            "input": {"rtmpUrl": "rtmp://127.0.0.1:1935/live/key"},
+            "output": {"toTranscode": [{"resolution": 720, "fps": 30}],
+                       "segmentDuration": 4, "segmentListSize": 15}}),
+        JobType::VideoStudioTranscoding => json!({
+            "input": {"videoFileUrl": input, "separatedAudioFileUrl": []},
+            "tasks": [{"name": "cut", "options": {"start": 1, "end": 5}}]}),
+        JobType::VideoTranscription => json!({"input": {"videoFileUrl": format!("{input}/audio")}}),
+        JobType::GenerateVideoStoryboard => json!({
+            "input": {"videoFileUrl": input},
+            "sprites": {"size": {"width": 192, "height": 108},
+                        "count": {"width": 10, "height": 10}, "duration": 1}}),
+    };
+    JobPayload::from_json(job_type, &json.to_string()).unwrap()
 }
 
-/// A spec for a job of `job_type` (VOD-shaped payload unless given).
+/// The private payload of a job of `job_type` for `video`.
+pub fn private_for(job_type: JobType, video: VideoUuid) -> PrivatePayload {
+    let json = match job_type {
+        JobType::LiveRtmpHlsTranscoding => {
+            json!({"videoUUID": video, "masterPlaylistName": "master.m3u8",
+            "outputDirectory": "lives/x", "sessionId": "s1"})
+        }
+        JobType::VideoStudioTranscoding => json!({"videoUUID": video, "originalTasks": []}),
+        _ => json!({"videoUUID": video, "isNewVideo": true}),
+    };
+    PrivatePayload::from_json(job_type, &json.to_string()).unwrap()
+}
+
+/// A spec for a job of `job_type` for a video that does not exist.
 pub fn spec(job_type: JobType, priority: i32, parent: Option<JobParent>) -> JobSpec {
-    let uuid = JobSpec::new_uuid();
-    let video_uuid = uuid::Uuid::new_v4().to_string();
+    let uuid = JobUuid::generate();
+    let video = VideoUuid::generate();
     JobSpec {
-        payload: vod_payload(
-            &uuid,
-            &video_uuid,
-            720,
-            job_type == JobType::VodHlsTranscoding,
-        ),
-        private_payload: json!({"videoUUID": video_uuid, "isNewVideo": true}),
+        payload: payload_for(job_type, uuid, video),
+        private_payload: private_for(job_type, video),
         uuid,
-        job_type,
         priority,
         video_id: None,
         parent,
@@ -216,23 +256,21 @@ pub fn spec(job_type: JobType, priority: i32, parent: Option<JobParent>) -> JobS
 }
 
 /// Inserts jobs in one transaction.
-pub async fn insert_jobs(app: &TestApp, specs: Vec<JobSpec>) -> Vec<RunnerJobRow> {
+pub async fn insert_jobs(app: &TestApp, specs: Vec<JobSpec>) -> Vec<Job> {
+    let now = app.state.now();
     app.state
         .db
-        .run(move |conn| {
-            db::write_transaction(conn, |conn| create_jobs(conn, &specs))
-                .map_err(|e| db::DbError::Task(e.to_string()))
-        })
+        .run(move |conn| db::write_transaction(conn, |conn| create_jobs(conn, &specs, now)))
         .await
         .unwrap()
 }
 
-/// Reads a job row by UUID.
-pub async fn job(app: &TestApp, uuid: &str) -> RunnerJobRow {
-    let uuid = uuid.to_owned();
+/// Reads a job by UUID.
+pub async fn job(app: &TestApp, uuid: impl Display) -> Job {
+    let uuid = JobUuid::parse(&uuid.to_string()).unwrap();
     app.state
         .db
-        .run(move |conn| db::jobs::find_by_uuid(conn, &uuid))
+        .run(move |conn| db::jobs::find_by_uuid(conn, uuid))
         .await
         .unwrap()
         .unwrap()
@@ -306,9 +344,8 @@ pub fn clip() -> &'static Clip {
 }
 
 /// A video in state "to transcode" with the clip stored as its source.
-pub async fn make_video(app: &TestApp) -> peertube_runner_connector::db::models::VideoRow {
-    use peertube_runner_connector::db::models::{NewVideo, NewVideoFile};
-    let uuid = uuid::Uuid::new_v4().to_string();
+pub async fn make_video(app: &TestApp) -> Video {
+    let uuid = VideoUuid::generate();
     let directory = format!("videos/{uuid}");
     let source_key = format!("{directory}/source.mp4");
     app.state
@@ -317,30 +354,34 @@ pub async fn make_video(app: &TestApp) -> peertube_runner_connector::db::models:
         .await
         .unwrap();
     let size = clip().mp4.len() as i64;
+    let now = app.state.now();
     app.state
         .db
         .run(move |conn| {
-            let now = db::now();
             let video = db::videos::insert(
                 conn,
                 &NewVideo {
                     uuid,
-                    state: 2,
+                    state: VideoState::ToTranscode,
                     name: Some("clip".to_owned()),
                     directory,
                     base_filename: "clip".to_owned(),
                     duration: Some(1.0),
                     thumbnail_key: None,
-                    options: "{}".to_owned(),
-                    created_at: now,
-                    updated_at: now,
+                    options: VideoOptions {
+                        hls: true,
+                        web_videos: true,
+                        resolutions: vec![240],
+                        source_owned: true,
+                    },
                 },
+                now,
             )?;
             db::videos::replace_file(
                 conn,
-                &NewVideoFile {
-                    video_id: video.id,
-                    kind: "source".to_owned(),
+                video.id,
+                &FileFacts {
+                    kind: FileKind::Source,
                     storage_key: source_key,
                     playlist_key: None,
                     resolution: 240,
@@ -350,12 +391,12 @@ pub async fn make_video(app: &TestApp) -> peertube_runner_connector::db::models:
                     size,
                     bitrate: None,
                     codecs: None,
+                    format: None,
                     metadata: None,
-                    created_at: now,
-                    updated_at: now,
                 },
+                now,
             )?;
-            Ok(video)
+            Ok::<_, db::DbError>(video)
         })
         .await
         .unwrap()
@@ -364,23 +405,23 @@ pub async fn make_video(app: &TestApp) -> peertube_runner_connector::db::models:
 /// A VOD job spec for `video` at `resolution`, with input URLs on this app.
 pub fn video_spec(
     app: &TestApp,
-    video: &peertube_runner_connector::db::models::VideoRow,
+    video: &Video,
     job_type: JobType,
-    resolution: i32,
+    resolution: u32,
     parent: Option<JobParent>,
 ) -> JobSpec {
-    use peertube_runner_connector::domain::payloads::{InputFile, input_url};
-    let uuid = JobSpec::new_uuid();
-    let input = input_url(&app.address, &uuid, &video.uuid, InputFile::MaxQuality);
+    let uuid = JobUuid::generate();
+    let input = input_url(&app.address, uuid, video.uuid, InputFile::MaxQuality);
     let mut output = json!({"resolution": resolution, "fps": 25});
     if job_type == JobType::VodHlsTranscoding {
         output["separatedAudio"] = json!(false);
     }
+    let payload =
+        json!({"input": {"videoFileUrl": input, "separatedAudioFileUrl": []}, "output": output});
     JobSpec {
-        payload: json!({"input": {"videoFileUrl": input, "separatedAudioFileUrl": []}, "output": output}),
-        private_payload: json!({"videoUUID": video.uuid, "isNewVideo": true}),
+        payload: JobPayload::from_json(job_type, &payload.to_string()).unwrap(),
+        private_payload: private_for(job_type, video.uuid),
         uuid,
-        job_type,
         priority: 100,
         video_id: Some(video.id),
         parent,
@@ -388,13 +429,7 @@ pub fn video_spec(
 }
 
 /// A fresh video with one PENDING 240p job of `job_type`.
-pub async fn one_vod_job(
-    app: &TestApp,
-    job_type: JobType,
-) -> (
-    peertube_runner_connector::db::models::VideoRow,
-    RunnerJobRow,
-) {
+pub async fn one_vod_job(app: &TestApp, job_type: JobType) -> (Video, Job) {
     let video = make_video(app).await;
     let spec = video_spec(app, &video, job_type, 240, None);
     let mut rows = insert_jobs(app, vec![spec]).await;
@@ -402,7 +437,7 @@ pub async fn one_vod_job(
 }
 
 /// The HLS success files of the clip, named as the runner names them.
-pub fn hls_files(job_uuid: &str) -> Vec<FilePart> {
+pub fn hls_files(job_uuid: impl Display) -> Vec<FilePart> {
     let mp4_name = format!("{job_uuid}-240-fragmented.mp4");
     let playlist = clip()
         .playlist
@@ -424,17 +459,17 @@ pub fn hls_files(job_uuid: &str) -> Vec<FilePart> {
 }
 
 /// Waits until the job is in `state` (completion may finish after the 204).
-pub async fn wait_state(app: &TestApp, uuid: &str, state: i32) -> RunnerJobRow {
+pub async fn wait_state(app: &TestApp, uuid: impl Display, state: JobState) -> Job {
     for _ in 0..200 {
-        let row = job(app, uuid).await;
+        let row = job(app, &uuid).await;
         if row.state == state {
             return row;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    let row = job(app, uuid).await;
+    let row = job(app, &uuid).await;
     panic!(
-        "job {uuid} stayed in state {} (error {:?})",
+        "job {uuid} stayed in state {:?} (error {:?})",
         row.state, row.error
     );
 }

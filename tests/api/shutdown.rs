@@ -325,7 +325,11 @@ async fn shutdown_closes_sockets_without_a_namespace_disconnect_and_stops_backgr
     let mut app = spawn_hub_app_with(|_| {}).await;
     let (_, token) = app.register_runner("r1").await;
     let mut raw = RawRunner::connect(app.port, &token).await;
-    let sweeping = watchdog::spawn(app.state.clone(), app.shutdown.listener());
+    let mut listener = app.shutdown.listener();
+    let sweeping = watchdog::spawn(
+        app.state.ctx.clone(),
+        async move { listener.requested().await },
+    );
 
     app.shutdown.shutdown();
 

@@ -158,7 +158,7 @@ async fn rename_runners_table(app: &crate::helpers::TestApp, from: &'static str,
         .run(move |conn| {
             use diesel::RunQueryDsl;
             diesel::sql_query(format!("ALTER TABLE {from} RENAME TO {to}")).execute(conn)?;
-            Ok(())
+            Ok::<_, peertube_runner_connector::db::DbError>(())
         })
         .await
         .unwrap();

@@ -4,11 +4,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use diesel::RunQueryDsl;
 use futures_util::{SinkExt, StreamExt};
 use peertube_runner_connector::config::Settings;
-use peertube_runner_connector::db::models::NewRunnerJob;
-use peertube_runner_connector::db::schema::runner_jobs;
+use peertube_runner_connector::domain::job::JobType;
 use peertube_runner_connector::service::events::Event;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -32,29 +30,8 @@ pub async fn spawn_hub_app_with(configure: impl FnOnce(&mut Settings)) -> TestAp
 
 /// Inserts a PENDING job through the database layer (no event).
 pub async fn insert_pending_job(app: &TestApp) {
-    app.state
-        .db
-        .run(|conn| {
-            let now = peertube_runner_connector::db::now();
-            diesel::insert_into(runner_jobs::table)
-                .values(&NewRunnerJob {
-                    uuid: uuid::Uuid::new_v4().to_string(),
-                    job_type: "vod-hls-transcoding".to_owned(),
-                    state: 1,
-                    payload: "{}".to_owned(),
-                    private_payload: "{}".to_owned(),
-                    priority: 0,
-                    failures: 0,
-                    depends_on_job_id: None,
-                    video_id: None,
-                    created_at: now,
-                    updated_at: now,
-                })
-                .execute(conn)?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let spec = crate::runner_sim::spec(JobType::VodHlsTranscoding, 0, None);
+    crate::runner_sim::insert_jobs(app, vec![spec]).await;
 }
 
 /// Makes a job pending the way the job engine does: insert, then publish.

@@ -7,9 +7,11 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
-use peertube_runner_connector::db::{self, models::NewVideo, models::NewVideoFile};
+use peertube_runner_connector::db;
+use peertube_runner_connector::domain::video::{
+    FileFacts, FileKind, NewVideo, VideoOptions, VideoState,
+};
 use peertube_runner_connector::service::cleanup;
-use serde_json::json;
 
 use crate::helpers::TestApp;
 
@@ -157,31 +159,35 @@ async fn cut_submission(app: &TestApp, ago: Duration) -> (String, Vec<String>) {
             .await
             .unwrap();
     }
-    let (u, s, t) = (uuid.clone(), source.clone(), thumb.clone());
+    let (u, s, t) = (uuid.parse().unwrap(), source.clone(), thumb.clone());
+    let at = app.state.clock.ago(ago);
     app.state
         .db
         .run(move |conn| {
-            let at = db::now() - chrono::TimeDelta::from_std(ago).unwrap();
             let video = db::videos::insert(
                 conn,
                 &NewVideo {
                     uuid: u,
-                    state: 3,
+                    state: VideoState::Importing,
                     name: None,
                     directory: dir,
                     base_filename: "b".to_owned(),
                     duration: None,
                     thumbnail_key: Some(t),
-                    options: json!({"sourceOwned": true}).to_string(),
-                    created_at: at,
-                    updated_at: at,
+                    options: VideoOptions {
+                        hls: true,
+                        web_videos: false,
+                        resolutions: Vec::new(),
+                        source_owned: true,
+                    },
                 },
+                at,
             )?;
             db::videos::insert_file(
                 conn,
-                &NewVideoFile {
-                    video_id: video.id,
-                    kind: "source".to_owned(),
+                video.id,
+                &FileFacts {
+                    kind: FileKind::Source,
                     storage_key: s,
                     playlist_key: None,
                     resolution: 0,
@@ -191,12 +197,12 @@ async fn cut_submission(app: &TestApp, ago: Duration) -> (String, Vec<String>) {
                     size: 3,
                     bitrate: None,
                     codecs: None,
+                    format: None,
                     metadata: None,
-                    created_at: at,
-                    updated_at: at,
                 },
+                at,
             )?;
-            Ok(())
+            Ok::<_, db::DbError>(())
         })
         .await
         .unwrap();

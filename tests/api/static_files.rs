@@ -26,11 +26,11 @@ fn nosniff(res: &reqwest::Response) -> bool {
 async fn video_with_outputs(app: &TestApp) -> Value {
     let body = submit_ok(app, &sample("av-320x240.mp4"), &[("webVideos", "true")]).await;
     let uuid = body["uuid"].as_str().unwrap().to_owned();
-    let u = uuid.clone();
+    let u = uuid.parse().unwrap();
     let video = app
         .state
         .db
-        .run(move |conn| db::videos::find_by_uuid(conn, &u))
+        .run(move |conn| db::videos::find_by_uuid(conn, u))
         .await
         .unwrap()
         .unwrap();
@@ -268,11 +268,11 @@ async fn conditional_requests_head_and_ranges_use_the_objects_version() {
 
     // Rebuilding the master gives it a new version: the old tag no longer matches.
     let uuid = view["uuid"].as_str().unwrap().to_owned();
-    let u = uuid.clone();
+    let u = uuid.parse().unwrap();
     let video = app
         .state
         .db
-        .run(move |conn| db::videos::find_by_uuid(conn, &u))
+        .run(move |conn| db::videos::find_by_uuid(conn, u))
         .await
         .unwrap()
         .unwrap();

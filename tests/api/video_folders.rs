@@ -6,9 +6,12 @@
 use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;
-use peertube_runner_connector::db::models::{NewVideo, NewVideoFile};
 use peertube_runner_connector::db::schema::videos;
 use peertube_runner_connector::db::{self, folders};
+use peertube_runner_connector::domain::ids::VideoUuid;
+use peertube_runner_connector::domain::video::{
+    FileFacts, FileKind, NewVideo, VideoOptions, VideoState,
+};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, problem};
@@ -73,6 +76,7 @@ async fn folders_inside_around_or_equal_to_another_videos_are_refused() {
         let res = submit_stored(&app, body.clone()).await;
         assert_eq!(res.status(), 409, "{body}");
         let doc = problem(res).await;
+        assert_eq!(doc["code"], "folder_conflict", "{doc}");
         assert!(
             doc["detail"].as_str().unwrap().contains(detail),
             "{body}: {doc}"
@@ -124,18 +128,20 @@ async fn folders_inside_around_or_equal_to_another_videos_are_refused() {
 }
 
 fn new_video(directory: &str) -> NewVideo {
-    let now = db::now();
     NewVideo {
-        uuid: uuid::Uuid::new_v4().to_string(),
-        state: 2,
+        uuid: VideoUuid::generate(),
+        state: VideoState::ToTranscode,
         name: None,
         directory: directory.to_owned(),
         base_filename: "b".to_owned(),
         duration: None,
         thumbnail_key: None,
-        options: "{}".to_owned(),
-        created_at: now,
-        updated_at: now,
+        options: VideoOptions {
+            hls: true,
+            web_videos: false,
+            resolutions: Vec::new(),
+            source_owned: false,
+        },
     }
 }
 
@@ -164,7 +170,7 @@ async fn concurrent_claims_of_nested_folders_have_one_winner() {
                 let mut conn = db.get().unwrap();
                 barrier.wait();
                 db::write_transaction(&mut conn, |conn| {
-                    folders::claim(conn, &new_video(&dir), None)
+                    folders::claim(conn, &new_video(&dir), None, db::now())
                 })
                 .unwrap()
                 .is_ok()
@@ -179,7 +185,7 @@ async fn concurrent_claims_of_nested_folders_have_one_winner() {
     let n: i64 = app
         .state
         .db
-        .run(|conn| Ok(videos::table.count().get_result(conn)?))
+        .run(|conn| Ok::<_, db::DbError>(videos::table.count().get_result(conn)?))
         .await
         .unwrap();
     assert_eq!(n, 15);
@@ -243,14 +249,14 @@ async fn deleting_a_video_leaves_its_neighbours_objects() {
         .run(move |conn| {
             let mut v = new_video(&dir);
             v.thumbnail_key = Some(thumb);
-            v.options = json!({"sourceOwned": true}).to_string();
-            let row = db::videos::insert(conn, &v)?;
+            v.options.source_owned = true;
             let now = db::now();
+            let row = db::videos::insert(conn, &v, now)?;
             db::videos::insert_file(
                 conn,
-                &NewVideoFile {
-                    video_id: row.id,
-                    kind: "source".to_owned(),
+                row.id,
+                &FileFacts {
+                    kind: FileKind::Source,
                     storage_key: src,
                     playlist_key: None,
                     resolution: 240,
@@ -260,12 +266,12 @@ async fn deleting_a_video_leaves_its_neighbours_objects() {
                     size: 1,
                     bitrate: None,
                     codecs: None,
+                    format: None,
                     metadata: None,
-                    created_at: now,
-                    updated_at: now,
                 },
+                now,
             )?;
-            Ok(row.uuid)
+            Ok::<_, db::DbError>(row.uuid)
         })
         .await
         .unwrap();
@@ -311,7 +317,7 @@ async fn deleting_a_video_leaves_its_neighbours_objects() {
     );
 
     // Deleting the neighbour removes its own objects, and the emptied folder.
-    assert_eq!(delete(&app, &nested_uuid).await.status(), 204);
+    assert_eq!(delete(&app, &nested_uuid.to_string()).await.status(), 204);
     assert!(!storage.exists(&nested_source).await.unwrap());
     assert!(
         !app.data_dir

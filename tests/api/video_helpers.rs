@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use diesel::prelude::*;
 use peertube_runner_connector::config::{Secret, Settings};
-use peertube_runner_connector::db::models::RunnerJobRow;
 use peertube_runner_connector::db::schema::{runner_jobs, video_files, videos};
-use peertube_runner_connector::state::AppState;
+use peertube_runner_connector::db::{self, DbError};
+use peertube_runner_connector::domain::job::Job;
+use peertube_runner_connector::service::Context;
 use peertube_runner_connector::storage::StagedFile;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -18,7 +19,7 @@ pub const KEY: &str = "test-api-key";
 
 /// A copy of the local file `src` staged in `state`'s staging folder, as an upload
 /// would be.
-pub async fn stage_in(state: &AppState, src: &Path) -> StagedFile {
+pub async fn stage_in(state: &Context, src: &Path) -> StagedFile {
     let (staged, mut file) = state
         .storage
         .staging()
@@ -99,7 +100,7 @@ pub async fn row_counts(app: &TestApp) -> (i64, i64, i64) {
     app.state
         .db
         .run(|conn| {
-            Ok((
+            Ok::<_, DbError>((
                 videos::table.count().get_result(conn)?,
                 video_files::table.count().get_result(conn)?,
                 runner_jobs::table.count().get_result(conn)?,
@@ -110,10 +111,18 @@ pub async fn row_counts(app: &TestApp) -> (i64, i64, i64) {
 }
 
 /// Every job row, in id order.
-pub async fn job_rows(app: &TestApp) -> Vec<RunnerJobRow> {
+pub async fn job_rows(app: &TestApp) -> Vec<Job> {
     app.state
         .db
-        .run(|conn| Ok(runner_jobs::table.order(runner_jobs::id.asc()).load(conn)?))
+        .run(|conn| {
+            let ids: Vec<i64> = runner_jobs::table
+                .order(runner_jobs::id.asc())
+                .select(runner_jobs::id)
+                .load(conn)?;
+            ids.into_iter()
+                .filter_map(|id| db::jobs::find(conn, id).transpose())
+                .collect::<Result<Vec<Job>, DbError>>()
+        })
         .await
         .unwrap()
 }

@@ -1,6 +1,9 @@
 //! `POST /api/v1/videos`: planned jobs and payloads for real media, every bad input
 //! refused with nothing left behind, and the API key.
 
+use peertube_runner_connector::domain::job::JobState::{self, Pending, WaitingForParentJob};
+use peertube_runner_connector::domain::job::JobType;
+use peertube_runner_connector::domain::payloads::JobPayload;
 use peertube_runner_connector::service::events::Event;
 use serde_json::{Value, json};
 
@@ -8,7 +11,7 @@ use crate::helpers::problem;
 use crate::media::sample;
 use crate::video_helpers::*;
 
-fn summary(body: &Value) -> Vec<(String, i64, i64, i64)> {
+fn summary(body: &Value) -> Vec<(String, i64, i64, JobState)> {
     body["jobs"]
         .as_array()
         .unwrap()
@@ -18,13 +21,13 @@ fn summary(body: &Value) -> Vec<(String, i64, i64, i64)> {
                 j["type"].as_str().unwrap().to_owned(),
                 j["resolution"].as_i64().unwrap(),
                 j["fps"].as_i64().unwrap(),
-                j["state"]["id"].as_i64().unwrap(),
+                JobState::from_id(j["state"]["id"].as_i64().unwrap() as i32).unwrap(),
             )
         })
         .collect()
 }
 
-fn t(kind: &str, res: i64, fps: i64, state: i64) -> (String, i64, i64, i64) {
+fn t(kind: &str, res: i64, fps: i64, state: JobState) -> (String, i64, i64, JobState) {
     (kind.to_owned(), res, fps, state)
 }
 
@@ -53,34 +56,31 @@ async fn a_small_video_gets_its_planned_jobs_with_exact_payloads() {
     assert_eq!(
         summary(&body),
         vec![
-            t("vod-web-video-transcoding", 240, 30, 1),
-            t("vod-hls-transcoding", 240, 30, 5),
-            t("vod-web-video-transcoding", 144, 30, 5),
-            t("vod-hls-transcoding", 144, 30, 5),
+            t("vod-web-video-transcoding", 240, 30, Pending),
+            t("vod-hls-transcoding", 240, 30, WaitingForParentJob),
+            t("vod-web-video-transcoding", 144, 30, WaitingForParentJob),
+            t("vod-hls-transcoding", 144, 30, WaitingForParentJob),
         ]
     );
     assert_eq!(events.try_recv().ok(), Some(Event::JobsAvailable));
 
     let rows = job_rows(&app).await;
     let parent = &rows[0];
-    assert!(
-        uuid::Uuid::parse_str(&parent.uuid)
-            .unwrap()
-            .get_version_num()
-            == 4
-    );
+    assert!(peertube_runner_connector::domain::ids::is_uuid_v4(
+        &parent.uuid.to_string()
+    ));
     let max = format!(
         "{}/api/v1/runners/jobs/{}/files/videos/{uuid}/max-quality",
         app.address, parent.uuid
     );
     assert_eq!(
-        serde_json::from_str::<Value>(&parent.payload).unwrap(),
+        serde_json::to_value(&parent.payload).unwrap(),
         json!({"input": {"videoFileUrl": max, "separatedAudioFileUrl": []},
                "output": {"resolution": 240, "fps": 30}})
     );
     assert_eq!(parent.priority, 100);
-    assert_eq!(parent.depends_on_job_id, None);
-    let hls: Value = serde_json::from_str(&rows[1].payload).unwrap();
+    assert_eq!(parent.parent_id, None);
+    let hls: Value = serde_json::to_value(&rows[1].payload).unwrap();
     assert_eq!(
         hls["output"],
         json!({"resolution": 240, "fps": 30, "separatedAudio": false})
@@ -95,13 +95,13 @@ async fn a_small_video_gets_its_planned_jobs_with_exact_payloads() {
                 rows[1].uuid
             ))
     );
-    let private: Value = serde_json::from_str(&rows[1].private_payload).unwrap();
+    let private: Value = serde_json::to_value(&rows[1].private_payload).unwrap();
     assert_eq!(private["videoUUID"], uuid.as_str());
     for child in &rows[1..] {
-        assert_eq!(child.depends_on_job_id, Some(parent.id));
+        assert_eq!(child.parent_id, Some(parent.id));
     }
     assert_eq!((rows[1].priority, rows[2].priority), (100, 10_000));
-    assert_eq!(body["jobs"][1]["dependsOn"], parent.uuid.as_str());
+    assert_eq!(body["jobs"][1]["dependsOn"], parent.uuid.to_string());
 
     // The thumbnail is stored and served.
     let thumb = body["thumbnailUrl"].as_str().unwrap();
@@ -124,9 +124,9 @@ async fn frame_rates_follow_the_fixed_rules_for_1080p60() {
     assert_eq!(
         summary(&body),
         vec![
-            t("vod-hls-transcoding", 720, 60, 1),
-            t("vod-hls-transcoding", 360, 30, 5),
-            t("vod-hls-transcoding", 480, 30, 5),
+            t("vod-hls-transcoding", 720, 60, Pending),
+            t("vod-hls-transcoding", 360, 30, WaitingForParentJob),
+            t("vod-hls-transcoding", 480, 30, WaitingForParentJob),
         ]
     );
 }
@@ -135,12 +135,18 @@ async fn frame_rates_follow_the_fixed_rules_for_1080p60() {
 async fn portrait_and_audio_sources_are_planned_like_peertube() {
     let app = spawn_video_app().await;
     let body = submit_ok(&app, &sample("portrait-360x640.mp4"), &[]).await;
-    assert_eq!(summary(&body), vec![t("vod-hls-transcoding", 360, 30, 1)]);
+    assert_eq!(
+        summary(&body),
+        vec![t("vod-hls-transcoding", 360, 30, Pending)]
+    );
     assert_eq!(body["source"]["height"], 640);
 
     // Audio only, no picture: one audio-only HLS rendition, no thumbnail.
     let body = submit_ok(&app, &sample("audio.m4a"), &[]).await;
-    assert_eq!(summary(&body), vec![t("vod-hls-transcoding", 0, 0, 1)]);
+    assert_eq!(
+        summary(&body),
+        vec![t("vod-hls-transcoding", 0, 0, Pending)]
+    );
     assert_eq!(body["thumbnailUrl"], Value::Null);
     assert_eq!(body["source"]["resolution"], 0);
 
@@ -149,28 +155,25 @@ async fn portrait_and_audio_sources_are_planned_like_peertube() {
     assert_eq!(
         summary(&body),
         vec![
-            t("vod-audio-merge-transcoding", 480, 25, 1),
-            t("vod-hls-transcoding", 480, 25, 5),
-            t("vod-hls-transcoding", 360, 25, 5),
+            t("vod-audio-merge-transcoding", 480, 25, Pending),
+            t("vod-hls-transcoding", 480, 25, WaitingForParentJob),
+            t("vod-hls-transcoding", 360, 25, WaitingForParentJob),
         ]
     );
     assert!(body["thumbnailUrl"].is_string());
     let merge = job_rows(&app)
         .await
         .into_iter()
-        .find(|j| j.job_type == "vod-audio-merge-transcoding")
+        .find(|j| j.job_type() == JobType::VodAudioMergeTranscoding)
         .unwrap();
-    let payload: Value = serde_json::from_str(&merge.payload).unwrap();
+    let JobPayload::VodAudioMerge(payload) = &merge.payload else {
+        panic!("{:?}", merge.payload)
+    };
+    assert!(payload.input.audio_file_url.ends_with("/max-quality/audio"));
     assert!(
-        payload["input"]["audioFileUrl"]
-            .as_str()
-            .unwrap()
-            .ends_with("/max-quality/audio")
-    );
-    assert!(
-        payload["input"]["previewFileUrl"]
-            .as_str()
-            .unwrap()
+        payload
+            .input
+            .preview_file_url
             .ends_with("/previews/max-quality")
     );
 }
@@ -228,33 +231,73 @@ async fn a_stored_object_can_be_submitted_by_key() {
 #[tokio::test]
 async fn bad_uploads_are_refused_and_leave_nothing_behind() {
     let app = spawn_video_app_with(|s| s.limits.video_upload_bytes = 150_000).await;
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    // (file, fields, status, code, what the detail says)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str, &'a str);
     let cases: [Case; 10] = [
-        ("empty.mp4", &[], 400, "empty"),
-        ("random.mp4", &[], 400, "not a readable video"),
-        ("truncated.mp4", &[], 400, "not a readable video"),
-        ("image.png", &[], 400, "not a readable video"),
-        ("still.mkv", &[], 400, "no moving picture"),
-        ("av-320x240.mp4", &[], 413, "larger than the limit"),
-        ("audio.m4a", &[("resolutions", "100")], 400, "resolutions"),
+        ("empty.mp4", &[], 400, "invalid_media", "empty"),
+        (
+            "random.mp4",
+            &[],
+            400,
+            "invalid_media",
+            "not a readable video",
+        ),
+        (
+            "truncated.mp4",
+            &[],
+            400,
+            "invalid_media",
+            "not a readable video",
+        ),
+        (
+            "image.png",
+            &[],
+            400,
+            "invalid_media",
+            "not a readable video",
+        ),
+        ("still.mkv", &[], 400, "invalid_media", "no moving picture"),
+        (
+            "av-320x240.mp4",
+            &[],
+            413,
+            "payload_too_large",
+            "larger than the limit",
+        ),
+        (
+            "audio.m4a",
+            &[("resolutions", "100")],
+            400,
+            "invalid_request",
+            "resolutions",
+        ),
         (
             "audio.m4a",
             &[("hls", "false"), ("webVideos", "true")],
             400,
+            "invalid_request",
             "audio-only",
         ),
-        ("audio.m4a", &[("surprise", "1")], 400, "Unknown field"),
+        (
+            "audio.m4a",
+            &[("surprise", "1")],
+            400,
+            "invalid_request",
+            "Unknown field",
+        ),
         (
             "audio.m4a",
             &[("destination", "../../etc")],
             400,
+            "invalid_request",
             "destination",
         ),
     ];
-    for (file, fields, status, detail) in cases {
+    for (file, fields, status, code, detail) in cases {
         let res = submit(&app, &sample(file), fields).await;
         assert_eq!(res.status(), status, "{file} {fields:?}");
         let doc = problem(res).await;
+        assert_eq!(doc["code"], code, "{file} {fields:?}: {doc}");
         assert!(
             doc["detail"].as_str().unwrap().contains(detail),
             "{file}: {doc}"
@@ -272,12 +315,9 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
-    assert!(
-        problem(res).await["detail"]
-            .as_str()
-            .unwrap()
-            .contains("videoFile")
-    );
+    let doc = problem(res).await;
+    assert!(doc["detail"].as_str().unwrap().contains("videoFile"));
+    assert_eq!(doc["code"], "invalid_request");
     // Neither multipart nor JSON.
     let res = app
         .client
@@ -288,6 +328,7 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(res.status(), 415);
+    assert_eq!(problem(res).await["code"], "unsupported_media_type");
     assert_nothing_left(&app, "no file").await;
 }
 
@@ -356,6 +397,7 @@ async fn missing_media_tools_answer_503_naming_the_fix() {
         let res = submit(&app, &sample("av-320x240.mp4"), &[]).await;
         assert_eq!(res.status(), 503, "{tool}");
         let doc = problem(res).await;
+        assert_eq!(doc["code"], "media_tools_unavailable");
         assert!(
             doc["detail"]
                 .as_str()
@@ -378,12 +420,14 @@ async fn the_private_api_needs_a_configured_key() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
+    let doc = problem(res).await;
     assert!(
-        problem(res).await["detail"]
+        doc["detail"]
             .as_str()
             .unwrap()
             .contains("PRC_AUTH__API_KEYS")
     );
+    assert_eq!(doc["code"], "api_disabled");
 
     let app = spawn_video_app().await;
     let res = app
@@ -394,6 +438,7 @@ async fn the_private_api_needs_a_configured_key() {
         .unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_eq!(problem(res).await["code"], "missing_api_key");
     let res = app
         .client
         .get(app.url("/api/v1/videos"))
@@ -402,6 +447,7 @@ async fn the_private_api_needs_a_configured_key() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    assert_eq!(problem(res).await["code"], "invalid_api_key");
     let res = submit(&closed, &sample("av-320x240.mp4"), &[]).await;
     assert_eq!(res.status(), 403);
     assert_nothing_left(&closed, "closed").await;

@@ -92,7 +92,17 @@ async fn one_video_shows_its_state_jobs_and_files() {
 
     let res = get(&app, "/api/v1/videos/3f1e0c2a-0000-4000-8000-000000000000").await;
     assert_eq!(res.status(), 404);
-    assert_eq!(get(&app, "/api/v1/videos/not-a-uuid").await.status(), 404);
+    let doc = problem(res).await;
+    assert_eq!(
+        (doc["code"].as_str(), doc["type"].as_str()),
+        (Some("video_not_found"), Some("about:blank"))
+    );
+    let res = get(&app, "/api/v1/videos/not-a-uuid").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(problem(res).await["code"], "video_not_found");
+    let res = get(&app, "/api/v1/videos?count=1000").await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(problem(res).await["code"], "invalid_request");
 }
 
 #[tokio::test]

@@ -1,48 +1,62 @@
 //! `success` (1.8): PROCESSING → COMPLETING by compare-and-set, the type's completion
-//! handler, then COMPLETED (children released, runners told) or ERRORED with the
-//! handler's reason (children PARENT_ERRORED).
+//! ([`super::per_type::complete`]), then COMPLETED (children released, runners told)
+//! or ERRORED with the reason (children PARENT_ERRORED).
 
 use std::time::Duration;
 
-use super::handlers::{self, JobEnd, handler_for};
-use super::{FailGuard, HeldJob, RunnerUpload, fail_job};
-use crate::db::models::RunnerJobRow;
-use crate::db::{self, DbError};
-use crate::domain::job::{JobState, JobType};
-use crate::domain::lifecycle::required_success_files;
+use super::{HeldJob, JobCredentials, OwnedGuard, RunnerUpload, apply, hold, per_type};
+use crate::domain::job::Job;
+use crate::domain::lifecycle::{RunnerCall, Transition, policy};
 use crate::error::ServiceError;
-use crate::service::events::Event;
-use crate::state::AppState;
+use crate::service::Context;
 
 /// How long a `success` request waits for post-processing before answering 204
 /// anyway (PeerTube's `SUCCESS_REQUEST_MAX_COMPLETION_WAIT`); completion carries on.
 pub const SUCCESS_MAX_WAIT: Duration = Duration::from_secs(30);
 
-/// Applies a `success`. The files the type requires must be in `upload`
+/// A `success` whose tokens passed the check: the job and the file fields to read.
+#[derive(Debug)]
+pub struct SuccessAdmission {
+    /// The job, PROCESSING.
+    pub held: HeldJob,
+    /// The file fields its type takes (others are discarded unread).
+    pub file_fields: &'static [&'static str],
+}
+
+/// Step 1 of `success`: the job-token check (PROCESSING only), before any file is
+/// read.
+pub async fn admit(
+    ctx: &Context,
+    creds: &JobCredentials,
+    ip: &str,
+) -> Result<SuccessAdmission, ServiceError> {
+    let held = hold(ctx, creds, ip, RunnerCall::Success).await?;
+    let file_fields = policy(held.job.job_type()).success_files;
+    Ok(SuccessAdmission { held, file_fields })
+}
+
+/// Step 2: applies the `success`. The files the type requires must be in `upload`
 /// ([`ServiceError::InvalidPayload`] otherwise). A second or racing `success` loses the
 /// compare-and-set and gets [`ServiceError::JobNoLongerProcessing`] (409) with no other
 /// effect. Post-processing runs in its own task, so a runner that disconnects cannot
 /// interrupt it; this waits for it up to [`SUCCESS_MAX_WAIT`].
 pub async fn success(
-    state: &AppState,
+    ctx: &Context,
     held: HeldJob,
     upload: RunnerUpload,
 ) -> Result<(), ServiceError> {
-    if required_success_files(held.job_type)
+    if policy(held.job.job_type())
+        .success_files
         .iter()
         .any(|f| !upload.files.contains_key(*f))
     {
         return Err(ServiceError::InvalidPayload);
     }
-    let (id, hash) = (held.job.id, held.token_hash.clone());
-    let won = state
-        .db
-        .run(move |conn| db::jobs::begin_completion(conn, id, &hash, db::now()))
-        .await?;
-    if won == 0 {
+    let guard = OwnedGuard::Token(held.token_hash.clone());
+    let Some(completing) = apply(ctx, &held.job, Transition::BeginCompletion, guard).await? else {
         return Err(ServiceError::JobNoLongerProcessing);
-    }
-    let task = tokio::spawn(finish(state.clone(), held.job, held.job_type, upload));
+    };
+    let task = tokio::spawn(finish(ctx.clone(), completing.job, upload));
     match tokio::time::timeout(SUCCESS_MAX_WAIT, task).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "job completion task failed"),
@@ -51,54 +65,17 @@ pub async fn success(
     Ok(())
 }
 
-/// Runs the completion handler of a COMPLETING job and records the outcome.
-async fn finish(state: AppState, job: RunnerJobRow, job_type: JobType, upload: RunnerUpload) {
-    let outcome = handler_for(job_type).complete(&state, &job, upload).await;
-    let recorded = match outcome {
-        Ok(()) => match mark_completed(&state, job.id).await {
-            Ok(()) => {
-                handlers::ended(&state, &job, JobEnd::Completed).await;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        },
+/// Stores the results of a COMPLETING job and records the outcome.
+async fn finish(ctx: Context, job: Job, upload: RunnerUpload) {
+    let t = match per_type::complete(&ctx, &job, upload).await {
+        Ok(()) => Transition::Complete,
         Err(e) => {
             tracing::warn!(job = %job.uuid, error = %e, "job post-processing failed");
-            fail_job(
-                &state,
-                &job,
-                JobState::Completing,
-                FailGuard::Any,
-                job.failures,
-                e.0,
-            )
-            .await
-            .map(|_| ())
+            Transition::CompletionFailed { message: e.0 }
         }
     };
-    if let Err(e) = recorded {
+    if let Err(e) = apply(&ctx, &job, t, OwnedGuard::State).await {
         // The watchdog errors it after `stalled_completing_after`.
         tracing::error!(job = %job.uuid, error = %e, "could not record job completion");
     }
-}
-
-/// COMPLETING → COMPLETED and the children waiting for it → PENDING, in one
-/// transaction; runners are told when a child became PENDING.
-async fn mark_completed(state: &AppState, id: i64) -> Result<(), ServiceError> {
-    let released = state
-        .db
-        .run(move |conn| {
-            db::write_transaction(conn, |conn| {
-                let now = db::now();
-                if db::jobs::complete(conn, id, now)? == 0 {
-                    return Ok::<usize, DbError>(0);
-                }
-                db::jobs::release_children(conn, id, now)
-            })
-        })
-        .await?;
-    if released > 0 {
-        state.events.publish(Event::JobsAvailable);
-    }
-    Ok(())
 }

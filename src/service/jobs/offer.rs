@@ -1,27 +1,27 @@
 //! `/jobs/request` (1.3) and `/jobs/{uuid}/accept` (1.4).
 
-use crate::db::models::RunnerJobRow;
+use crate::db::jobs::{Guard, Offer, TypeFilter};
 use crate::db::{self, DbConnection, DbError};
-use crate::domain::ids::{JOB_TOKEN_PREFIX, generate_token, hash_token};
+use crate::domain::ids::{JobToken, JobUuid, RunnerToken};
 use crate::domain::job::{JobState, JobType};
-use crate::domain::lifecycle::{RunnerCapabilities, studio_tasks_supported};
+use crate::domain::lifecycle::Transition;
+use crate::domain::runner_input::RunnerCapabilities;
 use crate::error::ServiceError;
-use crate::service::jobs::view::{AvailableJobs, Offer, RunnerJobView, raw_json};
+use crate::service::Context;
+use crate::service::jobs::view::{AvailableJobs, OfferView, RunnerJobView};
 use crate::service::runners;
-use crate::state::AppState;
 
 /// Most offers per `/jobs/request`.
 pub const MAX_OFFERS: usize = 10;
-/// Rows read per page while filtering offers.
-const PAGE: i64 = 32;
 
-/// A `/jobs/request` call, shape-checked.
+/// A `/jobs/request` call, parsed.
 #[derive(Debug, Clone)]
 pub struct JobRequest {
     /// `runnerToken`.
-    pub runner_token: String,
-    /// `jobTypes` when sent (unknown names never match).
-    pub job_types: Option<Vec<String>>,
+    pub runner_token: RunnerToken,
+    /// `jobTypes` when sent, without the names this server does not know (they never
+    /// match).
+    pub job_types: Option<Vec<JobType>>,
     /// `version` when sent and plausible.
     pub version: Option<String>,
     /// Client IP.
@@ -29,113 +29,65 @@ pub struct JobRequest {
 }
 
 /// Up to 10 PENDING jobs for the calling runner: lowest priority first then oldest,
-/// only the requested types (or, without `jobTypes`, those its version runs), never a
-/// studio job with an unsupported task. With `runners.spread_offers`, each run of
-/// equal priorities is rotated by the runner id so runners start on different jobs.
-/// Refreshes the runner's contact, IP and version (throttled).
-pub async fn request_jobs(
-    state: &AppState,
-    req: JobRequest,
-) -> Result<AvailableJobs, ServiceError> {
-    let hash = hash_token(&req.runner_token);
-    let types: Vec<String> = match &req.job_types {
-        Some(list) => list
-            .iter()
-            .filter(|t| t.parse::<JobType>().is_ok())
-            .cloned()
-            .collect(),
-        None => RunnerCapabilities::from_version(req.version.as_deref())
-            .job_types()
-            .into_iter()
-            .map(|t| t.as_str().to_owned())
-            .collect(),
+/// only the requested types (or, without `jobTypes`, those its version runs). With
+/// `runners.spread_offers`, each run of equal priorities is rotated by the runner id
+/// so runners start on different jobs. Refreshes the runner's contact, IP and version
+/// (throttled).
+pub async fn request_jobs(ctx: &Context, req: JobRequest) -> Result<AvailableJobs, ServiceError> {
+    let hash = req.runner_token.hash();
+    let types: Vec<JobType> = match req.job_types {
+        Some(list) => list,
+        None => RunnerCapabilities::from_version(req.version.as_deref()).job_types(),
     };
-    let spread = state.settings.runners.spread_offers;
-    let (runner, mut offers) = state
+    let spread = ctx.settings.runners.spread_offers;
+    let interval = ctx.settings.runners.last_contact_interval;
+    let now = ctx.now();
+    let (ip, version) = (req.ip, req.version);
+    let (runner_id, mut offers) = ctx
         .db
         .run(move |conn| {
-            let Some(runner) = db::runners::find_by_token_hash(conn, &hash)? else {
-                return Ok(None);
-            };
-            let offers = collect_offers(conn, &types)?;
-            Ok(Some((runner, offers)))
+            let runner = db::runners::find_by_token_hash(conn, &hash)?
+                .ok_or(ServiceError::UnknownRunnerToken)?;
+            runners::record_contact_in(conn, &runner, &ip, version.as_deref(), interval, now);
+            Ok::<_, ServiceError>((runner.id, collect_offers(conn, &types)?))
         })
-        .await?
-        .ok_or(ServiceError::UnknownRunnerToken)?;
-    runners::record_contact(
-        &state.db,
-        &runner,
-        &req.ip,
-        req.version.as_deref(),
-        state.settings.runners.last_contact_interval,
-    )
-    .await;
+        .await?;
     if spread {
-        spread_equal_priorities(&mut offers, runner.id);
+        spread_equal_priorities(&mut offers, runner_id);
     }
     Ok(AvailableJobs {
         available_jobs: offers
             .into_iter()
-            .map(|(_, uuid, job_type, _, payload)| Offer {
-                uuid,
-                job_type,
-                payload: raw_json(payload),
+            .map(|o| OfferView {
+                uuid: o.uuid,
+                job_type: o.payload.job_type(),
+                payload: o.payload,
             })
             .collect(),
     })
 }
 
-fn collect_offers(
-    conn: &mut DbConnection,
-    types: &[String],
-) -> Result<Vec<db::jobs::OfferRow>, DbError> {
-    let list: Vec<&str> = types.iter().map(String::as_str).collect();
-    let missing: Vec<&str> = JobType::ALL
-        .iter()
-        .map(|t| t.as_str())
-        .filter(|t| !list.contains(t))
+fn collect_offers(conn: &mut DbConnection, types: &[JobType]) -> Result<Vec<Offer>, DbError> {
+    let missing: Vec<JobType> = JobType::ALL
+        .into_iter()
+        .filter(|t| !types.contains(t))
         .collect();
-    let types = match missing.as_slice() {
-        [] => db::jobs::TypeFilter::All,
-        [one] => db::jobs::TypeFilter::AllBut(one),
-        _ => db::jobs::TypeFilter::Only(&list),
+    let filter = match missing.as_slice() {
+        [] => TypeFilter::All,
+        [one] => TypeFilter::AllBut(*one),
+        _ => TypeFilter::Only(types),
     };
-    let mut offers = Vec::with_capacity(MAX_OFFERS);
-    let mut after = None;
-    loop {
-        let page = db::jobs::pending_offers(conn, types, after, PAGE)?;
-        let full = page.len() as i64 == PAGE;
-        after = page.last().map(|r| (r.3, r.0));
-        offers.extend(page.into_iter().filter(offerable));
-        if offers.len() >= MAX_OFFERS || !full {
-            offers.truncate(MAX_OFFERS);
-            return Ok(offers);
-        }
-    }
-}
-
-/// Studio jobs only with tasks every runner supports.
-fn offerable(row: &db::jobs::OfferRow) -> bool {
-    if row.2 != JobType::VideoStudioTranscoding.as_str() {
-        return true;
-    }
-    let payload: serde_json::Value = serde_json::from_str(&row.4).unwrap_or_default();
-    match payload.get("tasks").and_then(|t| t.as_array()) {
-        Some(tasks) => {
-            studio_tasks_supported(tasks.iter().map(|t| t.get("name").and_then(|n| n.as_str())))
-        }
-        None => false,
-    }
+    db::jobs::pending_offers(conn, filter, MAX_OFFERS)
 }
 
 /// Rotates each run of equal priority by `runner_id` positions.
-fn spread_equal_priorities<T>(offers: &mut [(i64, String, String, i32, T)], runner_id: i64) {
+fn spread_equal_priorities(offers: &mut [Offer], runner_id: i64) {
     let mut start = 0;
     while start < offers.len() {
-        let priority = offers[start].3;
+        let priority = offers[start].priority;
         let len = offers[start..]
             .iter()
-            .take_while(|o| o.3 == priority)
+            .take_while(|o| o.priority == priority)
             .count();
         let shift = usize::try_from(runner_id.rem_euclid(len as i64)).unwrap_or(0);
         offers[start..start + len].rotate_left(shift);
@@ -145,14 +97,13 @@ fn spread_equal_priorities<T>(offers: &mut [(i64, String, String, i32, T)], runn
 
 /// Accept, steps 2–3 (1.4): the job exists (404 `Unknown runner job`) and is PENDING
 /// (400 without code, the usual answer to a lost race).
-pub async fn check_acceptable(state: &AppState, job_uuid: &str) -> Result<(), ServiceError> {
-    let uuid = job_uuid.to_owned();
-    let job = state
+pub async fn check_acceptable(ctx: &Context, job_uuid: JobUuid) -> Result<(), ServiceError> {
+    let state = ctx
         .db
-        .run(move |conn| db::jobs::find_by_uuid(conn, &uuid))
+        .run(move |conn| db::jobs::state_by_uuid(conn, job_uuid))
         .await?
         .ok_or(ServiceError::UnknownRunnerJob)?;
-    if job.state != JobState::Pending.id() {
+    if state != JobState::Pending {
         return Err(ServiceError::JobNotPending);
     }
     Ok(())
@@ -160,46 +111,41 @@ pub async fn check_acceptable(state: &AppState, job_uuid: &str) -> Result<(), Se
 
 /// Accept, steps 4–5 (1.4): authenticates the runner, then one compare-and-set
 /// PENDING → PROCESSING with a fresh `ptrjt-` token. The loser of a race gets
-/// [`ServiceError::JobTaken`] (409 `runner_job_not_in_pending_state`).
+/// [`ServiceError::JobTaken`] (409 `runner_job_not_in_pending_state`). The runner's
+/// contact is recorded either way.
 pub async fn accept(
-    state: &AppState,
-    job_uuid: &str,
-    runner_token: &str,
+    ctx: &Context,
+    job_uuid: JobUuid,
+    runner_token: &RunnerToken,
     ip: &str,
 ) -> Result<RunnerJobView, ServiceError> {
-    let runner_hash = hash_token(runner_token);
-    let job_token = generate_token(JOB_TOKEN_PREFIX);
-    let token_hash = hash_token(&job_token);
-    let uuid = job_uuid.to_owned();
-    let (runner, outcome) = state
+    let runner_hash = runner_token.hash();
+    let job_token = JobToken::generate();
+    let token_hash = job_token.hash();
+    let interval = ctx.settings.runners.last_contact_interval;
+    let (ip, now) = (ip.to_owned(), ctx.now());
+    let (job, parent, runner) = ctx
         .db
         .run(move |conn| {
-            let Some(runner) = db::runners::find_by_token_hash(conn, &runner_hash)? else {
-                return Ok(None);
+            let runner = db::runners::find_by_token_hash(conn, &runner_hash)?
+                .ok_or(ServiceError::UnknownRunnerToken)?;
+            runners::record_contact_in(conn, &runner, &ip, None, interval, now);
+            let job =
+                db::jobs::find_by_uuid(conn, job_uuid)?.ok_or(ServiceError::UnknownRunnerJob)?;
+            let accept = Transition::Accept {
+                runner_id: runner.id,
+                token_hash,
             };
-            if db::jobs::accept(conn, &uuid, runner.id, &token_hash, db::now())? == 0 {
-                return Ok(Some((runner, Err(ServiceError::JobTaken))));
-            }
-            let Some(job) = db::jobs::find_by_uuid(conn, &uuid)? else {
-                return Ok(Some((runner, Err(ServiceError::UnknownRunnerJob))));
-            };
-            let parent: Option<RunnerJobRow> = match job.depends_on_job_id {
+            let accepted = db::jobs::transition(conn, &job, &accept, Guard::State, now)?
+                .ok_or(ServiceError::JobTaken)?
+                .job;
+            let parent = match accepted.parent_id {
                 Some(id) => db::jobs::find(conn, id)?,
                 None => None,
             };
-            Ok(Some((runner, Ok((job, parent)))))
+            Ok::<_, ServiceError>((accepted, parent, runner))
         })
-        .await?
-        .ok_or(ServiceError::UnknownRunnerToken)?;
-    runners::record_contact(
-        &state.db,
-        &runner,
-        ip,
-        None,
-        state.settings.runners.last_contact_interval,
-    )
-    .await;
-    let (job, parent) = outcome?;
+        .await?;
     let mut view = RunnerJobView::new(job, parent.as_ref(), Some(&runner));
     view.job_token = Some(job_token);
     Ok(view)
@@ -208,44 +154,44 @@ pub async fn accept(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::payloads::{FileInput, JobPayload, TranscriptionPayload};
 
-    fn offers(priorities: &[i32]) -> Vec<(i64, String, String, i32, ())> {
+    fn offers(priorities: &[i32]) -> Vec<Offer> {
         priorities
             .iter()
             .enumerate()
-            .map(|(i, p)| (i as i64, String::new(), String::new(), *p, ()))
+            .map(|(i, p)| Offer {
+                id: i as i64,
+                uuid: JobUuid::generate(),
+                priority: *p,
+                payload: JobPayload::Transcription(TranscriptionPayload {
+                    input: FileInput {
+                        video_file_url: String::new(),
+                    },
+                    output: None,
+                }),
+            })
             .collect()
+    }
+
+    fn ids(o: &[Offer]) -> Vec<i64> {
+        o.iter().map(|o| o.id).collect()
     }
 
     #[test]
     fn spreading_rotates_only_within_equal_priorities() {
         let mut o = offers(&[1, 5, 5, 5, 9]);
         spread_equal_priorities(&mut o, 1);
-        assert_eq!(o.iter().map(|o| o.0).collect::<Vec<_>>(), [0, 2, 3, 1, 4]);
+        assert_eq!(ids(&o), [0, 2, 3, 1, 4]);
         let mut o = offers(&[5, 5, 5]);
         spread_equal_priorities(&mut o, 3);
-        assert_eq!(o.iter().map(|o| o.0).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(ids(&o), [0, 1, 2]);
         let mut firsts = std::collections::HashSet::new();
         for runner in 0..10 {
             let mut o = offers(&[100; 10]);
             spread_equal_priorities(&mut o, runner);
-            firsts.insert(o[0].0);
+            firsts.insert(o[0].id);
         }
         assert_eq!(firsts.len(), 10, "ten runners start on ten different jobs");
-    }
-
-    #[test]
-    fn studio_offers_need_supported_tasks() {
-        let row = |t: &str, p: &str| (1, String::new(), t.to_owned(), 0, p.to_owned());
-        assert!(offerable(&row("vod-hls-transcoding", "{}")));
-        assert!(offerable(&row(
-            "video-studio-transcoding",
-            r#"{"tasks":[{"name":"cut","options":{}}]}"#
-        )));
-        assert!(!offerable(&row(
-            "video-studio-transcoding",
-            r#"{"tasks":[{"name":"cut"},{"name":"add-blur"}]}"#
-        )));
-        assert!(!offerable(&row("video-studio-transcoding", "{}")));
     }
 }

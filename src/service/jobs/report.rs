@@ -1,32 +1,61 @@
-//! `update` (1.6), `abort` (1.5) and `error` (1.7), for a job that passed the
-//! job-token check.
+//! `update` (1.6), `abort` (1.5) and `error` (1.7).
 
-use super::handlers::handler_for;
-use super::{FailGuard, HeldJob, JobCredentials, RunnerUpload, fail_job, lost_race};
+use super::{HeldJob, JobCredentials, OwnedGuard, RunnerUpload, apply, hold, lost_race, per_type};
 use crate::db;
-use crate::domain::job::{JobState, JobType};
-use crate::domain::lifecycle::{
-    AbortOutcome, ErrorOutcome, LiveFiles, on_abort, on_error, parse_live_update, update_is_ignored,
-};
+use crate::domain::lifecycle::{RunnerCall, on_abort, on_error, policy, update_is_ignored};
+use crate::domain::runner_input::{LiveFiles, UPDATE_FILE_FIELDS, parse_live_update};
 use crate::error::ServiceError;
-use crate::service::events::Event;
-use crate::state::AppState;
+use crate::service::Context;
 
-/// Applies an `update`. On COMPLETING/COMPLETED it does nothing (the runner still gets
-/// 204; uploaded files are deleted with `upload`). Otherwise the payload must fit the
-/// type (only live jobs take one, [`ServiceError::InvalidPayload`] otherwise), then the
-/// job's `updated_at` (the watchdog's heartbeat) is refreshed on every call, with
-/// `progress` when given, and a live chunk goes to the live handler.
+/// What an `update` whose tokens passed the check does.
+#[derive(Debug)]
+pub enum UpdateAdmission {
+    /// The job is completing or completed: the runner is late. Answered 204, nothing
+    /// read or changed.
+    Ignored,
+    /// The job is PROCESSING.
+    Accepted {
+        /// The job.
+        held: Box<HeldJob>,
+        /// The file fields its type takes in updates (only live jobs take any; others'
+        /// are discarded unread).
+        file_fields: &'static [&'static str],
+    },
+}
+
+/// Step 1 of `update`: the job-token check (PROCESSING, COMPLETING, COMPLETED), before
+/// any file is read.
+pub async fn admit_update(
+    ctx: &Context,
+    creds: &JobCredentials,
+    ip: &str,
+) -> Result<UpdateAdmission, ServiceError> {
+    let held = hold(ctx, creds, ip, RunnerCall::Update).await?;
+    if update_is_ignored(held.job.state) {
+        return Ok(UpdateAdmission::Ignored);
+    }
+    let file_fields: &[&str] = if policy(held.job.job_type()).live_chunks {
+        &UPDATE_FILE_FIELDS
+    } else {
+        &[]
+    };
+    Ok(UpdateAdmission::Accepted {
+        held: Box::new(held),
+        file_fields,
+    })
+}
+
+/// Step 2 of `update`: the payload must fit the type (only live jobs take one,
+/// [`ServiceError::InvalidPayload`] otherwise); the job's `updated_at` (the watchdog's
+/// heartbeat) is refreshed on every call, with `progress` when given; a live chunk
+/// goes to [`per_type::live_chunk`].
 pub async fn update(
-    state: &AppState,
-    held: HeldJob,
+    ctx: &Context,
+    held: Box<HeldJob>,
     progress: Option<i32>,
     upload: RunnerUpload,
 ) -> Result<(), ServiceError> {
-    if update_is_ignored(held.state) {
-        return Ok(());
-    }
-    let live = if held.job_type == JobType::LiveRtmpHlsTranscoding {
+    let live = if policy(held.job.job_type()).live_chunks {
         let files = LiveFiles {
             chunk: upload.files.contains_key("videoChunkFile"),
             resolution_playlist: upload.files.contains_key("resolutionPlaylistFile"),
@@ -40,101 +69,55 @@ pub async fn update(
     } else {
         None
     };
-    let id = held.job.id;
-    state
-        .db
-        .run(move |conn| db::jobs::touch(conn, id, progress, db::now()))
+    let (id, now) = (held.job.id, ctx.now());
+    ctx.db
+        .run(move |conn| db::jobs::touch(conn, id, progress, now))
         .await?;
     match live {
-        Some(update) => {
-            handler_for(held.job_type)
-                .live_update(state, &held.job, update, upload)
-                .await
-        }
+        Some(update) => per_type::live_chunk(ctx, &held.job, update, upload).await,
         None => Ok(()),
     }
 }
 
-/// Applies an `abort`: back to PENDING without counting a failure and runners are
-/// told; a live job is errored instead (PeerTube). `reason` is only logged.
+/// Applies an `abort` (PROCESSING only): back to PENDING without counting a failure
+/// and runners are told; a type that cannot be aborted (live) is halted instead.
+/// `reason` is only logged.
 pub async fn abort(
-    state: &AppState,
-    held: HeldJob,
+    ctx: &Context,
     creds: &JobCredentials,
+    ip: &str,
     reason: &str,
 ) -> Result<(), ServiceError> {
+    let held = hold(ctx, creds, ip, RunnerCall::Abort).await?;
     tracing::info!(job = %held.job.uuid, runner = held.runner.id, reason, "job aborted by runner");
-    match on_abort(held.job_type) {
-        AbortOutcome::Requeue => {
-            if requeue(state, &held, held.job.failures).await? {
-                Ok(())
-            } else {
-                Err(lost_race(state, creds).await)
-            }
-        }
-        AbortOutcome::Fail(message) => {
-            let won = fail_job(
-                state,
-                &held.job,
-                JobState::Processing,
-                FailGuard::Token(held.token_hash.clone()),
-                held.job.failures,
-                message.to_owned(),
-            )
-            .await?;
-            if won {
-                Ok(())
-            } else {
-                Err(lost_race(state, creds).await)
-            }
-        }
+    let t = on_abort(held.job.job_type());
+    let guard = OwnedGuard::Token(held.token_hash.clone());
+    match apply(ctx, &held.job, t, guard).await? {
+        Some(_) => Ok(()),
+        None => Err(lost_race(ctx, creds).await),
     }
 }
 
-/// Applies an `error`: `failures + 1`, then back to PENDING (runners told) while the
-/// type allows retries and `failures < transcoding.max_failures`, else ERRORED with
-/// `message` and the waiting descendants PARENT_ERRORED.
+/// Applies an `error` (PROCESSING only): `failures + 1`, then back to PENDING (runners
+/// told) while the type retries and attempts remain under `transcoding.max_failures`,
+/// else ERRORED with `message` and the waiting descendants PARENT_ERRORED.
 pub async fn error(
-    state: &AppState,
-    held: HeldJob,
+    ctx: &Context,
     creds: &JobCredentials,
+    ip: &str,
     message: &str,
 ) -> Result<(), ServiceError> {
-    let failures = held.job.failures.saturating_add(1);
-    let max = state.settings.transcoding.max_failures;
-    let won = match on_error(held.job_type, failures, max) {
-        ErrorOutcome::Retry => requeue(state, &held, failures).await?,
-        ErrorOutcome::Fail => {
-            fail_job(
-                state,
-                &held.job,
-                JobState::Processing,
-                FailGuard::Token(held.token_hash.clone()),
-                failures,
-                message.to_owned(),
-            )
-            .await?
-        }
-    };
-    if won {
-        Ok(())
-    } else {
-        Err(lost_race(state, creds).await)
+    let held = hold(ctx, creds, ip, RunnerCall::Error).await?;
+    let max = ctx.settings.transcoding.max_failures;
+    let t = on_error(
+        held.job.job_type(),
+        held.job.failures,
+        max,
+        message.to_owned(),
+    );
+    let guard = OwnedGuard::Token(held.token_hash.clone());
+    match apply(ctx, &held.job, t, guard).await? {
+        Some(_) => Ok(()),
+        None => Err(lost_race(ctx, creds).await),
     }
-}
-
-/// PROCESSING → PENDING if the runner still holds the job; runners are told.
-async fn requeue(state: &AppState, held: &HeldJob, failures: i32) -> Result<bool, ServiceError> {
-    let (id, hash) = (held.job.id, held.token_hash.clone());
-    let changed = state
-        .db
-        .run(move |conn| {
-            db::jobs::requeue(conn, id, db::jobs::Held::Token(&hash), failures, db::now())
-        })
-        .await?;
-    if changed == 0 {
-        return Ok(false);
-    }
-    state.events.publish(Event::JobsAvailable);
-    Ok(true)
 }

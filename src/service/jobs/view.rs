@@ -1,32 +1,13 @@
 //! The RunnerJob JSON object (`runner-protocol.md` 1.9) and the `/jobs/request` offer.
-//! Payloads are stored as JSON text and embedded as they are, never re-parsed.
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
-use crate::db::models::{RunnerJobRow, RunnerRow};
-use crate::domain::job::JobState;
+use crate::domain::ids::{JobToken, JobUuid};
+use crate::domain::job::{Job, JobState, JobType};
+use crate::domain::payloads::JobPayload;
+use crate::domain::runner::Runner;
 use crate::service::timefmt;
-
-/// `{id, label}` of a job state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StateView {
-    /// PeerTube's integer.
-    pub id: i32,
-    /// PeerTube's label.
-    pub label: &'static str,
-}
-
-impl StateView {
-    /// The view of a stored state integer (`label` empty if unknown).
-    pub fn of(id: i32) -> StateView {
-        StateView {
-            id,
-            label: JobState::from_id(id).map_or("", JobState::label),
-        }
-    }
-}
 
 /// `parent` of a RunnerJob.
 #[derive(Debug, Clone, Serialize)]
@@ -34,12 +15,12 @@ pub struct ParentView {
     /// Internal id.
     pub id: i64,
     /// UUID.
-    pub uuid: String,
-    /// Type string.
+    pub uuid: JobUuid,
+    /// Type.
     #[serde(rename = "type")]
-    pub job_type: String,
-    /// State.
-    pub state: StateView,
+    pub job_type: JobType,
+    /// State (`{id, label}`).
+    pub state: JobState,
 }
 
 /// `runner` of a RunnerJob.
@@ -59,12 +40,12 @@ pub struct RunnerView {
 #[serde(rename_all = "camelCase")]
 pub struct RunnerJobView {
     /// UUID.
-    pub uuid: String,
-    /// Type string.
+    pub uuid: JobUuid,
+    /// Type.
     #[serde(rename = "type")]
-    pub job_type: String,
-    /// State.
-    pub state: StateView,
+    pub job_type: JobType,
+    /// State (`{id, label}`).
+    pub state: JobState,
     /// 0..100 or `null`.
     pub progress: Option<i32>,
     /// Priority.
@@ -73,8 +54,8 @@ pub struct RunnerJobView {
     pub failures: i32,
     /// Last error or `null`.
     pub error: Option<String>,
-    /// The payload as stored.
-    pub payload: Box<RawValue>,
+    /// What the runner processes.
+    pub payload: JobPayload,
     /// When accepted.
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -100,42 +81,30 @@ pub struct RunnerJobView {
     pub runner: Option<RunnerView>,
     /// The new job token (accept response only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub job_token: Option<String>,
-}
-
-/// Embeds stored JSON text; text that is not JSON (a bug) becomes `{}`.
-pub fn raw_json(text: String) -> Box<RawValue> {
-    RawValue::from_string(text).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "stored payload is not JSON");
-        RawValue::from_string("{}".to_owned()).unwrap_or_default()
-    })
+    pub job_token: Option<JobToken>,
 }
 
 impl RunnerJobView {
-    /// The view of `job` with its parent and runner rows.
-    pub fn new(
-        job: RunnerJobRow,
-        parent: Option<&RunnerJobRow>,
-        runner: Option<&RunnerRow>,
-    ) -> RunnerJobView {
+    /// The view of `job` with its parent and runner.
+    pub fn new(job: Job, parent: Option<&Job>, runner: Option<&Runner>) -> RunnerJobView {
         RunnerJobView {
             uuid: job.uuid,
-            job_type: job.job_type,
-            state: StateView::of(job.state),
+            job_type: job.job_type(),
+            state: job.state,
             progress: job.progress,
             priority: job.priority,
             failures: job.failures,
             error: job.error,
-            payload: raw_json(job.payload),
+            payload: job.payload,
             started_at: job.started_at,
             finished_at: job.finished_at,
             created_at: job.created_at,
             updated_at: job.updated_at,
             parent: parent.map(|p| ParentView {
                 id: p.id,
-                uuid: p.uuid.clone(),
-                job_type: p.job_type.clone(),
-                state: StateView::of(p.state),
+                uuid: p.uuid,
+                job_type: p.job_type(),
+                state: p.state,
             }),
             runner: runner.map(|r| RunnerView {
                 id: r.id,
@@ -149,14 +118,14 @@ impl RunnerJobView {
 
 /// One entry of `availableJobs`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Offer {
+pub struct OfferView {
     /// UUID.
-    pub uuid: String,
-    /// Type string.
+    pub uuid: JobUuid,
+    /// Type.
     #[serde(rename = "type")]
-    pub job_type: String,
-    /// The payload as stored.
-    pub payload: Box<RawValue>,
+    pub job_type: JobType,
+    /// What the runner would process.
+    pub payload: JobPayload,
 }
 
 /// The `/jobs/request` answer.
@@ -164,5 +133,5 @@ pub struct Offer {
 #[serde(rename_all = "camelCase")]
 pub struct AvailableJobs {
     /// At most 10 offers.
-    pub available_jobs: Vec<Offer>,
+    pub available_jobs: Vec<OfferView>,
 }
