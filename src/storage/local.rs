@@ -176,13 +176,11 @@ impl LocalStorage {
 
     pub(super) async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         let dest = self.file(key)?;
-        let (tmp, mut file) = self
+        let tmp = self
             .staging
-            .create_file("put-", "")
+            .write_file("put-", "", &bytes)
             .await
             .map_err(io(key))?;
-        file.write_all(&bytes).await.map_err(io(key))?;
-        drop(file);
         self.place(key, tmp.path(), &dest).await.map_err(io(key))?;
         tmp.into_path();
         Ok(())
@@ -268,13 +266,11 @@ impl LocalStorage {
     }
 
     pub(super) async fn health_check(&self) -> Result<(), StorageError> {
-        let (probe, mut file) = self
+        let probe = self
             .staging
-            .create_file("health-", "")
+            .write_file("health-", "", b"ok")
             .await
             .map_err(io("health check"))?;
-        file.write_all(b"ok").await.map_err(io("health check"))?;
-        drop(file);
         probe.remove().await.map_err(io("health check"))
     }
 }
@@ -362,9 +358,11 @@ mod tests {
     #[tokio::test]
     async fn put_file_moves_the_staged_file_into_place() {
         let (dir, s) = storage();
-        let (staged, mut file) = s.staging().create_file("upload-", "").await.unwrap();
-        file.write_all(b"hello").await.unwrap();
-        drop(file);
+        let staged = s
+            .staging()
+            .write_file("upload-", "", b"hello")
+            .await
+            .unwrap();
         let staged_path = staged.path().to_owned();
         assert_eq!(s.put_file("v/1/a.mp4", staged).await.unwrap(), 5);
         assert!(!staged_path.exists());
@@ -385,9 +383,7 @@ mod tests {
             .or_else(|_| tempfile::tempdir())
             .unwrap();
         let staging = Staging::open(other.path().join(".staging")).unwrap();
-        let (staged, mut file) = staging.create_file("x", "").await.unwrap();
-        file.write_all(b"xyz").await.unwrap();
-        drop(file);
+        let staged = staging.write_file("x", "", b"xyz").await.unwrap();
         let path = staged.path().to_owned();
         assert_eq!(s.put_file("x/b", staged).await.unwrap(), 3);
         assert_eq!(s.get_bytes("x/b", 10).await.unwrap(), b"xyz");

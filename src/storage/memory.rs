@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::object::{LocalCopy, ObjectMeta, ObjectReader};
 use super::staging::{StagedFile, Staging, SweepReport};
@@ -172,13 +172,11 @@ impl MemoryStorage {
             .rsplit_once('.')
             .map(|(_, ext)| format!(".{ext}"))
             .unwrap_or_default();
-        let (copy, mut file) = self
+        let copy = self
             .staging
-            .create_file("copy-", &ext)
+            .write_file("copy-", &ext, &bytes)
             .await
             .map_err(io(key))?;
-        file.write_all(&bytes).await.map_err(io(key))?;
-        file.sync_all().await.map_err(io(key))?;
         Ok(LocalCopy::downloaded(copy))
     }
 

@@ -102,6 +102,24 @@ impl Staging {
         Ok((StagedFile { path: Some(path) }, file))
     }
 
+    /// Creates a new file like [`Staging::create_file`] holding `bytes`, written through
+    /// and synced to disk before it is returned. A `tokio::fs::File` dropped right
+    /// after `write_all` may still be writing on the blocking pool, so a rename or a
+    /// read that follows could see a short file; this waits for the write to land.
+    pub async fn write_file(
+        &self,
+        prefix: &str,
+        suffix: &str,
+        bytes: &[u8],
+    ) -> io::Result<StagedFile> {
+        use tokio::io::AsyncWriteExt;
+        let (staged, mut file) = self.create_file(prefix, suffix).await?;
+        file.write_all(bytes).await?;
+        file.flush().await?;
+        file.sync_all().await?;
+        Ok(staged)
+    }
+
     /// Refreshes this instance's heartbeat (recreating its folder if someone removed
     /// it).
     pub fn heartbeat(&self) -> io::Result<()> {
@@ -345,11 +363,7 @@ mod tests {
     async fn staged_files_are_new_and_removed_unless_taken() {
         let dir = tempfile::tempdir().unwrap();
         let staging = Staging::open(dir.path().join(".staging")).unwrap();
-        let (a, mut file) = staging.create_file("upload-", ".mp4").await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut file, b"abc")
-            .await
-            .unwrap();
-        drop(file);
+        let a = staging.write_file("upload-", ".mp4", b"abc").await.unwrap();
         assert!(a.path().starts_with(staging.own()));
         assert!(a.path().to_str().unwrap().ends_with(".mp4"));
         assert_eq!(a.len().await.unwrap(), 3);

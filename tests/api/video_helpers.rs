@@ -11,7 +11,6 @@ use peertube_runner_connector::domain::job::Job;
 use peertube_runner_connector::service::Context;
 use peertube_runner_connector::storage::StagedFile;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{TestApp, spawn_app_with};
 
@@ -20,14 +19,12 @@ pub const KEY: &str = "test-api-key";
 /// A copy of the local file `src` staged in `state`'s staging folder, as an upload
 /// would be.
 pub async fn stage_in(state: &Context, src: &Path) -> StagedFile {
-    let (staged, mut file) = state
+    state
         .storage
         .staging()
-        .create_file("test-", "")
+        .write_file("test-", "", &std::fs::read(src).unwrap())
         .await
-        .unwrap();
-    file.write_all(&std::fs::read(src).unwrap()).await.unwrap();
-    staged
+        .unwrap()
 }
 
 /// [`stage_in`] for `app`.
