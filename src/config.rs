@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 mod sources;
 use sources::{EnvLayer, list, with_password};
+mod webhooks;
+pub use webhooks::{EndpointSettings, WebhookSettings, check_url as check_webhook_url};
 
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "PRC_";
@@ -95,6 +97,8 @@ pub struct Settings {
     pub media: MediaSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Signed webhooks: endpoints, secrets, retries, allowed targets.
+    pub webhooks: WebhookSettings,
 }
 
 /// `[server]`
@@ -379,6 +383,7 @@ impl Default for Settings {
             socket: SocketSettings::default(),
             media: MediaSettings::default(),
             log: LogSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -621,6 +626,7 @@ impl Settings {
                 "transcoding.fps.standard and hd_standard must not contain 0".to_owned(),
             ));
         }
+        self.webhooks.check()?;
         Ok(())
     }
 

@@ -156,7 +156,9 @@ impl Application {
             tracing::warn!("{}", crate::http::auth::DISABLED);
         }
         let storage = open_storage(&settings)?;
+        let shutdown = ShutdownHandle::default();
         let state = AppState {
+            shutdown: shutdown.listener(),
             hub: runners_hub(&settings.socket, &db),
             ctx: Context {
                 media: Media::new(settings.media.clone()),
@@ -169,7 +171,6 @@ impl Application {
         };
         // What a killed instance left goes before anything is served.
         crate::service::cleanup::run(&state).await;
-        let shutdown = ShutdownHandle::default();
         // Socket hub: turns job events into `available-jobs` broadcasts.
         let pending_db = state.db.clone();
         let mut stop = shutdown.listener();
@@ -289,7 +290,12 @@ impl Application {
             self.state.ctx.clone(),
             stopped(self.shutdown.listener()),
         );
-        let background = vec![watchdog, cleanup, self.notifier];
+        // Webhook deliveries: this instance's share of the outbox.
+        let webhooks = crate::service::webhooks::worker::spawn(
+            self.state.ctx.clone(),
+            stopped(self.shutdown.listener()),
+        );
+        let background = vec![watchdog, cleanup, webhooks, self.notifier];
         let server_handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {

@@ -7,6 +7,8 @@ pub mod job;
 pub mod lifecycle;
 pub mod payloads;
 pub mod planning;
+pub mod progress;
 pub mod runner;
 pub mod runner_input;
 pub mod video;
+pub mod webhook;

@@ -12,8 +12,10 @@ pub mod objects;
 pub mod runners;
 pub mod socket;
 pub mod static_files;
+pub mod video_events;
 pub mod video_upload;
 pub mod videos;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -55,7 +57,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                 .route("", web::post().to(videos::create))
                 .route("", web::get().to(videos::list))
                 .route("/{uuid}", web::get().to(videos::get))
-                .route("/{uuid}", web::delete().to(videos::delete)),
+                .route("/{uuid}", web::delete().to(videos::delete))
+                .route("/{uuid}/events", web::get().to(video_events::events)),
+        )
+        .service(
+            web::scope("/api/v1/webhooks/deliveries")
+                .route("", web::get().to(webhooks::list))
+                .route("/{id}", web::get().to(webhooks::get))
+                .route("/{id}/redeliver", web::post().to(webhooks::redeliver)),
         )
         .service(
             web::resource(format!("{serve_path}/{{key:.+}}"))

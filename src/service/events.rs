@@ -2,10 +2,15 @@
 //! cross-instance fan-out backends) subscribe. Publishing never blocks and never fails:
 //! with no subscriber an event is simply dropped.
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-/// Something other parts of the process react to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::domain::ids::{JobUuid, VideoUuid};
+use crate::domain::webhook::EventType;
+
+/// Something other parts of the process react to. Every variant is serialisable, so a
+/// cross-instance fan-out can relay it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// At least one job became PENDING: runners should poll `/jobs/request`.
     JobsAvailable,
@@ -14,6 +19,31 @@ pub enum Event {
         /// The runner's id.
         runner_id: i64,
     },
+    /// Something happened to a video, recorded in the outbox (published after the
+    /// commit): the live event streams of that video relay it.
+    VideoEvent {
+        /// The video.
+        video: VideoUuid,
+        /// The event's id (`webhook-id`).
+        id: String,
+        /// Its type.
+        event: EventType,
+        /// Its JSON body, as webhooks carry it.
+        payload: String,
+    },
+    /// A runner reported a job's progress.
+    Progress {
+        /// The job's video.
+        video: VideoUuid,
+        /// The job.
+        job: JobUuid,
+        /// The job's progress, 0–100.
+        job_progress: i32,
+        /// The video's progress, 0–100 (`crate::domain::progress`).
+        progress: u8,
+    },
+    /// Webhook deliveries were recorded or requeued: delivery workers look for them.
+    DeliveriesDue,
 }
 
 /// A cloneable handle to the bus.

@@ -11,6 +11,7 @@ pub mod health;
 pub mod inputs;
 pub mod job_availability;
 pub mod jobs;
+pub mod live;
 pub mod published;
 pub mod registration_tokens;
 pub mod renditions;
@@ -18,5 +19,6 @@ pub mod runners;
 pub mod submit;
 pub mod timefmt;
 pub mod videos;
+pub mod webhooks;
 
 pub use context::Context;

@@ -66,6 +66,8 @@ where
                         let n = hub.disconnect_owner(NAMESPACE, &runner_id);
                         tracing::debug!(runner_id, sockets = n, "closing a removed runner's sockets");
                     }
+                    // Video events and webhook wake-ups are for other subscribers.
+                    Ok(Event::VideoEvent { .. } | Event::Progress { .. } | Event::DeliveriesDue) => {}
                     Err(RecvError::Closed) => return,
                 },
                 () = sleep_until(debounce_deadline), if fire_at.is_some() => {
