@@ -25,8 +25,8 @@ use crate::service::Context;
 use crate::service::events::Event;
 
 /// How much longer than an attempt's timeout its lease lasts.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
-/// How often old delivered and dead rows are purged.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// How often (by the context's clock) old delivered and dead rows are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// Runs the worker until `stop` completes (nothing when `webhooks.concurrency` is 0).
@@ -58,7 +58,7 @@ async fn run(ctx: &Context, sender: &Sender, stop: impl Future<Output = ()>) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut running: JoinSet<()> = JoinSet::new();
     let mut look = true;
-    let mut purged: Option<tokio::time::Instant> = None;
+    let mut purged: Option<chrono::NaiveDateTime> = None;
     tokio::pin!(stop);
     loop {
         if look {
@@ -82,8 +82,9 @@ async fn run(ctx: &Context, sender: &Sender, stop: impl Future<Output = ()>) {
             Some(_) = running.join_next(), if !running.is_empty() => look = true,
             _ = ticks.tick() => {
                 look = true;
-                if purged.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
-                    purged = Some(tokio::time::Instant::now());
+                let now = ctx.now();
+                if purged.is_none_or(|t| (now - t).to_std().unwrap_or_default() >= PURGE_EVERY) {
+                    purged = Some(now);
                     purge(ctx).await;
                 }
             }
