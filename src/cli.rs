@@ -321,9 +321,15 @@ async fn webhook(
         } => {
             let filter = DeliveryFilter {
                 video: video
-                    .map(|v| VideoUuid::from_stored(&v).map_err(|_| anyhow::anyhow!("--video: not a UUID")))
+                    .map(|v| {
+                        VideoUuid::from_stored(&v)
+                            .map_err(|_| anyhow::anyhow!("--video: not a UUID"))
+                    })
                     .transpose()?,
-                event: event.map(|e| e.parse()).transpose().map_err(anyhow::Error::msg)?,
+                event: event
+                    .map(|e| e.parse())
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
                 state: state
                     .map(|s| {
                         DeliveryState::parse(&s).ok_or_else(|| {

@@ -249,7 +249,11 @@ fn webhook_settings_are_read_from_a_file_and_the_environment_and_checked() {
     for (key, value, says) in [
         ("PRC_WEBHOOKS__SECRET", "s3cret", "whsec_"),
         ("PRC_WEBHOOKS__SECRET", "whsec_AAAA", "24 to 64 bytes"),
-        ("PRC_WEBHOOKS__ALLOWED_TARGETS", "http://x/", "allowed_targets"),
+        (
+            "PRC_WEBHOOKS__ALLOWED_TARGETS",
+            "http://x/",
+            "allowed_targets",
+        ),
         ("PRC_WEBHOOKS__TIMEOUT", "0s", "timeout"),
         ("PRC_WEBHOOKS__MAX_RETRY_DELAY", "1s", "max_retry_delay"),
         ("PRC_WEBHOOKS__ENDPOINTS", "http://a.example/h", "TOML list"),
@@ -260,11 +264,28 @@ fn webhook_settings_are_read_from_a_file_and_the_environment_and_checked() {
         assert!(err.contains(says), "{key}={value}: {err}");
     }
     for (endpoint, says) in [
-        (format!("{{name=\"a b\", url=\"http://a/\", secret=\"{secret}\"}}"), "name"),
-        (format!("{{name=\"a\", url=\"ftp://a/\", secret=\"{secret}\"}}"), "url"),
-        (format!("{{name=\"a\", url=\"http://u:p@a/\", secret=\"{secret}\"}}"), "credentials"),
-        ("{name=\"a\", url=\"http://a/\", secret=\"x\"}".to_owned(), "secret"),
-        (format!("{{name=\"a\", url=\"http://a/\", secret=\"{secret}\", events=[\"video.done\"]}}"), "video.done"),
+        (
+            format!("{{name=\"a b\", url=\"http://a/\", secret=\"{secret}\"}}"),
+            "name",
+        ),
+        (
+            format!("{{name=\"a\", url=\"ftp://a/\", secret=\"{secret}\"}}"),
+            "url",
+        ),
+        (
+            format!("{{name=\"a\", url=\"http://u:p@a/\", secret=\"{secret}\"}}"),
+            "credentials",
+        ),
+        (
+            "{name=\"a\", url=\"http://a/\", secret=\"x\"}".to_owned(),
+            "secret",
+        ),
+        (
+            format!(
+                "{{name=\"a\", url=\"http://a/\", secret=\"{secret}\", events=[\"video.done\"]}}"
+            ),
+            "video.done",
+        ),
     ] {
         let list = format!("[{endpoint}, ]");
         let err = Settings::load_from(None, env(&[("PRC_WEBHOOKS__ENDPOINTS", list.as_str())]), &o)
@@ -275,8 +296,12 @@ fn webhook_settings_are_read_from_a_file_and_the_environment_and_checked() {
     let twice = format!(
         "[{{name=\"a\", url=\"http://a/\", secret=\"{secret}\"}}, {{name=\"a\", url=\"http://b/\", secret=\"{secret}\"}}]"
     );
-    let err = Settings::load_from(None, env(&[("PRC_WEBHOOKS__ENDPOINTS", twice.as_str())]), &o)
-        .unwrap_err()
-        .to_string();
+    let err = Settings::load_from(
+        None,
+        env(&[("PRC_WEBHOOKS__ENDPOINTS", twice.as_str())]),
+        &o,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("used twice"), "{err}");
 }

@@ -139,10 +139,7 @@ impl WebhookSettings {
                 )));
             }
             if !names.insert(e.name.as_str()) {
-                return Err(invalid(format!(
-                    "{which}.name: `{}` is used twice",
-                    e.name
-                )));
+                return Err(invalid(format!("{which}.name: `{}` is used twice", e.name)));
             }
             check_url(&e.url).map_err(|m| invalid(format!("{which}.url: {m}")))?;
             SigningKey::parse(e.secret.expose())

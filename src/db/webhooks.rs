@@ -317,11 +317,7 @@ pub fn purge(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, Db
 }
 
 /// Records where a video's own events go.
-pub fn set_callback_url(
-    conn: &mut DbConnection,
-    video_id: i64,
-    url: &str,
-) -> Result<(), DbError> {
+pub fn set_callback_url(conn: &mut DbConnection, video_id: i64, url: &str) -> Result<(), DbError> {
     diesel::update(videos::table.find(video_id))
         .set(videos::callback_url.eq(Some(url)))
         .execute(conn)?;

@@ -102,7 +102,10 @@ mod tests {
         ];
         assert_eq!(video_progress(&jobs), 40);
         // The other way round: 360p half done is a tenth of the work.
-        let jobs = [job(720, 30, Pending, None), job(360, 30, Processing, Some(50))];
+        let jobs = [
+            job(720, 30, Pending, None),
+            job(360, 30, Processing, Some(50)),
+        ];
         assert_eq!(video_progress(&jobs), 10);
     }
 
@@ -111,16 +114,25 @@ mod tests {
         assert_eq!(video_progress(&[]), 0);
         assert_eq!(video_progress(&[job(720, 30, Completed, None)]), 100);
         assert_eq!(
-            video_progress(&[job(720, 30, Completing, None), job(144, 30, Completed, None)]),
+            video_progress(&[
+                job(720, 30, Completing, None),
+                job(144, 30, Completed, None)
+            ]),
             99
         );
         assert_eq!(
-            video_progress(&[job(720, 30, Completed, None), job(144, 30, Processing, Some(99))]),
+            video_progress(&[
+                job(720, 30, Completed, None),
+                job(144, 30, Processing, Some(99))
+            ]),
             99
         );
         // Failed and cancelled jobs count for nothing.
         assert_eq!(
-            video_progress(&[job(720, 30, Completed, None), job(1080, 30, Cancelled, None)]),
+            video_progress(&[
+                job(720, 30, Completed, None),
+                job(1080, 30, Cancelled, None)
+            ]),
             100
         );
         assert_eq!(video_progress(&[job(720, 30, Errored, Some(80))]), 0);
@@ -128,7 +140,12 @@ mod tests {
 
     #[test]
     fn progress_is_clamped_and_monotonic_in_each_job() {
-        let at = |p| video_progress(&[job(720, 30, Processing, Some(p)), job(360, 30, Pending, None)]);
+        let at = |p| {
+            video_progress(&[
+                job(720, 30, Processing, Some(p)),
+                job(360, 30, Pending, None),
+            ])
+        };
         assert_eq!(at(-5), 0);
         assert_eq!(at(500), 80);
         let mut last = 0;

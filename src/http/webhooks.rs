@@ -38,9 +38,10 @@ fn query(req: &HttpRequest) -> Result<(DeliveryFilter, i64, i64), ApiError> {
             }
             "event" => filter.event = Some(v.parse::<EventType>().map_err(bad)?),
             "state" => {
-                filter.state = Some(DeliveryState::parse(&v).ok_or_else(|| {
-                    bad("one of pending, delivered, dead".to_owned())
-                })?);
+                filter.state = Some(
+                    DeliveryState::parse(&v)
+                        .ok_or_else(|| bad("one of pending, delivered, dead".to_owned()))?,
+                );
             }
             "eventId" => filter.event_id = Some(v.chars().take(64).collect()),
             _ => {}

@@ -98,4 +98,29 @@ mod tests {
             Some(Event::RunnerRemoved { runner_id: 7 })
         );
     }
+
+    #[test]
+    fn every_event_survives_a_round_trip_through_json() {
+        let events = [
+            Event::JobsAvailable,
+            Event::RunnerRemoved { runner_id: 3 },
+            Event::VideoEvent {
+                video: VideoUuid::generate(),
+                id: "evt_1".to_owned(),
+                event: EventType::VideoPublished,
+                payload: r#"{"id":"evt_1"}"#.to_owned(),
+            },
+            Event::Progress {
+                video: VideoUuid::generate(),
+                job: JobUuid::generate(),
+                job_progress: 40,
+                progress: 27,
+            },
+            Event::DeliveriesDue,
+        ];
+        for e in events {
+            let text = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e, "{text}");
+        }
+    }
 }

@@ -469,7 +469,12 @@ pub async fn refresh_state(
                 db::webhooks::mark_announced(conn, &unannounced, now)?;
                 let mut notices: Vec<Notice<'_>> =
                     unannounced.iter().map(Notice::RenditionReady).collect();
-                notices.extend(state_notices(current, next, has_rendition, error.as_deref()));
+                notices.extend(state_notices(
+                    current,
+                    next,
+                    has_rendition,
+                    error.as_deref(),
+                ));
                 let emitted = outbox.record(conn, video_id, &notices, now)?;
                 // A job that ended never runs again: nothing will read these.
                 let unneeded = if jobs.iter().all(|s| s.is_final()) {
@@ -488,4 +493,51 @@ pub async fn refresh_state(
         }
     }
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::webhook::EventType;
+    use VideoState::*;
+
+    fn types(current: VideoState, next: VideoState, has_rendition: bool) -> Vec<EventType> {
+        state_notices(current, next, has_rendition, Some("why"))
+            .iter()
+            .map(Notice::event_type)
+            .collect()
+    }
+
+    #[test]
+    fn each_state_change_has_its_events() {
+        assert_eq!(types(ToTranscode, ToTranscode, false), []);
+        assert_eq!(types(Playable, Playable, true), []);
+        assert_eq!(
+            types(ToTranscode, Playable, true),
+            [EventType::VideoPlayable]
+        );
+        assert_eq!(
+            types(Playable, Published, true),
+            [EventType::VideoPublished]
+        );
+        // Published without ever being playable: playable first.
+        assert_eq!(
+            types(ToTranscode, Published, true),
+            [EventType::VideoPlayable, EventType::VideoPublished]
+        );
+        assert_eq!(
+            types(ToTranscode, Published, false),
+            [EventType::VideoPublished]
+        );
+        assert_eq!(
+            types(Playable, TranscodingFailed, true),
+            [EventType::VideoFailed]
+        );
+        assert_eq!(
+            types(Published, TranscodingFailed, true),
+            [EventType::VideoFailed]
+        );
+        let failed = state_notices(ToTranscode, TranscodingFailed, false, Some("boom"));
+        assert!(matches!(failed[..], [Notice::Failed("boom")]));
+    }
 }

@@ -150,7 +150,8 @@ impl Receiver {
 
     /// Waits until `n` requests arrived.
     pub async fn wait_count(&self, n: usize) -> Vec<Received> {
-        self.wait_for(&format!("{n} requests"), |r| r.len() >= n).await
+        self.wait_for(&format!("{n} requests"), |r| r.len() >= n)
+            .await
     }
 }
 
@@ -230,8 +231,12 @@ pub fn standardwebhooks_python() -> Option<PathBuf> {
             if installed && works(&python) {
                 return Some(python);
             }
-            let why = "python3 with venv and pip (to install PyPI `standardwebhooks`) is not available";
-            assert!(std::env::var_os("CI").is_none(), "{why}: .ci/run installs it");
+            let why =
+                "python3 with venv and pip (to install PyPI `standardwebhooks`) is not available";
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{why}: .ci/run installs it"
+            );
             eprintln!("SKIPPED: signatures not checked by an independent implementation: {why}");
             None
         })

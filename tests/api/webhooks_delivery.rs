@@ -40,7 +40,10 @@ async fn a_receiver_failing_three_times_gets_the_event_exactly_once_more() {
     let body = submit_ok(&app, &sample("av-320x240.mp4"), &[]).await;
     let got = hooks.wait_count(4).await;
     // Retries keep the event's id and body; each attempt is signed anew.
-    assert!(got.iter().all(|r| r.id == got[0].id && r.body == got[0].body));
+    assert!(
+        got.iter()
+            .all(|r| r.id == got[0].id && r.body == got[0].body)
+    );
     assert_eq!(got[0].event(), "video.created");
     assert_eq!(got[0].json()["data"]["video"]["uuid"], body["uuid"]);
     let list = settled(&app).await;
@@ -103,7 +106,10 @@ async fn two_instances_deliver_each_event_once_and_each_videos_events_in_order()
         let video = make_video(&a).await;
         expected.insert(
             video.uuid.to_string(),
-            notices.iter().map(|n| n.event_type().as_str().to_owned()).collect(),
+            notices
+                .iter()
+                .map(|n| n.event_type().as_str().to_owned())
+                .collect(),
         );
         // Each event in its own transaction, alternating between the instances.
         for (i, n) in notices.into_iter().enumerate() {
@@ -112,7 +118,9 @@ async fn two_instances_deliver_each_event_once_and_each_videos_events_in_order()
             let emitted = app
                 .state
                 .db
-                .run(move |conn| db::write_transaction(conn, |conn| outbox.record(conn, id, &[n], now)))
+                .run(move |conn| {
+                    db::write_transaction(conn, |conn| outbox.record(conn, id, &[n], now))
+                })
                 .await
                 .unwrap();
             emitted.publish(&app.state.events);
@@ -126,12 +134,18 @@ async fn two_instances_deliver_each_event_once_and_each_videos_events_in_order()
     assert_eq!(ids.len(), 40);
     let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in &got_all {
-        let video = r.json()["data"]["video"]["uuid"].as_str().unwrap().to_owned();
+        let video = r.json()["data"]["video"]["uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         seen.entry(video).or_default().push(r.event());
     }
     assert_eq!(seen, expected, "each video's events arrive in order");
     for d in settled(&a).await {
-        assert_eq!((&d["state"], &d["attempts"]), (&Value::from("delivered"), &Value::from(1)));
+        assert_eq!(
+            (&d["state"], &d["attempts"]),
+            (&Value::from("delivered"), &Value::from(1))
+        );
     }
 }
 
@@ -151,7 +165,10 @@ async fn loopback_targets_are_refused_unless_listed_and_redirects_are_not_follow
         assert_eq!(d["state"], "dead", "refused at once: {d}");
         assert_eq!(d["attempts"], 1);
         let error = d["lastError"].as_str().unwrap();
-        assert!(error.contains("loopback") && error.contains("allowed_targets"), "{error}");
+        assert!(
+            error.contains("loopback") && error.contains("allowed_targets"),
+            "{error}"
+        );
     }
     assert!(hooks.received().is_empty(), "nothing reached the receiver");
 
@@ -164,7 +181,10 @@ async fn loopback_targets_are_refused_unless_listed_and_redirects_are_not_follow
     assert_eq!(d["state"], "pending", "retried: {d}");
     assert_eq!(d["lastStatus"], 302);
     assert!(
-        d["lastError"].as_str().unwrap().contains("redirects are not followed"),
+        d["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("redirects are not followed"),
         "{d}"
     );
     assert!(redirecting.received().iter().all(|r| r.path == "/hooks"));
@@ -230,12 +250,21 @@ async fn deliveries_are_listed_filtered_and_redelivered_by_api_and_cli() {
         ("?event=video.published".to_owned(), 0),
         ("?state=dead".to_owned(), 1),
         ("?state=delivered".to_owned(), 0),
-        (format!("?eventId={}", dead[0]["eventId"].as_str().unwrap()), 1),
+        (
+            format!("?eventId={}", dead[0]["eventId"].as_str().unwrap()),
+            1,
+        ),
     ] {
         assert_eq!(deliveries(&app, &query).await["total"], total, "{query}");
     }
-    for bad in ["?state=done", "?event=video.done", "?video=nope", "?count=1000"] {
-        let res = crate::video_helpers::get(&app, &format!("/api/v1/webhooks/deliveries{bad}")).await;
+    for bad in [
+        "?state=done",
+        "?event=video.done",
+        "?video=nope",
+        "?count=1000",
+    ] {
+        let res =
+            crate::video_helpers::get(&app, &format!("/api/v1/webhooks/deliveries{bad}")).await;
         assert_eq!(res.status(), 400, "{bad}");
         let problem: Value = res.json().await.unwrap();
         assert_eq!(problem["code"], "invalid_request");
@@ -274,15 +303,29 @@ async fn deliveries_are_listed_filtered_and_redelivered_by_api_and_cli() {
     assert!(list.iter().all(|d| d["state"] == "dead"));
 
     // The CLI lists and redelivers on the database.
-    let out = cli(&app, &["webhook", "deliveries", "--state", "dead", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &app,
+        &["webhook", "deliveries", "--state", "dead", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let page: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(page["total"], 2);
     let out = cli(&app, &["webhook", "deliveries", "--video", uuid]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("video.created") && text.contains("dead") && text.contains("2 in all"), "{text}");
+    assert!(
+        text.contains("video.created") && text.contains("dead") && text.contains("2 in all"),
+        "{text}"
+    );
     let out = cli(&app, &["webhook", "redeliver", &id.to_string()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("queued again"));
     let list = settled(&app).await;
     assert_eq!(list.len(), 3, "the running server took the CLI's delivery");
@@ -290,7 +333,10 @@ async fn deliveries_are_listed_filtered_and_redelivered_by_api_and_cli() {
     assert!(!out.status.success());
     let out = cli(&app, &["webhook", "new-secret"]);
     let secret = String::from_utf8(out.stdout).unwrap();
-    assert!(secret.trim().starts_with("whsec_") && secret.trim().len() > 40, "{secret}");
+    assert!(
+        secret.trim().starts_with("whsec_") && secret.trim().len() > 40,
+        "{secret}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,7 +363,10 @@ async fn a_pending_delivery_is_not_redelivered_and_old_ones_are_purged() {
     assert_eq!(d["lastError"], "HTTP 500 Internal Server Error: try later");
     let res = app
         .client
-        .post(app.url(&format!("/api/v1/webhooks/deliveries/{}/redeliver", d["id"])))
+        .post(app.url(&format!(
+            "/api/v1/webhooks/deliveries/{}/redeliver",
+            d["id"]
+        )))
         .bearer_auth(KEY)
         .send()
         .await
@@ -331,7 +380,10 @@ async fn a_pending_delivery_is_not_redelivered_and_old_ones_are_purged() {
     let list = settled(&app).await;
     assert_eq!(list[0]["state"], "dead", "{list:?}");
     let attempts = list[0]["attempts"].as_i64().unwrap();
-    assert!((20..=31).contains(&attempts), "about one attempt an hour: {attempts}");
+    assert!(
+        (20..=31).contains(&attempts),
+        "about one attempt an hour: {attempts}"
+    );
     // Past the retention (7 days), dead and delivered rows go.
     clock.advance(Duration::from_secs(8 * 24 * 3600));
     for _ in 0..100 {

@@ -83,8 +83,14 @@ async fn a_video_tells_its_receivers_every_event_in_order_and_streams_its_progre
     assert_eq!(body["progress"], 0);
 
     let (tx, mut sse) = tokio::sync::mpsc::unbounded_channel();
-    let reader = tokio::spawn(read_sse(app.url(&format!("/api/v1/videos/{uuid}/events")), tx));
-    let first = tokio::time::timeout(Duration::from_secs(10), sse.recv()).await.unwrap().unwrap();
+    let reader = tokio::spawn(read_sse(
+        app.url(&format!("/api/v1/videos/{uuid}/events")),
+        tx,
+    ));
+    let first = tokio::time::timeout(Duration::from_secs(10), sse.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.event, "video");
     assert_eq!(first.data["uuid"], uuid.as_str());
 
@@ -105,7 +111,9 @@ async fn a_video_tells_its_receivers_every_event_in_order_and_streams_its_progre
         let input = work.path().join(format!("in-{job_uuid}"));
         std::fs::write(&input, res.bytes().await.unwrap()).unwrap();
         for p in ["25", "50", "75"] {
-            let res = runner.update(&job_uuid, &token, &[("progress", p)], vec![]).await;
+            let res = runner
+                .update(&job_uuid, &token, &[("progress", p)], vec![])
+                .await;
             assert_eq!(res.status(), 204);
         }
         if weights.len() == 1 {
@@ -167,7 +175,10 @@ async fn a_video_tells_its_receivers_every_event_in_order_and_streams_its_progre
     assert_eq!(published["data"]["video"]["state"]["name"], "published");
     assert_eq!(published["data"]["video"]["progress"], 100);
     assert_eq!(
-        published["data"]["video"]["hls"]["renditions"].as_array().unwrap().len(),
+        published["data"]["video"]["hls"]["renditions"]
+            .as_array()
+            .unwrap()
+            .len(),
         2
     );
 
@@ -213,7 +224,10 @@ async fn a_video_tells_its_receivers_every_event_in_order_and_streams_its_progre
         uuid.as_str()
     );
     callback.wait_count(order.len() + 1).await;
-    tokio::time::timeout(Duration::from_secs(10), reader).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .unwrap()
+        .unwrap();
     let mut frames = Vec::new();
     while let Ok(f) = sse.try_recv() {
         frames.push(f);
@@ -229,7 +243,11 @@ async fn a_video_tells_its_receivers_every_event_in_order_and_streams_its_progre
     // The first job (the largest rendition) at 25 %: its share of the weights.
     let first_expected = weights[0] * 25 / (weights[0] + weights[1]);
     assert_eq!(progress[0], first_expected, "{progress:?} {weights:?}");
-    assert!(frames.iter().all(|f| f.event != "progress" || f.data["job"]["progress"].is_number()));
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.event != "progress" || f.data["job"]["progress"].is_number())
+    );
     let events: Vec<&str> = frames
         .iter()
         .filter(|f| f.event.starts_with("video."))
@@ -237,9 +255,18 @@ async fn a_video_tells_its_receivers_every_event_in_order_and_streams_its_progre
         .collect();
     assert_eq!(
         events,
-        ["video.rendition.ready", "video.playable", "video.rendition.ready", "video.published", "video.deleted"]
+        [
+            "video.rendition.ready",
+            "video.playable",
+            "video.rendition.ready",
+            "video.published",
+            "video.deleted"
+        ]
     );
-    let published_frame = frames.iter().find(|f| f.event == "video.published").unwrap();
+    let published_frame = frames
+        .iter()
+        .find(|f| f.event == "video.published")
+        .unwrap();
     assert_eq!(published_frame.id.as_deref(), Some(got[4].id.as_str()));
     assert_eq!(published_frame.data["data"]["video"]["progress"], 100);
 }
@@ -260,15 +287,31 @@ async fn a_callback_url_needs_a_secret_and_an_allowed_target() {
         assert_eq!(res.status(), 400, "{url}");
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["code"], "invalid_request", "{url}");
-        assert!(body["detail"].as_str().unwrap().contains(says), "{url}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains(says),
+            "{url}: {body}"
+        );
     }
     let no_secret = spawn_webhook_app(&hooks, |s| s.webhooks.secret = None).await;
-    let res = submit(&no_secret, &sample("av-320x240.mp4"), &[("callbackUrl", &hooks.url)]).await;
+    let res = submit(
+        &no_secret,
+        &sample("av-320x240.mp4"),
+        &[("callbackUrl", &hooks.url)],
+    )
+    .await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
-    assert!(body["detail"].as_str().unwrap().contains("webhooks.secret"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("webhooks.secret"),
+        "{body}"
+    );
     // Listed (127.0.0.1): accepted.
     let app = spawn_webhook_app(&hooks, |_| {}).await;
-    let res = submit(&app, &sample("av-320x240.mp4"), &[("callbackUrl", &hooks.url)]).await;
+    let res = submit(
+        &app,
+        &sample("av-320x240.mp4"),
+        &[("callbackUrl", &hooks.url)],
+    )
+    .await;
     assert_eq!(res.status(), 201);
 }

@@ -96,6 +96,9 @@ mod tests {
         );
         let key = SigningKey::encode(&[7; 32]);
         assert!(SigningKey::parse(&key).is_ok());
-        assert_eq!(format!("{:?}", SigningKey::parse(&key).unwrap()), "SigningKey(********)");
+        assert_eq!(
+            format!("{:?}", SigningKey::parse(&key).unwrap()),
+            "SigningKey(********)"
+        );
     }
 }

@@ -27,7 +27,11 @@ impl FromStr for AllowedTarget {
         if let Ok(net) = s.parse::<IpNet>() {
             return Ok(AllowedTarget::Net(net.trunc()));
         }
-        if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = s
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             return Ok(AllowedTarget::Net(IpNet::from(ip)));
         }
         let host = s.trim_end_matches('.').to_ascii_lowercase();
@@ -36,7 +40,8 @@ impl FromStr for AllowedTarget {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
             return Err(format!(
@@ -232,10 +237,16 @@ mod tests {
     #[test]
     fn listed_hosts_addresses_and_ranges_are_allowed() {
         let policy = TargetPolicy::new(
-            ["hooks.internal.", "127.0.0.1", "10.0.0.0/8", "[::1]", "fd00::/8"]
-                .iter()
-                .map(|s| s.parse().unwrap())
-                .collect(),
+            [
+                "hooks.internal.",
+                "127.0.0.1",
+                "10.0.0.0/8",
+                "[::1]",
+                "fd00::/8",
+            ]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect(),
         );
         assert!(policy.check("HOOKS.internal", ip("192.168.9.9")).is_ok());
         assert!(policy.check("x", ip("127.0.0.1")).is_ok());
@@ -246,9 +257,16 @@ mod tests {
         assert!(policy.check("x", ip("93.184.216.34")).is_ok());
         let refused = policy.check("lms", ip("127.0.0.2")).unwrap_err();
         assert_eq!(refused.kind, "loopback");
-        assert!(refused.to_string().contains("lms is 127.0.0.2"), "{refused}");
+        assert!(
+            refused.to_string().contains("lms is 127.0.0.2"),
+            "{refused}"
+        );
         assert!(policy.check("x", ip("192.168.0.1")).is_err());
-        assert!(TargetPolicy::default().check("localhost", ip("::1")).is_err());
+        assert!(
+            TargetPolicy::default()
+                .check("localhost", ip("::1"))
+                .is_err()
+        );
     }
 
     #[test]

@@ -205,13 +205,11 @@ pub(crate) async fn apply(
         .db
         .run(move |conn| {
             if !fails {
-                let changed =
-                    db::jobs::transition(conn, &job_owned, &t, guard.as_guard(), now)?;
+                let changed = db::jobs::transition(conn, &job_owned, &t, guard.as_guard(), now)?;
                 return Ok((changed, Emitted::default()));
             }
             db::write_transaction(conn, |conn| {
-                let changed =
-                    db::jobs::transition(conn, &job_owned, &t, guard.as_guard(), now)?;
+                let changed = db::jobs::transition(conn, &job_owned, &t, guard.as_guard(), now)?;
                 let emitted = match &changed {
                     Some(c) => outbox.job_ended(conn, &c.job, now)?,
                     None => Emitted::default(),

@@ -103,9 +103,7 @@ pub async fn list(
     count: i64,
 ) -> Result<DeliveryPage, ServiceError> {
     let (rows, total) = db
-        .run(move |conn| {
-            db::webhooks::list(conn, &filter, start.max(0), count.clamp(0, MAX_PAGE))
-        })
+        .run(move |conn| db::webhooks::list(conn, &filter, start.max(0), count.clamp(0, MAX_PAGE)))
         .await?;
     Ok(DeliveryPage {
         total,
@@ -139,7 +137,8 @@ pub async fn redeliver(
     let created = db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
-                let old = db::webhooks::find(conn, id)?.ok_or(ServiceError::NotFound("Delivery"))?;
+                let old =
+                    db::webhooks::find(conn, id)?.ok_or(ServiceError::NotFound("Delivery"))?;
                 if old.state == DeliveryState::Pending {
                     return Err(ServiceError::Conflict(format!(
                         "Delivery {id} is pending: it is attempted again without being asked"

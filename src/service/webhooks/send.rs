@@ -290,3 +290,38 @@ fn printable(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receivers_answer_is_stored_printable_and_short() {
+        assert_eq!(printable("  fine\r\n"), "fine");
+        assert_eq!(printable("a\u{1b}[31mb"), "a [31mb");
+        let long = printable(&"x".repeat(1000));
+        assert_eq!(long.chars().count(), MAX_ERROR_BODY + 1);
+        assert!(long.ends_with('…'));
+    }
+
+    #[tokio::test]
+    async fn literal_and_resolved_targets_are_checked_before_any_connection() {
+        let open = TargetPolicy::default();
+        let listed = TargetPolicy::new(vec!["127.0.0.1".parse().unwrap()]);
+        let err = check_target(&open, "http://127.0.0.1:1/h")
+            .await
+            .unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
+        assert!(check_target(&listed, "http://127.0.0.1:1/h").await.is_ok());
+        let err = check_target(&open, "http://[fe80::1]/h").await.unwrap_err();
+        assert!(err.contains("link-local"), "{err}");
+        // A name resolving to loopback is refused like the address.
+        let err = check_target(&open, "http://localhost:1/h")
+            .await
+            .unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
+        let by_name = TargetPolicy::new(vec!["localhost".parse().unwrap()]);
+        assert!(check_target(&by_name, "http://localhost:1/h").await.is_ok());
+        assert!(check_target(&open, "mailto:x@example.org").await.is_err());
+    }
+}

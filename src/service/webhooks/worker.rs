@@ -102,8 +102,8 @@ async fn run(ctx: &Context, sender: &Sender, stop: impl Future<Output = ()>) {
 async fn claim(ctx: &Context, max: usize) -> Result<Vec<Delivery>, DbError> {
     let hooks = &ctx.settings.webhooks;
     let now = ctx.now();
-    let lease_until = now
-        + TimeDelta::from_std(hooks.timeout + LEASE_MARGIN).unwrap_or(TimeDelta::minutes(5));
+    let lease_until =
+        now + TimeDelta::from_std(hooks.timeout + LEASE_MARGIN).unwrap_or(TimeDelta::minutes(5));
     let lease = uuid::Uuid::new_v4().simple().to_string();
     let limit = i64::try_from(max).unwrap_or(i64::MAX);
     ctx.db
