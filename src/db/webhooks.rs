@@ -330,6 +330,9 @@ pub fn mark_announced(
     files: &[VideoFile],
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
+    if files.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<i64> = files.iter().map(|f| f.id).collect();
     diesel::update(video_files::table.filter(video_files::id.eq_any(ids)))
         .set(video_files::announced_at.eq(Some(now)))

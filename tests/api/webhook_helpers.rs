@@ -48,6 +48,8 @@ pub enum Answer {
     FailFirst(usize),
     /// 302 to `/elsewhere`.
     Redirect,
+    /// The first request gets no answer for a minute; the others 200.
+    HangFirst,
 }
 
 #[derive(Debug)]
@@ -72,6 +74,14 @@ impl Drop for Receiver {
 }
 
 async fn receive(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let response = record(&req, body, &shared);
+    if shared.answer == Answer::HangFirst && shared.seen.load(Ordering::SeqCst) == 1 {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+    response
+}
+
+fn record(req: &HttpRequest, body: web::Bytes, shared: &Shared) -> HttpResponse {
     let header = |name: &str| {
         req.headers()
             .get(name)

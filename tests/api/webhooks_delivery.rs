@@ -394,3 +394,115 @@ async fn a_pending_delivery_is_not_redelivered_and_old_ones_are_purged() {
     }
     panic!("the dead delivery was not purged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_during_an_attempt_is_relieved_by_another_that_sends_it_once_more() {
+    let hooks = Receiver::start(Answer::HangFirst);
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::helpers::TestDb::new(dir.path());
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let endpoints = format!(
+        "[{{name=\"test\", url=\"{}\", secret=\"{ENDPOINT_SECRET}\"}}]",
+        hooks.url
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_peertube-runner-connector"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PRC_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut server = cmd
+        .env("PRC_DATA_DIR", dir.path())
+        .env("PRC_AUTH__API_KEYS", KEY)
+        .env("PRC_WEBHOOKS__ENDPOINTS", &endpoints)
+        .env("PRC_WEBHOOKS__ALLOWED_TARGETS", "127.0.0.1")
+        .env("PRC_WEBHOOKS__TIMEOUT", "3s")
+        .env("PRC_LOG__LEVEL", "warn")
+        .arg("--database-url")
+        .arg(&db.url)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        let ready = client.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let form = reqwest::multipart::Form::new().part(
+        "videoFile",
+        reqwest::multipart::Part::bytes(std::fs::read(sample("av-320x240.mp4")).unwrap())
+            .file_name("clip.mp4"),
+    );
+    let res = client
+        .post(format!("{base}/api/v1/videos"))
+        .bearer_auth(KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // The attempt is under way (the receiver does not answer): the server dies.
+    let first = hooks.wait_count(1).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Another instance on the same database sends it again once the lease ends.
+    let url = db.url.clone();
+    let app = spawn_webhook_app(&hooks, move |s| s.database.url = Some(url)).await;
+    let got = hooks.wait_count(2).await;
+    assert_eq!(
+        got[1].id, first[0].id,
+        "the same event, the same webhook-id"
+    );
+    assert_eq!(got[1].event(), "video.created");
+    let list = settled(&app).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["state"], "delivered");
+    assert_eq!(list[0]["attempts"], 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hooks.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_end_when_the_server_shuts_down() {
+    let hooks = Receiver::start(Answer::Ok);
+    let mut app = spawn_webhook_app(&hooks, |_| {}).await;
+    let body = submit_ok(&app, &sample("av-320x240.mp4"), &[]).await;
+    let uuid = body["uuid"].as_str().unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/videos/{uuid}/events")))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let missing = crate::video_helpers::get(
+        &app,
+        "/api/v1/videos/00000000-0000-4000-8000-000000000000/events",
+    )
+    .await;
+    assert_eq!(missing.status(), 404);
+    let started = std::time::Instant::now();
+    app.shutdown.shutdown();
+    let text = tokio::time::timeout(Duration::from_secs(5), res.text())
+        .await
+        .expect("the stream ends with the shutdown")
+        .unwrap();
+    assert!(text.starts_with("retry: 3000\n\nevent: video\n"), "{text}");
+    tokio::time::timeout(Duration::from_secs(5), &mut app.running)
+        .await
+        .expect("the shutdown does not wait for the stream")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
