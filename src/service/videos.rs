@@ -358,13 +358,17 @@ pub async fn delete(ctx: &Context, uuid: VideoUuid) -> Result<(), ServiceError> 
         })
         .await?;
     remove_objects(&ctx.storage, &keys).await;
+    // A submission a crash left `importing` was never acknowledged: nobody was told of
+    // it, nobody is told of its removal.
+    let announced = video.state != VideoState::Importing;
     let (id, outbox) = (video.id, Outbox::of(ctx));
     let (last, emitted) = ctx
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 // Recorded first: the event carries the resource as it was.
-                let emitted = outbox.record(conn, id, &[Notice::Deleted], now)?;
+                let notices: &[Notice<'_>] = if announced { &[Notice::Deleted] } else { &[] };
+                let emitted = outbox.record(conn, id, notices, now)?;
                 // Every job row goes with the video (ON DELETE CASCADE).
                 let keys = db::outputs::owned_keys(conn, &video)?;
                 db::videos::delete(conn, id)?;
