@@ -43,13 +43,16 @@ class H(BaseHTTPRequestHandler):
         body = str(count).encode()
         self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers()
         self.wfile.write(body)
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+class S(ThreadingHTTPServer):
+    request_queue_size = 256   # the default (5) refuses connections under load
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 EOF
 python3 "$WORK/receiver.py" "$RPORT" &
 RPID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$RPORT/" >/dev/null && break; sleep 0.1; done
 
 SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-export PRC_DATA_DIR="$WORK/data" PRC_DATABASE__URL="$DB" PRC_LOG__LEVEL=warn \
+export PRC_DATA_DIR="$WORK/data" PRC_DATABASE__URL="$DB" PRC_LOG__LEVEL=info \
   PRC_WEBHOOKS__ENDPOINTS="[{name=\"bench\", url=\"http://127.0.0.1:$RPORT/h\", secret=\"$SECRET\"}]" \
   PRC_WEBHOOKS__ALLOWED_TARGETS=127.0.0.1 PRC_WEBHOOKS__POLL_INTERVAL=20ms \
   PRC_WEBHOOKS__CONCURRENCY="${CONCURRENCY:-8}" PRC_SERVER__WORKERS=2
@@ -84,6 +87,10 @@ while :; do
 done
 END=$(date +%s.%N)
 GOT=$(curl -s "http://127.0.0.1:$RPORT/")
+FAILED=$(grep -c "webhook attempt failed" "$WORK/server.log" || true)
+if [ "$FAILED" -gt 0 ]; then
+  echo "$FAILED failed attempts, e.g.:"; grep "webhook attempt failed" "$WORK/server.log" | head -3
+fi
 ONCE=$(SQL "SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered' AND attempts = 1")
 awk -v n="$N" -v s="$START" -v e="$END" -v got="$GOT" -v once="$ONCE" -v rss="$PEAK" -v c="${CONCURRENCY:-8}" -v db="$DB" 'BEGIN {
   t = e - s

@@ -79,7 +79,11 @@ async fn run(ctx: &Context, sender: &Sender, stop: impl Future<Output = ()>) {
             }
         }
         tokio::select! {
-            Some(_) = running.join_next(), if !running.is_empty() => look = true,
+            Some(_) = running.join_next(), if !running.is_empty() => {
+                // Every attempt that ended frees a slot: one claim fills them all.
+                while running.try_join_next().is_some() {}
+                look = true;
+            }
             _ = ticks.tick() => {
                 look = true;
                 let now = ctx.now();
