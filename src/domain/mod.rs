@@ -5,6 +5,7 @@
 pub mod ids;
 pub mod job;
 pub mod lifecycle;
+pub mod listing;
 pub mod payloads;
 pub mod planning;
 pub mod runner;

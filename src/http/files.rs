@@ -8,7 +8,7 @@ use super::calls::{CallBody, JobCall};
 use super::extract::Fields;
 use super::objects;
 use crate::domain::runner_input::is_task_file_name;
-use crate::error::ApiError;
+use crate::error::{ApiError, ServiceError};
 use crate::service::inputs::InputKind;
 use crate::service::jobs::downloads;
 use crate::state::AppState;
@@ -77,6 +77,20 @@ async fn serve<B>(
     video_ref: &str,
     kind: InputKind,
 ) -> Result<HttpResponse, ApiError> {
-    let delivery = downloads::deliver_input(state, &call.creds, &call.ip, video_ref, kind).await?;
+    let delivery = downloads::deliver_input(state, &call.creds, &call.ip, video_ref, kind)
+        .await
+        .map_err(|e| match e {
+            // After the job-token check, as PeerTube's validators: a 400 naming it.
+            ServiceError::InvalidVideoRef => {
+                let body = serde_json::Map::new();
+                let mut fields = Fields::new(&body);
+                fields.invalid_param("videoId", video_ref, &e.to_string());
+                fields
+                    .finish(req.path())
+                    .err()
+                    .unwrap_or_else(|| ApiError::from(e))
+            }
+            other => other.into(),
+        })?;
     objects::respond(req, delivery).await
 }

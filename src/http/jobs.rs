@@ -4,9 +4,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::calls::{CallBody, JobCall, JobForm};
-use super::extract::{ClientIp, Fields, JsonObject};
-use super::multipart::{RunnerForm, payload_fields};
+use super::calls::{CallBody, CallForm, JobCall, JobForm};
+use super::extract::{ClientIp, Fields};
+use super::runner_body::RunnerBody;
+use super::multipart::payload_fields;
 use crate::domain::ids::RunnerToken;
 use crate::error::{ApiError, ServiceError};
 use crate::service::files;
@@ -22,7 +23,7 @@ pub async fn request(
     state: web::Data<AppState>,
     req: HttpRequest,
     ip: ClientIp,
-    JsonObject(body): JsonObject,
+    RunnerBody(body): RunnerBody,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(&body);
     let runner_token = fields.token::<RunnerToken>("runnerToken");
@@ -54,7 +55,7 @@ pub async fn accept(
     req: HttpRequest,
     ip: ClientIp,
     path: web::Path<String>,
-    JsonObject(body): JsonObject,
+    RunnerBody(body): RunnerBody,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(&body);
     let job_uuid = fields.job_uuid_param("jobUUID", &path);
@@ -115,9 +116,9 @@ pub async fn error(
 /// A service answer before the files of `form` are read: on an error the rest of the
 /// body is drained, so the runner reads the answer.
 async fn before_files<T>(
-    form: RunnerForm,
+    form: CallForm,
     r: Result<T, ServiceError>,
-) -> Result<(T, RunnerForm), ApiError> {
+) -> Result<(T, CallForm), ApiError> {
     match r {
         Ok(v) => Ok((v, form)),
         Err(e) => Err(form.fail(e.into()).await),

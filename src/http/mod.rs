@@ -1,5 +1,6 @@
 //! HTTP surface. [`configure`] is the one route table of the whole API.
 
+pub mod admin;
 pub mod auth;
 pub mod calls;
 pub mod extract;
@@ -7,8 +8,10 @@ pub mod files;
 pub mod health;
 pub mod inflight;
 pub mod jobs;
+pub mod listing;
 pub mod multipart;
 pub mod objects;
+pub mod runner_body;
 pub mod runners;
 pub mod socket;
 pub mod static_files;
@@ -48,14 +51,35 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                             "/studio/task-files/{filename}",
                             web::post().to(files::studio_task_file),
                         ),
-                ),
+                )
+                // Admin API (PeerTube's paths); `/{runnerId}` last, after every
+                // one-segment path of this scope.
+                .route("", web::get().to(admin::list_runners))
+                .route(
+                    "/registration-tokens/generate",
+                    web::post().to(admin::generate_registration_token),
+                )
+                .route(
+                    "/registration-tokens",
+                    web::get().to(admin::list_registration_tokens),
+                )
+                .route(
+                    "/registration-tokens/{id}",
+                    web::delete().to(admin::delete_registration_token),
+                )
+                .route("/jobs", web::get().to(admin::list_jobs))
+                .route("/jobs/{jobUUID}/cancel", web::post().to(admin::cancel_job))
+                .route("/jobs/{jobUUID}/retry", web::post().to(admin::retry_job))
+                .route("/jobs/{jobUUID}", web::delete().to(admin::delete_job))
+                .route("/{runnerId}", web::delete().to(admin::delete_runner)),
         )
         .service(
             web::scope("/api/v1/videos")
                 .route("", web::post().to(videos::create))
                 .route("", web::get().to(videos::list))
                 .route("/{uuid}", web::get().to(videos::get))
-                .route("/{uuid}", web::delete().to(videos::delete)),
+                .route("/{uuid}", web::delete().to(videos::delete))
+                .route("/{uuid}/retry", web::post().to(videos::retry)),
         )
         .service(
             web::resource(format!("{serve_path}/{{key:.+}}"))

@@ -2,7 +2,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::extract::{ClientIp, Fields, JsonObject};
+use super::extract::{ClientIp, Fields};
+use super::runner_body::RunnerBody;
 use crate::domain::ids::{RegistrationToken, RunnerToken};
 use crate::error::ApiError;
 use crate::service::runners::{self, Registration};
@@ -13,7 +14,7 @@ pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
     ip: ClientIp,
-    JsonObject(body): JsonObject,
+    RunnerBody(body): RunnerBody,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(&body);
     let registration_token = fields.token::<RegistrationToken>("registrationToken");
@@ -45,7 +46,7 @@ pub async fn register(
 pub async fn unregister(
     state: web::Data<AppState>,
     req: HttpRequest,
-    JsonObject(body): JsonObject,
+    RunnerBody(body): RunnerBody,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(&body);
     let runner_token = fields.token::<RunnerToken>("runnerToken");

@@ -127,3 +127,20 @@ pub async fn delete(
     .await
     .map_err(ApiError::for_video_api)
 }
+
+/// Retries what failed of a video: 200 with the video resource (its errored jobs
+/// offered again, those that failed with them waiting again); 409 `not_retryable`
+/// when none of its jobs failed.
+pub async fn retry(
+    state: web::Data<AppState>,
+    _key: ApiKey,
+    uuid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    async {
+        let uuid = video_uuid(&uuid)?;
+        crate::service::jobs::retry_video(&state, uuid).await?;
+        Ok(HttpResponse::Ok().json(videos::get(&state, uuid).await?))
+    }
+    .await
+    .map_err(ApiError::for_video_api)
+}
