@@ -38,7 +38,7 @@ pub enum Direction {
 }
 
 /// A sortable field of a listing.
-pub trait SortField: Sized + Copy {
+pub trait SortField: Sized + Copy + 'static {
     /// Every field with its wire name.
     const FIELDS: &'static [(&'static str, Self)];
 }

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod listing;
 pub mod multipart;
 pub mod objects;
+pub mod openapi;
 pub mod runner_body;
 pub mod runners;
 pub mod socket;
@@ -29,6 +30,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
         // Engine.IO: GET and POST (polling), GET + Upgrade (WebSocket); `/socket.io/` too,
         // since NormalizePath trims the trailing slash.
         .route("/socket.io", web::route().to(socket::socket_io))
+        // The OpenAPI document and Swagger UI (`openapi`).
+        .route("/api/openapi.json", web::get().to(openapi::document))
+        .route("/api/docs", web::get().to(openapi::ui_index))
+        .route("/api/docs/{file:.+}", web::get().to(openapi::ui_file))
         .service(
             web::scope("/api/v1/runners")
                 .route("/register", web::post().to(runners::register))

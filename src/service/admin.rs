@@ -13,7 +13,7 @@ use crate::service::registration_tokens::RegistrationToken;
 use crate::service::runners::RunnerInfo;
 
 /// A page of a listing: `total` rows match, `data` is the page.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ListPage<T> {
     /// How many rows the listing has (whatever the page).
     pub total: i64,

@@ -18,7 +18,7 @@ use crate::storage::Storage;
 pub const MAX_PAGE: i64 = 100;
 
 /// The source file.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceView {
     /// Storage key.
@@ -42,7 +42,7 @@ pub struct SourceView {
 }
 
 /// A produced file.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RenditionView {
     /// Shorter side (0: audio only).
@@ -67,7 +67,7 @@ pub struct RenditionView {
 }
 
 /// HLS outputs.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HlsView {
     /// `master.m3u8`.
@@ -77,7 +77,7 @@ pub struct HlsView {
 }
 
 /// A job of the video.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     /// Job UUID.
@@ -113,7 +113,7 @@ pub struct JobView {
 }
 
 /// The video resource.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VideoView {
     /// Public UUID.
@@ -151,7 +151,7 @@ pub struct VideoView {
 }
 
 /// A page of videos.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct VideoPage {
     /// Videos matching the filter.
     pub total: i64,

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
+mod admin_api;
 mod cli;
 mod health;
 mod helpers;
