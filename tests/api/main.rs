@@ -16,6 +16,7 @@ mod media;
 mod node;
 mod pipeline;
 mod probe_corpus;
+mod protocol_gaps;
 mod register;
 mod renditions;
 mod runner_sim;
