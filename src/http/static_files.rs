@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 /// Serves the published object named by the rest of the path; 404 for anything else.
 #[utoipa::path(
-    get, head,
+    method(get, head),
     path = "/static/{key}",
     tag = "Outputs",
     description = "A published output (HLS playlists and segments, MP4 renditions, thumbnail) under `storage.serve_path`: one byte range, `ETag` and `Last-Modified` with conditional requests.",

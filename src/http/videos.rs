@@ -31,8 +31,7 @@ fn video_uuid(raw: &str) -> Result<VideoUuid, ApiError> {
     security(("api_key" = []), ("admin_key" = [])),
     responses(
         (status = 201, description = "Submitted: the video resource (`Location` names it)", body = videos::VideoView),
-        (status = 400, description = "Invalid field (`invalid_request`) or not usable media (`invalid_media`)", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "`filePath` names no stored object (`not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 400, description = "Invalid field or `filePath` (`invalid_request`), or not usable media (`invalid_media`)", content_type = "application/problem+json", body = Problem),
         (status = 409, description = "The folder overlaps another video's (`folder_conflict`)", content_type = "application/problem+json", body = Problem),
         (status = 413, description = "Larger than `limits.video_upload_bytes` (`payload_too_large`)", content_type = "application/problem+json", body = Problem),
         (status = 415, description = "Neither multipart nor JSON (`unsupported_media_type`)", content_type = "application/problem+json", body = Problem),

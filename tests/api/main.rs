@@ -14,6 +14,7 @@ mod jobs_race;
 mod jobs_success;
 mod media;
 mod node;
+mod openapi;
 mod pipeline;
 mod probe_corpus;
 mod protocol_gaps;

@@ -28,6 +28,10 @@ macro_rules! schema_as {
             fn name() -> Cow<'static, str> {
                 Cow::Borrowed($name)
             }
+
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                <$mirror as ToSchema>::schemas(schemas);
+            }
         }
     };
 }
