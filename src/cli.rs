@@ -3,7 +3,7 @@
 //! `job …` and `video …` talk to a running server over HTTP ([`remote`]).
 
 mod client;
-mod progress;
+pub mod progress;
 pub mod remote;
 
 use std::io::Write;

@@ -5,6 +5,7 @@
 
 mod admin_api;
 mod cli;
+mod cli_remote;
 mod health;
 mod helpers;
 mod input_hygiene;
