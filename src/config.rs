@@ -752,7 +752,10 @@ mod tests {
         assert_eq!(s.server.bind, "127.0.0.1:1");
         assert_eq!(s.transcoding.resolutions.enabled(), vec![360, 480, 1080]);
         assert_eq!(s.auth.api_keys, vec![Secret::new("k1"), Secret::new("k2")]);
-        assert_eq!(s.auth.admin_keys, vec![Secret::new("a1"), Secret::new("a2")]);
+        assert_eq!(
+            s.auth.admin_keys,
+            vec![Secret::new("a1"), Secret::new("a2")]
+        );
 
         let flags = Overrides {
             database_url: Some("sqlite://flag.db".to_owned()),

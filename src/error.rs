@@ -450,9 +450,7 @@ impl ApiError {
             }
             ServiceError::Conflict(_)
             | ServiceError::FolderConflict(_)
-            | ServiceError::NotRetryable(_) => {
-                ApiError::new(StatusCode::CONFLICT, detail)
-            }
+            | ServiceError::NotRetryable(_) => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, detail),
             ServiceError::Db(db) => db.into(),

@@ -94,7 +94,10 @@ impl Client {
 
     /// `GET path` with `query`.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
-        let req = self.request(Method::GET, path).query(query).timeout(TIMEOUT);
+        let req = self
+            .request(Method::GET, path)
+            .query(query)
+            .timeout(TIMEOUT);
         self.send(Method::GET, path, req).await
     }
 

@@ -125,7 +125,10 @@ pub struct Summary {
 impl Summary {
     /// The summary of a video resource.
     pub fn of(video: &Value) -> Summary {
-        let state = video["state"]["name"].as_str().unwrap_or("unknown").to_owned();
+        let state = video["state"]["name"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned();
         let jobs = video["jobs"].as_array().cloned().unwrap_or_default();
         let mut points = 0u64;
         let mut done = 0;

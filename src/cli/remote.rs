@@ -222,7 +222,10 @@ fn job_state(s: &str) -> Result<String> {
     }
     match NAMES.iter().position(|n| *n == s) {
         Some(i) => Ok((i + 1).to_string()),
-        None => bail!("unknown job state `{s}`: one of {} or 1..9", NAMES.join(", ")),
+        None => bail!(
+            "unknown job state `{s}`: one of {} or 1..9",
+            NAMES.join(", ")
+        ),
     }
 }
 
@@ -276,14 +279,20 @@ pub async fn job(settings: &Settings, remote: &Remote, cmd: JobCommand) -> Resul
                     text(&j["updatedAt"]),
                 );
             }
-            println!("{} of {} jobs", page["data"].as_array().map_or(0, Vec::len), page["total"]);
+            println!(
+                "{} of {} jobs",
+                page["data"].as_array().map_or(0, Vec::len),
+                page["total"]
+            );
         }
         JobCommand::Cancel { uuid } => {
-            api.post(&format!("/api/v1/runners/jobs/{uuid}/cancel")).await?;
+            api.post(&format!("/api/v1/runners/jobs/{uuid}/cancel"))
+                .await?;
             println!("cancelled job {uuid}");
         }
         JobCommand::Retry { uuid } => {
-            api.post(&format!("/api/v1/runners/jobs/{uuid}/retry")).await?;
+            api.post(&format!("/api/v1/runners/jobs/{uuid}/retry"))
+                .await?;
             println!("retried job {uuid}");
         }
         JobCommand::Delete { uuid } => {
@@ -418,7 +427,11 @@ fn outcome(video: &Value) -> Result<()> {
 fn describe(v: &Value) {
     println!("uuid      {}", text(&v["uuid"]));
     println!("name      {}", text(&v["name"]));
-    println!("state     {} ({})", text(&v["state"]["name"]), text(&v["state"]["label"]));
+    println!(
+        "state     {} ({})",
+        text(&v["state"]["name"]),
+        text(&v["state"]["label"])
+    );
     if let Some(e) = v["error"].as_str() {
         println!("error     {e}");
     }
@@ -470,14 +483,16 @@ async fn upload(
         .unwrap_or_else(|| "video".to_owned());
     let sent = Arc::new(AtomicU64::new(0));
     let counter = sent.clone();
-    let stream = tokio_util::io::ReaderStream::with_capacity(handle, 256 * 1024).map(move |chunk| {
-        if let Ok(bytes) = &chunk {
-            counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        }
-        chunk
-    });
-    let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), total)
-        .file_name(file_name);
+    let stream =
+        tokio_util::io::ReaderStream::with_capacity(handle, 256 * 1024).map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+            chunk
+        });
+    let part =
+        reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), total)
+            .file_name(file_name);
     let mut form = reqwest::multipart::Form::new();
     for (k, v) in fields {
         form = form.text(k, v);
@@ -507,7 +522,10 @@ async fn follow(api: &Client, uuid: &str, wait: &WaitArgs, mode: Mode) -> Result
     loop {
         let video = api.get(&format!("/api/v1/videos/{uuid}"), &[]).await?;
         shown.update(&video);
-        if matches!(video["state"]["name"].as_str(), Some("published" | "failed")) {
+        if matches!(
+            video["state"]["name"].as_str(),
+            Some("published" | "failed")
+        ) {
             shown.finish();
             return Ok(video);
         }

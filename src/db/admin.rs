@@ -69,8 +69,10 @@ pub fn registration_tokens_page(
         )),
     };
     let rows: Vec<RegistrationTokenRow> = query.offset(page.start).limit(page.count).load(conn)?;
-    let rows: Vec<StoredRegistrationToken> =
-        rows.into_iter().map(StoredRegistrationToken::from).collect();
+    let rows: Vec<StoredRegistrationToken> = rows
+        .into_iter()
+        .map(StoredRegistrationToken::from)
+        .collect();
     let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
     let counts: Vec<(i64, i64)> = runners::table
         .filter(runners::registration_token_id.eq_any(&ids))
@@ -128,9 +130,7 @@ macro_rules! filtered_jobs {
                     lower(runner_jobs::job_type.nullable())
                         .like(pattern.clone())
                         .escape('\\')
-                        .or(lower(runners::name.nullable())
-                            .like(pattern)
-                            .escape('\\')),
+                        .or(lower(runners::name.nullable()).like(pattern).escape('\\')),
                 );
             }
         }

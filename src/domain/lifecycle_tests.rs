@@ -53,11 +53,7 @@ fn nothing_leaves_a_final_state_and_every_transition_moves() {
     for t in every_transition() {
         let rule = t.rule();
         // Only a retry leaves a final state, and it leads to one that is not.
-        assert_eq!(
-            rule.from.iter().any(|s| s.is_final()),
-            rule.reopen,
-            "{t:?}"
-        );
+        assert_eq!(rule.from.iter().any(|s| s.is_final()), rule.reopen, "{t:?}");
         assert!(!(rule.reopen && rule.to.is_final()), "{t:?}");
         assert!(!rule.from.contains(&rule.to), "{t:?} goes nowhere");
         // A job that ends gets its finish time; one that does not, none.

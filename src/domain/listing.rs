@@ -197,13 +197,7 @@ mod tests {
     #[test]
     fn a_uuid_search_is_exact_and_anything_else_is_text() {
         let uuid = JobUuid::generate();
-        assert_eq!(
-            JobSearch::parse(&uuid.to_string()),
-            JobSearch::Uuid(uuid)
-        );
-        assert_eq!(
-            JobSearch::parse("HLS"),
-            JobSearch::Text("HLS".to_owned())
-        );
+        assert_eq!(JobSearch::parse(&uuid.to_string()), JobSearch::Uuid(uuid));
+        assert_eq!(JobSearch::parse("HLS"), JobSearch::Text("HLS".to_owned()));
     }
 }

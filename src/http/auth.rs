@@ -71,7 +71,10 @@ fn check_admin(req: &HttpRequest) -> Result<AdminKey, ApiError> {
     }
     match bearer(req) {
         Some(token) if auth.admin_keys.iter().any(|k| k.matches(token)) => Ok(AdminKey),
-        Some(_) => Err(unauthorized("Invalid admin key", ErrorCode::InvalidAdminKey)),
+        Some(_) => Err(unauthorized(
+            "Invalid admin key",
+            ErrorCode::InvalidAdminKey,
+        )),
         None => Err(unauthorized(
             "Missing admin key: send `Authorization: Bearer <admin key>`",
             ErrorCode::MissingAdminKey,

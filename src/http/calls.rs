@@ -101,7 +101,7 @@ impl<B: CallBody> FromRequest for JobCall<B> {
 /// carries no file).
 pub enum CallForm {
     /// `multipart/form-data`, from its first file part on.
-    Multipart(RunnerForm),
+    Multipart(Box<RunnerForm>),
     /// Any other body, read whole: its fields are all there is.
     Fields(BTreeMap<String, String>),
 }
@@ -115,7 +115,7 @@ impl CallForm {
         accepted: &[&str],
     ) -> Result<(BTreeMap<String, String>, BTreeMap<String, UploadedFile>), ApiError> {
         match self {
-            CallForm::Multipart(form) => form.read_files(staging, accepted).await,
+            CallForm::Multipart(form) => (*form).read_files(staging, accepted).await,
             CallForm::Fields(fields) => Ok((fields, BTreeMap::new())),
         }
     }
@@ -123,14 +123,14 @@ impl CallForm {
     /// Reads and drops the rest of the body.
     pub async fn drain(self) {
         if let CallForm::Multipart(form) = self {
-            form.drain().await;
+            (*form).drain().await;
         }
     }
 
     /// Answers `e` once the rest of the body is read.
     pub async fn fail(self, e: ApiError) -> ApiError {
         match self {
-            CallForm::Multipart(form) => form.fail(e).await,
+            CallForm::Multipart(form) => (*form).fail(e).await,
             CallForm::Fields(_) => e,
         }
     }
@@ -196,7 +196,7 @@ impl FromRequest for JobForm {
                     creds,
                     progress,
                     ip: client_ip(&req),
-                    form: CallForm::Multipart(form),
+                    form: CallForm::Multipart(Box::new(form)),
                 }),
                 // The runner reads the answer only once its body is consumed.
                 Err(e) => Err(form.fail(e).await),

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::calls::{CallBody, CallForm, JobCall, JobForm};
 use super::extract::{ClientIp, Fields};
-use super::runner_body::RunnerBody;
 use super::multipart::payload_fields;
+use super::runner_body::RunnerBody;
 use crate::domain::ids::RunnerToken;
 use crate::error::{ApiError, ServiceError};
 use crate::service::files;

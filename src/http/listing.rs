@@ -10,9 +10,7 @@ use serde_json::Map;
 
 use super::extract::Fields;
 use crate::domain::job::{JobState, JobType};
-use crate::domain::listing::{
-    JobFilter, JobSearch, MAX_COUNT, Page, Sort, SortField,
-};
+use crate::domain::listing::{JobFilter, JobSearch, MAX_COUNT, Page, Sort, SortField};
 use crate::error::ApiError;
 
 /// The `(key, value)` pairs of a query string, array brackets stripped from keys.
@@ -157,7 +155,13 @@ mod tests {
             "start=5&count=100&sort=-priority&search=hls&stateOneOf=1&stateOneOf[]=4\
              &stateOneOf[2]=9&typeOneOf=vod-hls-transcoding&other=x",
         );
-        assert_eq!(q.page(), Page { start: 5, count: 100 });
+        assert_eq!(
+            q.page(),
+            Page {
+                start: 5,
+                count: 100
+            }
+        );
         let sort: Sort<JobSortField> = q.sort();
         assert_eq!(
             (sort.field, sort.direction),

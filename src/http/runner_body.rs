@@ -166,7 +166,8 @@ mod tests {
 
     #[test]
     fn form_bodies_keep_strings_and_repeat_keys_as_arrays() {
-        let map = form_fields(b"name=a+b&registrationToken=ptrrt-x&jobTypes=a&jobTypes=b&jobTypes=c");
+        let map =
+            form_fields(b"name=a+b&registrationToken=ptrrt-x&jobTypes=a&jobTypes=b&jobTypes=c");
         assert_eq!(map["name"], "a b");
         assert_eq!(map["jobTypes"], json!(["a", "b", "c"]));
     }

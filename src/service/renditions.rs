@@ -438,13 +438,12 @@ pub async fn refresh_state(
                 // Once every job ended nothing reads these, unless the video failed:
                 // a retry (`service::jobs::retry`) runs its failed jobs again, on
                 // these inputs.
-                let unneeded = if jobs.iter().all(|s| s.is_final())
-                    && next != VideoState::TranscodingFailed
-                {
-                    db::videos::remove_files_of_kind(conn, video_id, FileKind::Intermediate)?
-                } else {
-                    Vec::new()
-                };
+                let unneeded =
+                    if jobs.iter().all(|s| s.is_final()) && next != VideoState::TranscodingFailed {
+                        db::videos::remove_files_of_kind(conn, video_id, FileKind::Intermediate)?
+                    } else {
+                        Vec::new()
+                    };
                 Ok::<_, DbError>((Some(next), unneeded))
             })
         })

@@ -138,9 +138,18 @@ async fn admin_routes_need_an_admin_key() {
 async fn registration_tokens_are_generated_listed_paged_and_deleted_with_their_runners() {
     let app = spawn_admin_app().await;
     for _ in 0..3 {
-        let res = admin(&app, Method::POST, "/api/v1/runners/registration-tokens/generate").await;
+        let res = admin(
+            &app,
+            Method::POST,
+            "/api/v1/runners/registration-tokens/generate",
+        )
+        .await;
         assert_eq!(res.status(), 204);
-        assert_eq!(res.text().await.unwrap(), "", "PeerTube answers 204 without a body");
+        assert_eq!(
+            res.text().await.unwrap(),
+            "",
+            "PeerTube answers 204 without a body"
+        );
     }
     let page = admin_json(&app, "/api/v1/runners/registration-tokens").await;
     assert_eq!(keys(&page), set(&["total", "data"]));
@@ -157,7 +166,12 @@ async fn registration_tokens_are_generated_listed_paged_and_deleted_with_their_r
             "registeredRunnersCount"
         ])
     );
-    assert!(first["registrationToken"].as_str().unwrap().starts_with("ptrrt-"));
+    assert!(
+        first["registrationToken"]
+            .as_str()
+            .unwrap()
+            .starts_with("ptrrt-")
+    );
     // Default sort -createdAt: newest first; createdAt ascending reverses it.
     let ids: Vec<i64> = page["data"]
         .as_array()
@@ -222,9 +236,17 @@ async fn registration_tokens_are_generated_listed_paged_and_deleted_with_their_r
     let body = problem(res).await;
     assert_eq!(body["detail"], "Registration token not found");
     assert_eq!(body["code"], "registration_token_not_found");
-    let res = admin(&app, Method::DELETE, "/api/v1/runners/registration-tokens/abc").await;
+    let res = admin(
+        &app,
+        Method::DELETE,
+        "/api/v1/runners/registration-tokens/abc",
+    )
+    .await;
     assert_eq!(res.status(), 400);
-    assert_eq!(problem(res).await["invalid-params"]["id"]["location"], "params");
+    assert_eq!(
+        problem(res).await["invalid-params"]["id"]["location"],
+        "params"
+    );
 }
 
 #[tokio::test]
@@ -262,9 +284,22 @@ async fn runners_are_listed_as_peertube_lists_them_and_deleted() {
     assert_eq!(asc["data"][0]["name"], "alpha");
     assert_eq!(asc["data"].as_array().unwrap().len(), 1);
     let none = admin_json(&app, "/api/v1/runners?count=0").await;
-    assert_eq!((none["total"].as_i64(), none["data"].as_array().map(Vec::len)), (Some(2), Some(0)));
+    assert_eq!(
+        (
+            none["total"].as_i64(),
+            none["data"].as_array().map(Vec::len)
+        ),
+        (Some(2), Some(0))
+    );
 
-    for bad in ["count=101", "count=-1", "start=-1", "start=x", "sort=name", "sort=-updatedAt"] {
+    for bad in [
+        "count=101",
+        "count=-1",
+        "start=-1",
+        "start=x",
+        "sort=name",
+        "sort=-updatedAt",
+    ] {
         let res = admin(&app, Method::GET, &format!("/api/v1/runners?{bad}")).await;
         assert_eq!(res.status(), 400, "{bad}");
         let body = problem(res).await;
@@ -276,11 +311,18 @@ async fn runners_are_listed_as_peertube_lists_them_and_deleted() {
     let res = admin(&app, Method::DELETE, &format!("/api/v1/runners/{}", a.id)).await;
     assert_eq!(res.status(), 204);
     assert_eq!(a.request(json!({})).await.status(), 404);
-    assert_eq!(b.request(json!({})).await.status(), 200, "the neighbour survives");
+    assert_eq!(
+        b.request(json!({})).await.status(),
+        200,
+        "the neighbour survives"
+    );
     let res = admin(&app, Method::DELETE, &format!("/api/v1/runners/{}", a.id)).await;
     assert_eq!(res.status(), 404);
     let body = problem(res).await;
-    assert_eq!((body["detail"].as_str(), body["code"].as_str()), (Some("Runner not found"), Some("runner_not_found")));
+    assert_eq!(
+        (body["detail"].as_str(), body["code"].as_str()),
+        (Some("Runner not found"), Some("runner_not_found"))
+    );
     let res = admin(&app, Method::DELETE, "/api/v1/runners/first").await;
     assert_eq!(res.status(), 400);
 }
@@ -365,7 +407,11 @@ async fn jobs_are_listed_with_filters_sorts_and_private_payloads() {
     let page = admin_json(&app, "/api/v1/runners/jobs?typeOneOf=video-transcription").await;
     assert_eq!(uuids(&page), [jobs[2].uuid.to_string()]);
     // search: an exact UUID, or text in the type or the runner name, any case.
-    let page = admin_json(&app, &format!("/api/v1/runners/jobs?search={}", jobs[1].uuid)).await;
+    let page = admin_json(
+        &app,
+        &format!("/api/v1/runners/jobs?search={}", jobs[1].uuid),
+    )
+    .await;
     assert_eq!(uuids(&page), [jobs[1].uuid.to_string()]);
     let page = admin_json(&app, "/api/v1/runners/jobs?search=HLS").await;
     assert_eq!(uuids(&page), [jobs[1].uuid.to_string()]);
@@ -380,16 +426,29 @@ async fn jobs_are_listed_with_filters_sorts_and_private_payloads() {
         [jobs[1].uuid, jobs[0].uuid, jobs[2].uuid].map(|u| u.to_string())
     );
     let page = admin_json(&app, "/api/v1/runners/jobs?sort=-priority&start=1&count=1").await;
-    assert_eq!((page["total"].as_i64(), uuids(&page)), (Some(3), vec![jobs[0].uuid.to_string()]));
+    assert_eq!(
+        (page["total"].as_i64(), uuids(&page)),
+        (Some(3), vec![jobs[0].uuid.to_string()])
+    );
     // Jobs without progress last ascending, first descending (both backends).
     let page = admin_json(&app, "/api/v1/runners/jobs?sort=progress").await;
     assert_eq!(uuids(&page)[0], jobs[0].uuid.to_string());
     let page = admin_json(&app, "/api/v1/runners/jobs?sort=-progress").await;
     assert_eq!(uuids(&page)[2], jobs[0].uuid.to_string());
     let page = admin_json(&app, "/api/v1/runners/jobs?sort=state").await;
-    assert_eq!(uuids(&page)[0], jobs[2].uuid.to_string(), "pending (1) first");
+    assert_eq!(
+        uuids(&page)[0],
+        jobs[2].uuid.to_string(),
+        "pending (1) first"
+    );
 
-    for bad in ["stateOneOf=0", "stateOneOf=x", "typeOneOf=vod", "sort=-name", "count=1000"] {
+    for bad in [
+        "stateOneOf=0",
+        "stateOneOf=x",
+        "typeOneOf=vod",
+        "sort=-name",
+        "count=1000",
+    ] {
         let res = admin(&app, Method::GET, &format!("/api/v1/runners/jobs?{bad}")).await;
         assert_eq!(res.status(), 400, "{bad}");
     }
@@ -425,9 +484,19 @@ async fn jobs_are_cancelled_and_deleted_as_peertube_does() {
     let res = cancel(jobs[0].uuid.to_string()).await;
     assert_eq!(res.status(), 204);
     assert_eq!(job(&app, jobs[0].uuid).await.state, JobState::Cancelled);
-    assert_eq!(job(&app, jobs[1].uuid).await.state, JobState::ParentCancelled);
-    assert_eq!(job(&app, jobs[2].uuid).await.state, JobState::ParentCancelled);
-    assert_eq!(job(&app, jobs[3].uuid).await.state, JobState::Pending, "neighbour");
+    assert_eq!(
+        job(&app, jobs[1].uuid).await.state,
+        JobState::ParentCancelled
+    );
+    assert_eq!(
+        job(&app, jobs[2].uuid).await.state,
+        JobState::ParentCancelled
+    );
+    assert_eq!(
+        job(&app, jobs[3].uuid).await.state,
+        JobState::Pending,
+        "neighbour"
+    );
     // The runner finds out at its next call.
     let res = runner
         .update(jobs[0].uuid, &token, &[("progress", "10")], vec![])
@@ -445,10 +514,16 @@ async fn jobs_are_cancelled_and_deleted_as_peertube_does() {
     let res = cancel("3f1e5bfa-1111-4a4a-9b9b-0123456789ab".to_owned()).await;
     assert_eq!(res.status(), 404);
     let body = problem(res).await;
-    assert_eq!((body["detail"].as_str(), body["code"].as_str()), (Some("Unknown runner job"), Some("job_not_found")));
+    assert_eq!(
+        (body["detail"].as_str(), body["code"].as_str()),
+        (Some("Unknown runner job"), Some("job_not_found"))
+    );
     let res = cancel("not-a-uuid".to_owned()).await;
     assert_eq!(res.status(), 400);
-    assert_eq!(problem(res).await["invalid-params"]["jobUUID"]["location"], "params");
+    assert_eq!(
+        problem(res).await["invalid-params"]["jobUUID"]["location"],
+        "params"
+    );
 
     // Delete: the job and every job depending on it; the neighbour stays.
     let res = admin(
@@ -511,22 +586,40 @@ async fn an_errored_job_is_retried_with_the_jobs_that_failed_with_it() {
     let retry = |uuid: String| {
         let app = &app;
         async move {
-            admin(app, Method::POST, &format!("/api/v1/runners/jobs/{uuid}/retry")).await
+            admin(
+                app,
+                Method::POST,
+                &format!("/api/v1/runners/jobs/{uuid}/retry"),
+            )
+            .await
         }
     };
     let res = retry(jobs[0].uuid.to_string()).await;
     assert_eq!(res.status(), 204);
     let again = job(&app, jobs[0].uuid).await;
     assert_eq!(
-        (again.state, again.failures, again.error.as_deref(), again.finished_at, again.runner_id),
+        (
+            again.state,
+            again.failures,
+            again.error.as_deref(),
+            again.finished_at,
+            again.runner_id
+        ),
         (JobState::Pending, 0, None, None, None),
         "a fresh budget of attempts"
     );
     for child in &jobs[1..3] {
         let c = job(&app, child.uuid).await;
-        assert_eq!((c.state, c.error.as_deref(), c.finished_at), (JobState::WaitingForParentJob, None, None));
+        assert_eq!(
+            (c.state, c.error.as_deref(), c.finished_at),
+            (JobState::WaitingForParentJob, None, None)
+        );
     }
-    assert_eq!(job(&app, jobs[3].uuid).await.state, JobState::Pending, "neighbour");
+    assert_eq!(
+        job(&app, jobs[3].uuid).await.state,
+        JobState::Pending,
+        "neighbour"
+    );
     // Offered again; the retried job then completes and releases its child.
     let offered: Vec<String> = runner
         .available(json!({}))
@@ -591,7 +684,9 @@ async fn a_failed_video_is_retried_and_then_published() {
     assert_eq!(problem(res).await["code"], "not_retryable");
 
     let (_, token) = runner.accept_ok(hls.uuid).await;
-    let res = runner.success(hls.uuid, &token, &[], hls_files(hls.uuid)).await;
+    let res = runner
+        .success(hls.uuid, &token, &[], hls_files(hls.uuid))
+        .await;
     assert_eq!(res.status(), 204);
     crate::runner_sim::wait_state(&app, hls.uuid, JobState::Completed).await;
     assert_eq!(get().await["state"]["name"], "published");

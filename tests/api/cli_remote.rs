@@ -118,16 +118,30 @@ async fn video_submit_uploads_with_progress_and_waits_until_published() {
     // Plain progress lines (standard error is not a terminal here): the upload by
     // tenths, from 0% to 100%, then the transcoding until published.
     let size = peertube_runner_connector::cli::progress::bytes(clip().mp4.len() as u64);
-    assert_eq!(lines.first().copied(), Some(format!("upload 0% (0 B / {size})").as_str()), "{e}");
-    assert!(lines.contains(&format!("upload 100% ({size} / {size})").as_str()), "{e}");
+    assert_eq!(
+        lines.first().copied(),
+        Some(format!("upload 0% (0 B / {size})").as_str()),
+        "{e}"
+    );
+    assert!(
+        lines.contains(&format!("upload 100% ({size} / {size})").as_str()),
+        "{e}"
+    );
     assert!(
         lines
             .iter()
             .any(|l| l.starts_with("transcoding ") && l.ends_with("(0/1 jobs done, transcoding)")),
         "{e}"
     );
-    assert_eq!(lines.last().copied(), Some("transcoding 100% (1/1 jobs done, published)"), "{e}");
-    assert!(!e.contains('\r') && !e.contains('\u{1b}'), "no bar drawn: {e:?}");
+    assert_eq!(
+        lines.last().copied(),
+        Some("transcoding 100% (1/1 jobs done, published)"),
+        "{e}"
+    );
+    assert!(
+        !e.contains('\r') && !e.contains('\u{1b}'),
+        "no bar drawn: {e:?}"
+    );
     // Standard output has the result alone: the UUID and the final state.
     let (uuid, state) = o.trim().split_once(' ').unwrap();
     assert_eq!(state, "published");
@@ -138,19 +152,43 @@ async fn video_submit_uploads_with_progress_and_waits_until_published() {
     assert_eq!(video["name"], "From the CLI");
     assert_eq!(video["state"]["name"], "published");
     let out = run(&server(&app, API_KEY), &["video", "get", uuid]).await;
-    assert!(stdout(&out).contains("state     published"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("hls       http://"), "{}", stdout(&out));
-    let out = run(&server(&app, API_KEY), &["video", "list", "--state", "published"]).await;
+    assert!(
+        stdout(&out).contains("state     published"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("hls       http://"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(
+        &server(&app, API_KEY),
+        &["video", "list", "--state", "published"],
+    )
+    .await;
     assert!(out.status.success());
-    assert!(stdout(&out).contains(uuid) && stdout(&out).contains("1 of 1 videos"), "{}", stdout(&out));
-    let out = run(&server(&app, API_KEY), &["video", "list", "--json", "--state", "failed"]).await;
+    assert!(
+        stdout(&out).contains(uuid) && stdout(&out).contains("1 of 1 videos"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(
+        &server(&app, API_KEY),
+        &["video", "list", "--json", "--state", "failed"],
+    )
+    .await;
     let page: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(page["total"], 0);
     let out = run(&server(&app, API_KEY), &["video", "delete", uuid]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let out = run(&server(&app, API_KEY), &["video", "get", uuid]).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("404") && stderr(&out).contains("video_not_found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("404") && stderr(&out).contains("video_not_found"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]
@@ -160,22 +198,48 @@ async fn a_failed_video_exits_3_and_is_retried_and_a_wait_can_time_out() {
     let (_dir, file) = clip_file();
     let out = run(
         &server(&app, ADMIN_KEY),
-        &["video", "submit", &file, "--resolutions", "240", "--wait", "--poll-interval", "200ms"],
+        &[
+            "video",
+            "submit",
+            &file,
+            "--resolutions",
+            "240",
+            "--wait",
+            "--poll-interval",
+            "200ms",
+        ],
     )
     .await;
     worker.abort();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("failed: ffmpeg exited with 1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("failed: ffmpeg exited with 1"),
+        "{}",
+        stderr(&out)
+    );
     let uuid = stdout(&out).split_whitespace().next().unwrap().to_owned();
 
     // Retried, with nobody to run it: the wait times out.
     let out = run(
         &server(&app, API_KEY),
-        &["video", "retry", &uuid, "--wait", "--timeout", "1s", "--poll-interval", "200ms"],
+        &[
+            "video",
+            "retry",
+            &uuid,
+            "--wait",
+            "--timeout",
+            "1s",
+            "--poll-interval",
+            "200ms",
+        ],
     )
     .await;
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(stderr(&out).contains("is still transcoding after 1s"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is still transcoding after 1s"),
+        "{}",
+        stderr(&out)
+    );
     // Nothing left to retry.
     let out = run(&server(&app, API_KEY), &["video", "retry", &uuid]).await;
     assert_eq!(out.status.code(), Some(1));
@@ -196,7 +260,13 @@ async fn jobs_are_listed_cancelled_retried_and_deleted() {
     .await;
     let runner = SimRunner::register(&app, "cli-runner").await;
     let (_, token) = runner.accept_ok(jobs[2].uuid).await;
-    assert_eq!(runner.error(jobs[2].uuid, &token, "no audio").await.status(), 204);
+    assert_eq!(
+        runner
+            .error(jobs[2].uuid, &token, "no audio")
+            .await
+            .status(),
+        204
+    );
 
     let env = server(&app, ADMIN_KEY);
     let out = run(&env, &["job", "list"]).await;
@@ -204,12 +274,44 @@ async fn jobs_are_listed_cancelled_retried_and_deleted() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(table.starts_with("UUID"), "{table}");
     assert!(table.contains("3 of 3 jobs"), "{table}");
-    assert!(table.contains("cli-runner") && table.contains("Errored"), "{table}");
-    let out = run(&env, &["job", "list", "--json", "--state", "pending", "--sort", "-priority"]).await;
+    assert!(
+        table.contains("cli-runner") && table.contains("Errored"),
+        "{table}"
+    );
+    let out = run(
+        &env,
+        &[
+            "job",
+            "list",
+            "--json",
+            "--state",
+            "pending",
+            "--sort",
+            "-priority",
+        ],
+    )
+    .await;
     let page: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let listed: Vec<&str> = page["data"].as_array().unwrap().iter().map(|j| j["uuid"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["uuid"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, [jobs[0].uuid.to_string(), jobs[1].uuid.to_string()]);
-    let out = run(&env, &["job", "list", "--json", "--state", "4", "--type", "video-transcription"]).await;
+    let out = run(
+        &env,
+        &[
+            "job",
+            "list",
+            "--json",
+            "--state",
+            "4",
+            "--type",
+            "video-transcription",
+        ],
+    )
+    .await;
     let page: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(page["total"], 1);
     let out = run(&env, &["job", "list", "--state", "later"]).await;
@@ -234,10 +336,29 @@ async fn jobs_are_listed_cancelled_retried_and_deleted() {
     let out = run(&server(&app, API_KEY), &["job", "list"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("401") && stderr(&out).contains("invalid_admin_key"));
-    let out = run(&server(&app, API_KEY), &["job", "list", "--api-key", ADMIN_KEY]).await;
+    let out = run(
+        &server(&app, API_KEY),
+        &["job", "list", "--api-key", ADMIN_KEY],
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     // No server there: a clear error.
-    let out = run(&[], &["job", "list", "--url", "http://127.0.0.1:9", "--api-key", "k"]).await;
+    let out = run(
+        &[],
+        &[
+            "job",
+            "list",
+            "--url",
+            "http://127.0.0.1:9",
+            "--api-key",
+            "k",
+        ],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot reach http://127.0.0.1:9"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach http://127.0.0.1:9"),
+        "{}",
+        stderr(&out)
+    );
 }

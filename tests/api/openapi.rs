@@ -43,7 +43,12 @@ fn close_objects(v: &mut Value) {
 
 impl Spec {
     async fn load(app: &TestApp) -> Spec {
-        let res = app.client.get(app.url("/api/openapi.json")).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         let doc: Value = res.json().await.unwrap();
         assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
@@ -125,7 +130,11 @@ impl Spec {
         let ct = content_type.unwrap_or_default();
         let media = content
             .get(&ct)
-            .or_else(|| content.get("application/octet-stream").filter(|_| !ct.contains("json")))
+            .or_else(|| {
+                content
+                    .get("application/octet-stream")
+                    .filter(|_| !ct.contains("json"))
+            })
             .or_else(|| content.get("text/html").filter(|_| !ct.contains("json")))
             .unwrap_or_else(|| {
                 panic!(
@@ -137,7 +146,10 @@ impl Spec {
             return (status, Value::Null);
         }
         let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!("{method} {path} {status}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+            panic!(
+                "{method} {path} {status}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
         });
         let schema = media["schema"].clone();
         assert!(!schema.is_null(), "{method} {path} {status}: no schema");
@@ -223,7 +235,10 @@ fn route_table() -> BTreeSet<(String, String)> {
     let method_after = |from: usize| -> String {
         let rest = &body[from..];
         let web = rest.find("web::").unwrap() + 5;
-        let name: String = rest[web..].chars().take_while(|c| c.is_alphabetic()).collect();
+        let name: String = rest[web..]
+            .chars()
+            .take_while(|c| c.is_alphabetic())
+            .collect();
         match name.as_str() {
             "route" => "*".to_owned(),
             m => m.to_owned(),
@@ -259,7 +274,9 @@ fn route_table() -> BTreeSet<(String, String)> {
                     routes.insert((method_after(end), template(&format!("{prefix}{p}"))));
                 }
                 _ => {
-                    let r = resource.clone().expect("a .route(web::…) outside a resource");
+                    let r = resource
+                        .clone()
+                        .expect("a .route(web::…) outside a resource");
                     routes.insert((method_after(after), template(&r)));
                 }
             }
@@ -350,7 +367,10 @@ fn the_route_table_parser_reads_scopes_resources_and_patterns() {
         ("head", "/static/{key}"),
         ("get", "/api/docs/{file}"),
     ] {
-        assert!(table.contains(&(m.to_owned(), p.to_owned())), "{m} {p} in {table:#?}");
+        assert!(
+            table.contains(&(m.to_owned(), p.to_owned())),
+            "{m} {p} in {table:#?}"
+        );
     }
 }
 
@@ -372,8 +392,18 @@ async fn real_answers_of_every_operation_match_the_document() {
     let del = Method::DELETE;
 
     // Service.
-    s.check("get", "/healthz", send(&app, get.clone(), "/healthz", None, None).await).await;
-    s.check("get", "/readyz", send(&app, get.clone(), "/readyz", None, None).await).await;
+    s.check(
+        "get",
+        "/healthz",
+        send(&app, get.clone(), "/healthz", None, None).await,
+    )
+    .await;
+    s.check(
+        "get",
+        "/readyz",
+        send(&app, get.clone(), "/readyz", None, None).await,
+    )
+    .await;
     let res = app
         .client
         .get(app.url("/socket.io/?EIO=4&transport=polling"))
@@ -397,12 +427,22 @@ async fn real_answers_of_every_operation_match_the_document() {
     assert_eq!(s.check("get", "/api/docs", res).await.0, 302);
     let res = send(&app, get.clone(), "/api/docs/index.html", None, None).await;
     assert_eq!(s.check("get", "/api/docs/{file}", res).await.0, 200);
-    let res = send(&app, get.clone(), "/api/docs/swagger-initializer.js", None, None).await;
+    let res = send(
+        &app,
+        get.clone(),
+        "/api/docs/swagger-initializer.js",
+        None,
+        None,
+    )
+    .await;
     let js = {
         assert_eq!(res.status(), 200);
         res.text().await.unwrap()
     };
-    assert!(js.contains("/api/openapi.json"), "Swagger UI loads this document");
+    assert!(
+        js.contains("/api/openapi.json"),
+        "Swagger UI loads this document"
+    );
     let res = send(&app, get.clone(), "/api/docs/nope.js", None, None).await;
     assert_eq!(s.check("get", "/api/docs/{file}", res).await.0, 404);
 
@@ -432,7 +472,12 @@ async fn real_answers_of_every_operation_match_the_document() {
     let (status, video) = s.check("post", "/api/v1/videos", submit(api).await).await;
     assert_eq!(status, 201);
     let video_uuid = video["uuid"].as_str().unwrap().to_owned();
-    assert_eq!(s.check("post", "/api/v1/videos", submit(None).await).await.0, 401);
+    assert_eq!(
+        s.check("post", "/api/v1/videos", submit(None).await)
+            .await
+            .0,
+        401
+    );
     let res = app
         .client
         .post(app.url("/api/v1/videos"))
@@ -443,38 +488,125 @@ async fn real_answers_of_every_operation_match_the_document() {
         .await
         .unwrap();
     assert_eq!(s.check("post", "/api/v1/videos", res).await.0, 415);
-    let res = send(&app, post.clone(), "/api/v1/videos", api, Some(json!({"filePath": "no/such.mp4"}))).await;
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/videos",
+        api,
+        Some(json!({"filePath": "no/such.mp4"})),
+    )
+    .await;
     assert_eq!(s.check("post", "/api/v1/videos", res).await.0, 400);
 
     let video_path = format!("/api/v1/videos/{video_uuid}");
     let res = send(&app, get.clone(), &video_path, admin, None).await;
     assert_eq!(s.check("get", "/api/v1/videos/{uuid}", res).await.0, 200);
-    let res = send(&app, get.clone(), "/api/v1/videos/3f1e5bfa-1111-4a4a-9b9b-0123456789ab", api, None).await;
+    let res = send(
+        &app,
+        get.clone(),
+        "/api/v1/videos/3f1e5bfa-1111-4a4a-9b9b-0123456789ab",
+        api,
+        None,
+    )
+    .await;
     assert_eq!(s.check("get", "/api/v1/videos/{uuid}", res).await.0, 404);
-    let res = send(&app, get.clone(), "/api/v1/videos?count=5&state=transcoding", api, None).await;
+    let res = send(
+        &app,
+        get.clone(),
+        "/api/v1/videos?count=5&state=transcoding",
+        api,
+        None,
+    )
+    .await;
     assert_eq!(s.check("get", "/api/v1/videos", res).await.0, 200);
     let res = send(&app, get.clone(), "/api/v1/videos?state=nope", api, None).await;
     assert_eq!(s.check("get", "/api/v1/videos", res).await.0, 400);
-    let res = send(&app, post.clone(), &format!("{video_path}/retry"), api, None).await;
-    assert_eq!(s.check("post", "/api/v1/videos/{uuid}/retry", res).await.0, 409);
-    let res = send(&app, post.clone(), "/api/v1/videos/3f1e5bfa-1111-4a4a-9b9b-0123456789ab/retry", api, None).await;
-    assert_eq!(s.check("post", "/api/v1/videos/{uuid}/retry", res).await.0, 404);
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("{video_path}/retry"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/videos/{uuid}/retry", res).await.0,
+        409
+    );
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/videos/3f1e5bfa-1111-4a4a-9b9b-0123456789ab/retry",
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/videos/{uuid}/retry", res).await.0,
+        404
+    );
 
     // Runners.
-    let res = send(&app, post.clone(), "/api/v1/runners/registration-tokens/generate", admin, None).await;
-    assert_eq!(s.check("post", "/api/v1/runners/registration-tokens/generate", res).await.0, 204);
-    let res = send(&app, post.clone(), "/api/v1/runners/registration-tokens/generate", None, None).await;
-    assert_eq!(s.check("post", "/api/v1/runners/registration-tokens/generate", res).await.0, 401);
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/runners/registration-tokens/generate",
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/runners/registration-tokens/generate", res)
+            .await
+            .0,
+        204
+    );
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/runners/registration-tokens/generate",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/runners/registration-tokens/generate", res)
+            .await
+            .0,
+        401
+    );
     let (_, tokens) = s
         .check(
             "get",
             "/api/v1/runners/registration-tokens",
-            send(&app, get.clone(), "/api/v1/runners/registration-tokens", admin, None).await,
+            send(
+                &app,
+                get.clone(),
+                "/api/v1/runners/registration-tokens",
+                admin,
+                None,
+            )
+            .await,
         )
         .await;
-    let res = send(&app, get.clone(), "/api/v1/runners/registration-tokens?count=500", admin, None).await;
-    assert_eq!(s.check("get", "/api/v1/runners/registration-tokens", res).await.0, 400);
-    let reg_token = tokens["data"][0]["registrationToken"].as_str().unwrap().to_owned();
+    let res = send(
+        &app,
+        get.clone(),
+        "/api/v1/runners/registration-tokens?count=500",
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("get", "/api/v1/runners/registration-tokens", res)
+            .await
+            .0,
+        400
+    );
+    let reg_token = tokens["data"][0]["registrationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let res = send(
         &app,
         post.clone(),
@@ -497,34 +629,87 @@ async fn real_answers_of_every_operation_match_the_document() {
         json!({"name": ""}),
         json!({"registrationToken": reg_token, "name": "doc-runner"}),
     ] {
-        let res = send(&app, post.clone(), "/api/v1/runners/register", None, Some(body)).await;
+        let res = send(
+            &app,
+            post.clone(),
+            "/api/v1/runners/register",
+            None,
+            Some(body),
+        )
+        .await;
         s.check("post", "/api/v1/runners/register", res).await;
     }
     let res = runner.request(json!({})).await;
     let (_, offers) = s.check("post", "/api/v1/runners/jobs/request", res).await;
-    let res = send(&app, post.clone(), "/api/v1/runners/jobs/request", None, Some(json!({"runnerToken": "ptrt-nope"}))).await;
-    assert_eq!(s.check("post", "/api/v1/runners/jobs/request", res).await.0, 404);
-    let res = send(&app, post.clone(), "/api/v1/runners/jobs/request", None, Some(json!({}))).await;
-    assert_eq!(s.check("post", "/api/v1/runners/jobs/request", res).await.0, 400);
-    let job_uuid = offers["availableJobs"][0]["uuid"].as_str().unwrap().to_owned();
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/runners/jobs/request",
+        None,
+        Some(json!({"runnerToken": "ptrt-nope"})),
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/runners/jobs/request", res).await.0,
+        404
+    );
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/runners/jobs/request",
+        None,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/runners/jobs/request", res).await.0,
+        400
+    );
+    let job_uuid = offers["availableJobs"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let accept = "/api/v1/runners/jobs/{jobUUID}/accept";
-    let (status, accepted) = s.check("post", accept, runner.accept(&job_uuid).await).await;
+    let (status, accepted) = s
+        .check("post", accept, runner.accept(&job_uuid).await)
+        .await;
     assert_eq!(status, 200);
     let job_token = accepted["job"]["jobToken"].as_str().unwrap().to_owned();
-    assert_eq!(s.check("post", accept, runner.accept(&job_uuid).await).await.0, 400);
-    assert_eq!(s.check("post", accept, runner.accept("3f1e5bfa-1111-4a4a-9b9b-0123456789ab").await).await.0, 404);
+    assert_eq!(
+        s.check("post", accept, runner.accept(&job_uuid).await)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        s.check(
+            "post",
+            accept,
+            runner.accept("3f1e5bfa-1111-4a4a-9b9b-0123456789ab").await
+        )
+        .await
+        .0,
+        404
+    );
 
     let update = "/api/v1/runners/jobs/{jobUUID}/update";
-    let res = runner.update(&job_uuid, &job_token, &[("progress", "10")], vec![]).await;
+    let res = runner
+        .update(&job_uuid, &job_token, &[("progress", "10")], vec![])
+        .await;
     assert_eq!(s.check("post", update, res).await.0, 204);
-    let res = runner.update(&job_uuid, &job_token, &[("progress", "x")], vec![]).await;
+    let res = runner
+        .update(&job_uuid, &job_token, &[("progress", "x")], vec![])
+        .await;
     assert_eq!(s.check("post", update, res).await.0, 400);
     let res = runner.update(&job_uuid, "ptrjt-nope", &[], vec![]).await;
     assert_eq!(s.check("post", update, res).await.0, 404);
 
     // Inputs.
-    let input = accepted["job"]["payload"]["input"]["videoFileUrl"].as_str().unwrap().to_owned();
+    let input = accepted["job"]["payload"]["input"]["videoFileUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let files = "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoId}";
     let base = input.trim_end_matches("/max-quality").to_owned();
     for (suffix, path) in [
@@ -533,27 +718,42 @@ async fn real_answers_of_every_operation_match_the_document() {
         ("/previews/max-quality", "/previews/max-quality"),
     ] {
         let template = format!("{files}{path}");
-        let res = runner.download(&format!("{base}{suffix}"), &job_token).await;
+        let res = runner
+            .download(&format!("{base}{suffix}"), &job_token)
+            .await;
         assert_eq!(s.check("post", &template, res).await.0, 200, "{suffix}");
-        let res = runner.download(&format!("{base}{suffix}"), "ptrjt-nope").await;
+        let res = runner
+            .download(&format!("{base}{suffix}"), "ptrjt-nope")
+            .await;
         assert_eq!(s.check("post", &template, res).await.0, 404, "{suffix}");
         let other = base.replace(&video_uuid, "not-a-video");
-        let res = runner.download(&format!("{other}{suffix}"), &job_token).await;
+        let res = runner
+            .download(&format!("{other}{suffix}"), &job_token)
+            .await;
         assert_eq!(s.check("post", &template, res).await.0, 400, "{suffix}");
     }
     let res = app
         .client
-        .post(&format!("{base}/max-quality"))
+        .post(format!("{base}/max-quality"))
         .header("range", "bytes=0-9")
         .json(&json!({"runnerToken": runner.token, "jobToken": job_token}))
         .send()
         .await
         .unwrap();
-    assert_eq!(s.check("post", &format!("{files}/max-quality"), res).await.0, 206);
+    assert_eq!(
+        s.check("post", &format!("{files}/max-quality"), res)
+            .await
+            .0,
+        206
+    );
     let task = format!("{files}/studio/task-files/{{filename}}");
-    let res = runner.download(&format!("{base}/studio/task-files/intro.mp4"), &job_token).await;
+    let res = runner
+        .download(&format!("{base}/studio/task-files/intro.mp4"), &job_token)
+        .await;
     assert_eq!(s.check("post", &task, res).await.0, 400);
-    let res = runner.download(&format!("{base}/studio/task-files/intro.mp4"), "ptrjt-nope").await;
+    let res = runner
+        .download(&format!("{base}/studio/task-files/intro.mp4"), "ptrjt-nope")
+        .await;
     assert_eq!(s.check("post", &task, res).await.0, 404);
 
     // A studio job's task file (the server creates no studio job yet: inserted here).
@@ -562,7 +762,11 @@ async fn real_answers_of_every_operation_match_the_document() {
         use peertube_runner_connector::domain::payloads::JobPayload;
         let studio_video = crate::runner_sim::make_video(&app).await;
         let intro_key = format!("{}/studio/intro.mp4", studio_video.directory);
-        app.state.storage.put_bytes(&intro_key, clip().mp4.clone()).await.unwrap();
+        app.state
+            .storage
+            .put_bytes(&intro_key, clip().mp4.clone())
+            .await
+            .unwrap();
         let mut spec = crate::runner_sim::spec(JobType::VideoStudioTranscoding, 0, None);
         let file_url = format!(
             "{}/api/v1/runners/jobs/{}/files/videos/{}/studio/task-files/intro.mp4",
@@ -579,20 +783,51 @@ async fn real_answers_of_every_operation_match_the_document() {
         let (_, t) = runner.accept_ok(studio[0].uuid).await;
         let res = runner.download(&file_url, &t).await;
         assert_eq!(s.check("post", &task, res).await.0, 200);
-        let res = runner.download(&file_url.replace("intro.mp4", "outro.mp4"), &t).await;
+        let res = runner
+            .download(&file_url.replace("intro.mp4", "outro.mp4"), &t)
+            .await;
         assert_eq!(s.check("post", &task, res).await.0, 400);
         assert_eq!(runner.abort(studio[0].uuid, &t).await.status(), 204);
-        let res = send(&app, del.clone(), &format!("/api/v1/runners/jobs/{}", studio[0].uuid), admin, None).await;
-        assert_eq!(s.check("delete", "/api/v1/runners/jobs/{jobUUID}", res).await.0, 204);
+        let res = send(
+            &app,
+            del.clone(),
+            &format!("/api/v1/runners/jobs/{}", studio[0].uuid),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(
+            s.check("delete", "/api/v1/runners/jobs/{jobUUID}", res)
+                .await
+                .0,
+            204
+        );
     }
 
     // Abort, error, success.
     let abort = "/api/v1/runners/jobs/{jobUUID}/abort";
-    let res = runner.post(&format!("/jobs/{job_uuid}/abort"), json!({"runnerToken": runner.token, "jobToken": job_token})).await;
+    let res = runner
+        .post(
+            &format!("/jobs/{job_uuid}/abort"),
+            json!({"runnerToken": runner.token, "jobToken": job_token}),
+        )
+        .await;
     assert_eq!(s.check("post", abort, res).await.0, 400);
-    assert_eq!(s.check("post", abort, runner.abort(&job_uuid, &job_token).await).await.0, 204);
-    assert_eq!(s.check("post", abort, runner.abort(&job_uuid, &job_token).await).await.0, 404);
-    let (_, again) = s.check("post", accept, runner.accept(&job_uuid).await).await;
+    assert_eq!(
+        s.check("post", abort, runner.abort(&job_uuid, &job_token).await)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        s.check("post", abort, runner.abort(&job_uuid, &job_token).await)
+            .await
+            .0,
+        404
+    );
+    let (_, again) = s
+        .check("post", accept, runner.accept(&job_uuid).await)
+        .await;
     let job_token = again["job"]["jobToken"].as_str().unwrap().to_owned();
     let success = "/api/v1/runners/jobs/{jobUUID}/success";
     let res = runner.success(&job_uuid, &job_token, &[], vec![]).await;
@@ -600,44 +835,121 @@ async fn real_answers_of_every_operation_match_the_document() {
     let res = runner.success(&job_uuid, "ptrjt-nope", &[], vec![]).await;
     assert_eq!(s.check("post", success, res).await.0, 404);
     let error = "/api/v1/runners/jobs/{jobUUID}/error";
-    let res = runner.post(&format!("/jobs/{job_uuid}/error"), json!({"runnerToken": runner.token, "jobToken": job_token})).await;
+    let res = runner
+        .post(
+            &format!("/jobs/{job_uuid}/error"),
+            json!({"runnerToken": runner.token, "jobToken": job_token}),
+        )
+        .await;
     assert_eq!(s.check("post", error, res).await.0, 400);
-    assert_eq!(s.check("post", error, runner.error(&job_uuid, &job_token, "ffmpeg failed").await).await.0, 204);
-    assert_eq!(s.check("post", error, runner.error(&job_uuid, &job_token, "again").await).await.0, 404);
+    assert_eq!(
+        s.check(
+            "post",
+            error,
+            runner.error(&job_uuid, &job_token, "ffmpeg failed").await
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        s.check(
+            "post",
+            error,
+            runner.error(&job_uuid, &job_token, "again").await
+        )
+        .await
+        .0,
+        404
+    );
     // The video failed (max_failures 1): retry it, then succeed with real files.
-    let res = send(&app, post.clone(), &format!("{video_path}/retry"), api, None).await;
-    assert_eq!(s.check("post", "/api/v1/videos/{uuid}/retry", res).await.0, 200);
-    let (_, again) = s.check("post", accept, runner.accept(&job_uuid).await).await;
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("{video_path}/retry"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/videos/{uuid}/retry", res).await.0,
+        200
+    );
+    let (_, again) = s
+        .check("post", accept, runner.accept(&job_uuid).await)
+        .await;
     let job_token = again["job"]["jobToken"].as_str().unwrap().to_owned();
     let job_type = again["job"]["type"].as_str().unwrap().to_owned();
     let files_of = if job_type == "vod-hls-transcoding" {
         crate::runner_sim::hls_files(&job_uuid)
     } else {
-        vec![crate::runner_sim::FilePart::bytes("videoFile", "out.mp4", "video/mp4", clip().mp4.clone())]
+        vec![crate::runner_sim::FilePart::bytes(
+            "videoFile",
+            "out.mp4",
+            "video/mp4",
+            clip().mp4.clone(),
+        )]
     };
     let res = runner.success(&job_uuid, &job_token, &[], files_of).await;
     assert_eq!(s.check("post", success, res).await.0, 204);
     let res = runner.update(&job_uuid, &job_token, &[], vec![]).await;
-    assert_eq!(s.check("post", update, res).await.0, 204, "late update of a completed job");
+    assert_eq!(
+        s.check("post", update, res).await.0,
+        204,
+        "late update of a completed job"
+    );
 
     // Published outputs.
-    crate::runner_sim::wait_state(&app, &job_uuid, peertube_runner_connector::domain::job::JobState::Completed).await;
-    let (_, shown) = s.check("get", "/api/v1/videos/{uuid}", send(&app, get.clone(), &video_path, api, None).await).await;
-    let thumb = shown["thumbnailUrl"].as_str().unwrap().replace(&app.address, "");
+    crate::runner_sim::wait_state(
+        &app,
+        &job_uuid,
+        peertube_runner_connector::domain::job::JobState::Completed,
+    )
+    .await;
+    let (_, shown) = s
+        .check(
+            "get",
+            "/api/v1/videos/{uuid}",
+            send(&app, get.clone(), &video_path, api, None).await,
+        )
+        .await;
+    let thumb = shown["thumbnailUrl"]
+        .as_str()
+        .unwrap()
+        .replace(&app.address, "");
     let res = send(&app, get.clone(), &thumb, None, None).await;
     assert_eq!(s.check("get", "/static/{key}", res).await.0, 200);
     let res = app.client.head(app.url(&thumb)).send().await.unwrap();
     assert_eq!(s.check("head", "/static/{key}", res).await.0, 200);
     let res = send(&app, get.clone(), "/static/videos/nothing.mp4", None, None).await;
     assert_eq!(s.check("get", "/static/{key}", res).await.0, 404);
-    let res = app.client.head(app.url("/static/videos/nothing.mp4")).send().await.unwrap();
+    let res = app
+        .client
+        .head(app.url("/static/videos/nothing.mp4"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(s.check("head", "/static/{key}", res).await.0, 404);
 
     // Admin.
-    let res = send(&app, get.clone(), "/api/v1/runners/jobs?sort=-updatedAt&count=100", admin, None).await;
+    let res = send(
+        &app,
+        get.clone(),
+        "/api/v1/runners/jobs?sort=-updatedAt&count=100",
+        admin,
+        None,
+    )
+    .await;
     let (_, jobs) = s.check("get", "/api/v1/runners/jobs", res).await;
     assert!(jobs["total"].as_i64().unwrap() >= 1);
-    let res = send(&app, get.clone(), "/api/v1/runners/jobs?stateOneOf=12", admin, None).await;
+    let res = send(
+        &app,
+        get.clone(),
+        "/api/v1/runners/jobs?stateOneOf=12",
+        admin,
+        None,
+    )
+    .await;
     assert_eq!(s.check("get", "/api/v1/runners/jobs", res).await.0, 400);
     let res = send(&app, get.clone(), "/api/v1/runners/jobs", api, None).await;
     assert_eq!(s.check("get", "/api/v1/runners/jobs", res).await.0, 401);
@@ -653,66 +965,225 @@ async fn real_answers_of_every_operation_match_the_document() {
         .map(|j| j["uuid"].as_str().unwrap().to_owned());
     let done = job_uuid.clone();
     let jobs_path = "/api/v1/runners/jobs/{jobUUID}";
-    let res = send(&app, post.clone(), &format!("/api/v1/runners/jobs/{done}/cancel"), admin, None).await;
-    assert_eq!(s.check("post", &format!("{jobs_path}/cancel"), res).await.0, 400);
-    let res = send(&app, post.clone(), "/api/v1/runners/jobs/3f1e5bfa-1111-4a4a-9b9b-0123456789ab/cancel", admin, None).await;
-    assert_eq!(s.check("post", &format!("{jobs_path}/cancel"), res).await.0, 404);
-    let res = send(&app, post.clone(), &format!("/api/v1/runners/jobs/{done}/retry"), admin, None).await;
-    assert_eq!(s.check("post", &format!("{jobs_path}/retry"), res).await.0, 409);
-    let res = send(&app, post.clone(), "/api/v1/runners/jobs/x/retry", admin, None).await;
-    assert_eq!(s.check("post", &format!("{jobs_path}/retry"), res).await.0, 400);
-    let res = send(&app, del.clone(), "/api/v1/runners/jobs/3f1e5bfa-1111-4a4a-9b9b-0123456789ab", admin, None).await;
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("/api/v1/runners/jobs/{done}/cancel"),
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", &format!("{jobs_path}/cancel"), res).await.0,
+        400
+    );
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/runners/jobs/3f1e5bfa-1111-4a4a-9b9b-0123456789ab/cancel",
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", &format!("{jobs_path}/cancel"), res).await.0,
+        404
+    );
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("/api/v1/runners/jobs/{done}/retry"),
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", &format!("{jobs_path}/retry"), res).await.0,
+        409
+    );
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/runners/jobs/x/retry",
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", &format!("{jobs_path}/retry"), res).await.0,
+        400
+    );
+    let res = send(
+        &app,
+        del.clone(),
+        "/api/v1/runners/jobs/3f1e5bfa-1111-4a4a-9b9b-0123456789ab",
+        admin,
+        None,
+    )
+    .await;
     assert_eq!(s.check("delete", jobs_path, res).await.0, 404);
     if let Some(uuid) = pending {
-        let res = send(&app, post.clone(), &format!("/api/v1/runners/jobs/{uuid}/cancel"), admin, None).await;
-        assert_eq!(s.check("post", &format!("{jobs_path}/cancel"), res).await.0, 204);
+        let res = send(
+            &app,
+            post.clone(),
+            &format!("/api/v1/runners/jobs/{uuid}/cancel"),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(
+            s.check("post", &format!("{jobs_path}/cancel"), res).await.0,
+            204
+        );
     } else {
         // Every job of the video ended: an unrelated pending job, to cancel.
         let extra = crate::runner_sim::insert_jobs(
             &app,
-            vec![crate::runner_sim::spec(peertube_runner_connector::domain::job::JobType::VodHlsTranscoding, 1, None)],
+            vec![crate::runner_sim::spec(
+                peertube_runner_connector::domain::job::JobType::VodHlsTranscoding,
+                1,
+                None,
+            )],
         )
         .await;
-        let res = send(&app, post.clone(), &format!("/api/v1/runners/jobs/{}/cancel", extra[0].uuid), admin, None).await;
-        assert_eq!(s.check("post", &format!("{jobs_path}/cancel"), res).await.0, 204);
+        let res = send(
+            &app,
+            post.clone(),
+            &format!("/api/v1/runners/jobs/{}/cancel", extra[0].uuid),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(
+            s.check("post", &format!("{jobs_path}/cancel"), res).await.0,
+            204
+        );
     }
     // Fail a fresh job for good, then retry it through the admin API.
     let extra = crate::runner_sim::insert_jobs(
         &app,
-        vec![crate::runner_sim::spec(peertube_runner_connector::domain::job::JobType::VodWebVideoTranscoding, 0, None)],
+        vec![crate::runner_sim::spec(
+            peertube_runner_connector::domain::job::JobType::VodWebVideoTranscoding,
+            0,
+            None,
+        )],
     )
     .await;
     let (_, t) = runner.accept_ok(extra[0].uuid).await;
     assert_eq!(runner.error(extra[0].uuid, &t, "boom").await.status(), 204);
-    let res = send(&app, post.clone(), &format!("/api/v1/runners/jobs/{}/retry", extra[0].uuid), admin, None).await;
-    assert_eq!(s.check("post", &format!("{jobs_path}/retry"), res).await.0, 204);
-    let res = send(&app, del.clone(), &format!("/api/v1/runners/jobs/{}", extra[0].uuid), admin, None).await;
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("/api/v1/runners/jobs/{}/retry", extra[0].uuid),
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("post", &format!("{jobs_path}/retry"), res).await.0,
+        204
+    );
+    let res = send(
+        &app,
+        del.clone(),
+        &format!("/api/v1/runners/jobs/{}", extra[0].uuid),
+        admin,
+        None,
+    )
+    .await;
     assert_eq!(s.check("delete", jobs_path, res).await.0, 204);
     let res = send(&app, del.clone(), "/api/v1/runners/jobs/nope", admin, None).await;
     assert_eq!(s.check("delete", jobs_path, res).await.0, 400);
 
     let res = send(&app, del.clone(), "/api/v1/runners/x", admin, None).await;
-    assert_eq!(s.check("delete", "/api/v1/runners/{runnerId}", res).await.0, 400);
+    assert_eq!(
+        s.check("delete", "/api/v1/runners/{runnerId}", res).await.0,
+        400
+    );
     let res = send(&app, del.clone(), "/api/v1/runners/999999", admin, None).await;
-    assert_eq!(s.check("delete", "/api/v1/runners/{runnerId}", res).await.0, 404);
+    assert_eq!(
+        s.check("delete", "/api/v1/runners/{runnerId}", res).await.0,
+        404
+    );
     let other = SimRunner::register(&app, "to-delete").await;
-    let res = send(&app, del.clone(), &format!("/api/v1/runners/{}", other.id), admin, None).await;
-    assert_eq!(s.check("delete", "/api/v1/runners/{runnerId}", res).await.0, 204);
+    let res = send(
+        &app,
+        del.clone(),
+        &format!("/api/v1/runners/{}", other.id),
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("delete", "/api/v1/runners/{runnerId}", res).await.0,
+        204
+    );
     let tokens_path = "/api/v1/runners/registration-tokens/{id}";
     let id = tokens["data"][0]["id"].as_i64().unwrap();
-    let res = send(&app, del.clone(), "/api/v1/runners/registration-tokens/x", admin, None).await;
+    let res = send(
+        &app,
+        del.clone(),
+        "/api/v1/runners/registration-tokens/x",
+        admin,
+        None,
+    )
+    .await;
     assert_eq!(s.check("delete", tokens_path, res).await.0, 400);
-    let res = send(&app, del.clone(), "/api/v1/runners/registration-tokens/999999", admin, None).await;
+    let res = send(
+        &app,
+        del.clone(),
+        "/api/v1/runners/registration-tokens/999999",
+        admin,
+        None,
+    )
+    .await;
     assert_eq!(s.check("delete", tokens_path, res).await.0, 404);
 
     // Unregister, the last runner call, then the video's deletion.
-    let res = send(&app, post.clone(), "/api/v1/runners/unregister", None, Some(json!({"runnerToken": runner.token}))).await;
-    assert_eq!(s.check("post", "/api/v1/runners/unregister", res).await.0, 204);
-    let res = send(&app, post.clone(), "/api/v1/runners/unregister", None, Some(json!({"runnerToken": runner.token}))).await;
-    assert_eq!(s.check("post", "/api/v1/runners/unregister", res).await.0, 404);
-    let res = send(&app, post.clone(), "/api/v1/runners/unregister", None, Some(json!({"runnerToken": 3}))).await;
-    assert_eq!(s.check("post", "/api/v1/runners/unregister", res).await.0, 400);
-    let res = send(&app, del.clone(), tokens_path.replace("{id}", &id.to_string()).as_str(), admin, None).await;
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/runners/unregister",
+        None,
+        Some(json!({"runnerToken": runner.token})),
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/runners/unregister", res).await.0,
+        204
+    );
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/runners/unregister",
+        None,
+        Some(json!({"runnerToken": runner.token})),
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/runners/unregister", res).await.0,
+        404
+    );
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/runners/unregister",
+        None,
+        Some(json!({"runnerToken": 3})),
+    )
+    .await;
+    assert_eq!(
+        s.check("post", "/api/v1/runners/unregister", res).await.0,
+        400
+    );
+    let res = send(
+        &app,
+        del.clone(),
+        tokens_path.replace("{id}", &id.to_string()).as_str(),
+        admin,
+        None,
+    )
+    .await;
     assert_eq!(s.check("delete", tokens_path, res).await.0, 204);
     let res = send(&app, del.clone(), &video_path, api, None).await;
     assert_eq!(s.check("delete", "/api/v1/videos/{uuid}", res).await.0, 204);
@@ -723,8 +1194,13 @@ async fn real_answers_of_every_operation_match_the_document() {
     let checked = spec.checked.lock().unwrap().clone();
     let mut unchecked = Vec::new();
     for (method, path) in operations(&spec.doc) {
-        let statuses = checked.get(&(method.clone(), path.clone())).cloned().unwrap_or_default();
-        let responses = spec.doc["paths"][&path][&method]["responses"].as_object().unwrap();
+        let statuses = checked
+            .get(&(method.clone(), path.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let responses = spec.doc["paths"][&path][&method]["responses"]
+            .as_object()
+            .unwrap();
         let lists_error = responses.keys().any(|k| k.starts_with('4'));
         let success = statuses.iter().any(|s| *s < 400);
         let failure = statuses.iter().any(|s| *s >= 400);
@@ -732,15 +1208,18 @@ async fn real_answers_of_every_operation_match_the_document() {
             unchecked.push(format!("{method} {path} (checked: {statuses:?})"));
         }
     }
-    assert!(unchecked.is_empty(), "operations not checked against real answers: {unchecked:#?}");
+    assert!(
+        unchecked.is_empty(),
+        "operations not checked against real answers: {unchecked:#?}"
+    );
 }
 
 #[tokio::test]
 async fn the_check_refuses_what_the_document_does_not_say() {
     let app = spawn_app_with(|_| {}).await;
     let spec = Spec::load(&app).await;
-    let page = &spec.doc["paths"]["/api/v1/runners"]["get"]["responses"]["200"]["content"]
-        ["application/json"]["schema"];
+    let page = &spec.doc["paths"]["/api/v1/runners"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
     let runner = json!({"id": 1, "name": "r", "description": null, "ip": "::1",
         "lastContact": "2026-11-24T10:20:30.123Z", "version": null, "registrationTokenId": 2,
         "createdAt": "2026-11-24T10:20:30.123Z", "updatedAt": "2026-11-24T10:20:30.123Z"});

@@ -45,7 +45,10 @@ async fn update_takes_the_json_body_peertubes_document_declares() {
     assert_eq!(problem(res).await["detail"], "Payload is invalid");
     // Tokens are checked first, as for multipart.
     let res = runner
-        .post(&path, json!({"runnerToken": runner.token, "jobToken": "ptrjt-x"}))
+        .post(
+            &path,
+            json!({"runnerToken": runner.token, "jobToken": "ptrjt-x"}),
+        )
         .await;
     assert_eq!(res.status(), 404);
     assert!(problem(res).await.get("code").is_none());
@@ -84,7 +87,12 @@ async fn malformed_json_and_unparsed_bodies_are_400s_as_with_peertube() {
         assert_eq!(res.status(), 400, "{call}");
         let body = problem(res).await;
         assert!(body.get("code").is_none(), "{call}: {body}");
-        assert!(body["detail"].as_str().unwrap().starts_with("Malformed JSON"));
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("Malformed JSON")
+        );
     }
     // A body no parser reads: no field at all.
     for call in ["update", "success", "abort", "error"] {
@@ -98,7 +106,10 @@ async fn malformed_json_and_unparsed_bodies_are_400s_as_with_peertube() {
             .unwrap();
         assert_eq!(res.status(), 400, "{call}");
         let detail = problem(res).await["detail"].as_str().unwrap().to_owned();
-        assert!(detail.contains("jobToken") && detail.contains("runnerToken"), "{detail}");
+        assert!(
+            detail.contains("jobToken") && detail.contains("runnerToken"),
+            "{detail}"
+        );
     }
     let res = runner
         .client

@@ -90,7 +90,10 @@ impl Modify for Security {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
         for (name, what) in [
-            ("api_key", "A key of `auth.api_keys` (or of `auth.admin_keys`)"),
+            (
+                "api_key",
+                "A key of `auth.api_keys` (or of `auth.admin_keys`)",
+            ),
             ("admin_key", "A key of `auth.admin_keys`"),
         ] {
             components.add_security_scheme(

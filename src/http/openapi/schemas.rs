@@ -207,7 +207,8 @@ impl PartialSchema for RunnerJobAdminView {
             RefOr::Ref(schema::Ref::from_schema_name(PrivatePayload::name())),
         );
         job.required.push("privatePayload".to_owned());
-        job.description = Some("A RunnerJob with its private payload (`RunnerJobAdmin`)".to_owned());
+        job.description =
+            Some("A RunnerJob with its private payload (`RunnerJobAdmin`)".to_owned());
         RefOr::T(Schema::Object(job))
     }
 }
@@ -217,7 +218,10 @@ impl ToSchema for RunnerJobAdminView {
     }
 
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((PrivatePayload::name().into_owned(), PrivatePayload::schema()));
+        schemas.push((
+            PrivatePayload::name().into_owned(),
+            PrivatePayload::schema(),
+        ));
         <RunnerJobView as ToSchema>::schemas(schemas);
     }
 }
