@@ -374,9 +374,9 @@ mod tests {
             Some(VideoRef::Uuid(VideoUuid::parse(long).unwrap()))
         );
         assert_eq!(
-            VideoRef::parse("0000000000000000000000"),
+            VideoRef::parse("0000000000000000000l00"),
             None,
-            "0 is not base58"
+            "0 and l are not base58"
         );
         // Not v4, or not canonical: PeerTube's isUUID(v, 4) refuses them.
         assert_eq!(VideoRef::parse("b1a0d7b47b1d4c8e9d1a3c7a2f1e0b9d"), None);
