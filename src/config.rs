@@ -842,6 +842,24 @@ mod tests {
     }
 
     #[test]
+    fn caption_languages_are_normalised_and_checked() {
+        let s = load(
+            None,
+            &[("PRC_CAPTIONS__LANGUAGES", "fr,pt-br,ZH-hans")],
+            &Overrides::default(),
+        );
+        assert_eq!(s.captions.languages, ["fr", "pt-BR", "zh-Hans"]);
+        assert_eq!(s.captions.max_bytes, 20 * 1024 * 1024);
+        let o = Overrides::default();
+        let err = Settings::load_from(None, env(&[("PRC_CAPTIONS__LANGUAGES", "fr,xx")]), &o)
+            .unwrap_err();
+        assert!(err.to_string().contains("captions.languages"), "{err}");
+        let err =
+            Settings::load_from(None, env(&[("PRC_CAPTIONS__MAX_BYTES", "0")]), &o).unwrap_err();
+        assert!(err.to_string().contains("max_bytes"), "{err}");
+    }
+
+    #[test]
     fn secrets_never_print() {
         let s = load(
             None,
