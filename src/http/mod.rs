@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod calls;
+pub mod captions;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -55,8 +56,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                 .route("", web::post().to(videos::create))
                 .route("", web::get().to(videos::list))
                 .route("/{uuid}", web::get().to(videos::get))
-                .route("/{uuid}", web::delete().to(videos::delete)),
+                .route("/{uuid}", web::delete().to(videos::delete))
+                .route(
+                    "/{uuid}/transcription",
+                    web::post().to(captions::transcribe),
+                )
+                .route("/{uuid}/captions", web::get().to(captions::list))
+                .route("/{uuid}/captions/{lang}", web::put().to(captions::put))
+                .route(
+                    "/{uuid}/captions/{lang}",
+                    web::delete().to(captions::delete),
+                ),
         )
+        .route("/api/v1/transcriptions", web::post().to(captions::create))
         .service(
             web::resource(format!("{serve_path}/{{key:.+}}"))
                 .route(web::get().to(static_files::serve))

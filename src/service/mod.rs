@@ -3,6 +3,7 @@
 //! registration-token administration takes only the database and the event bus, so the
 //! CLI runs it without opening storage.
 
+pub mod captions;
 pub mod cleanup;
 pub mod context;
 pub mod events;
@@ -17,6 +18,7 @@ pub mod renditions;
 pub mod runners;
 pub mod submit;
 pub mod timefmt;
+pub mod transcription;
 pub mod videos;
 
 pub use context::Context;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
+mod captions;
 mod cli;
 mod health;
 mod helpers;
@@ -25,6 +26,8 @@ mod socket_helpers;
 mod socket_ws;
 mod staging;
 mod static_files;
+mod transcription;
+mod transcription_helpers;
 mod transitions;
 mod video_folders;
 mod video_helpers;
