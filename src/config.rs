@@ -93,6 +93,8 @@ pub struct Settings {
     pub transcoding: TranscodingSettings,
     /// Runner bookkeeping and the stalled-job watchdog.
     pub runners: RunnerSettings,
+    /// Captions: transcription results and uploaded files.
+    pub captions: CaptionSettings,
     /// Engine.IO / Socket.IO hub.
     pub socket: SocketSettings,
     /// ffprobe / ffmpeg.
@@ -302,6 +304,27 @@ pub struct FpsSettings {
     pub keep_origin_fps_resolution_min: u32,
 }
 
+/// `[captions]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptionSettings {
+    /// Largest caption file, in bytes (a transcription's `vttFile` or an upload).
+    pub max_bytes: u64,
+    /// Languages accepted (BCP 47 tags, normalised when loaded: `pt-br` → `pt-BR`).
+    /// Empty: every valid tag. A transcription detecting another language fails.
+    #[serde(deserialize_with = "list::deserialize")]
+    pub languages: Vec<String>,
+}
+
+impl Default for CaptionSettings {
+    fn default() -> Self {
+        CaptionSettings {
+            max_bytes: 20 * 1024 * 1024,
+            languages: Vec::new(),
+        }
+    }
+}
+
 /// `[runners]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -384,6 +407,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             transcoding: TranscodingSettings::default(),
             runners: RunnerSettings::default(),
+            captions: CaptionSettings::default(),
             socket: SocketSettings::default(),
             media: MediaSettings::default(),
             log: LogSettings::default(),
@@ -612,6 +636,16 @@ impl Settings {
                 "storage.staging_max_age must be at least 1s".to_owned(),
             ));
         }
+        for tag in &mut self.captions.languages {
+            let language = crate::domain::caption::Language::parse(tag)
+                .map_err(|e| ConfigError::Invalid(format!("captions.languages: {e}")))?;
+            *tag = language.as_str().to_owned();
+        }
+        if self.captions.max_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "captions.max_bytes must be at least 1".to_owned(),
+            ));
+        }
         if self.transcoding.max_failures < 1 {
             return Err(ConfigError::Invalid(
                 "transcoding.max_failures must be at least 1".to_owned(),
@@ -820,6 +854,24 @@ mod tests {
         let err = Settings::load_from(None, env(&[("PRC_TRANSCODING__MAX_FAILURES", "0")]), &o)
             .unwrap_err();
         assert!(err.to_string().contains("max_failures"), "{err}");
+    }
+
+    #[test]
+    fn caption_languages_are_normalised_and_checked() {
+        let s = load(
+            None,
+            &[("PRC_CAPTIONS__LANGUAGES", "fr,pt-br,ZH-hans")],
+            &Overrides::default(),
+        );
+        assert_eq!(s.captions.languages, ["fr", "pt-BR", "zh-Hans"]);
+        assert_eq!(s.captions.max_bytes, 20 * 1024 * 1024);
+        let o = Overrides::default();
+        let err = Settings::load_from(None, env(&[("PRC_CAPTIONS__LANGUAGES", "fr,xx")]), &o)
+            .unwrap_err();
+        assert!(err.to_string().contains("captions.languages"), "{err}");
+        let err =
+            Settings::load_from(None, env(&[("PRC_CAPTIONS__MAX_BYTES", "0")]), &o).unwrap_err();
+        assert!(err.to_string().contains("max_bytes"), "{err}");
     }
 
     #[test]

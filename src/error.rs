@@ -50,8 +50,17 @@ pub enum ErrorCode {
     InvalidApiKey,
     /// Video API, 403: no API key is configured, so the API is closed.
     ApiDisabled,
+    /// Video API, 400: the media has no audio stream, so there is nothing to
+    /// transcribe.
+    NoAudio,
+    /// Video API, 400: a caption file is not UTF-8 WebVTT.
+    InvalidCaption,
     /// Video API, 404: no video has this UUID.
     VideoNotFound,
+    /// Video API, 404: the video has no caption in this language.
+    CaptionNotFound,
+    /// Video API, 409: a transcription of this video is already pending or running.
+    TranscriptionInProgress,
     /// Video API, 404: anything else not found (a `filePath`, a route).
     NotFound,
     /// Video API, 409: the destination folder overlaps another video's.
@@ -98,7 +107,11 @@ impl ErrorCode {
             ErrorCode::MissingApiKey => "missing_api_key",
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::ApiDisabled => "api_disabled",
+            ErrorCode::NoAudio => "no_audio",
+            ErrorCode::InvalidCaption => "invalid_caption",
             ErrorCode::VideoNotFound => "video_not_found",
+            ErrorCode::CaptionNotFound => "caption_not_found",
+            ErrorCode::TranscriptionInProgress => "transcription_in_progress",
             ErrorCode::NotFound => "not_found",
             ErrorCode::FolderConflict => "folder_conflict",
             ErrorCode::Conflict => "conflict",
@@ -173,6 +186,15 @@ pub enum ServiceError {
     /// A submitted file is not usable media (the message says why, without paths).
     #[error("{0}")]
     InvalidMedia(String),
+    /// A transcription was asked of media without an audio stream.
+    #[error("The media has no audio stream: there is nothing to transcribe")]
+    NoAudio,
+    /// A caption file is not acceptable (the message says why).
+    #[error("{0}")]
+    InvalidCaption(String),
+    /// A transcription of this video is already pending or running.
+    #[error("A transcription of this video is already pending or running")]
+    TranscriptionInProgress,
     /// No job has this UUID, or the job/runner token pair does not match it (1.4, 1.10).
     #[error("Unknown runner job")]
     UnknownRunnerJob,
@@ -232,6 +254,10 @@ impl ServiceError {
             ServiceError::UnknownRunnerJob => ErrorCode::JobNotFound,
             ServiceError::NotCancellable => ErrorCode::NotCancellable,
             ServiceError::NotRetryable(_) => ErrorCode::NotRetryable,
+            ServiceError::NotFound("Caption") => ErrorCode::CaptionNotFound,
+            ServiceError::NoAudio => ErrorCode::NoAudio,
+            ServiceError::InvalidCaption(_) => ErrorCode::InvalidCaption,
+            ServiceError::TranscriptionInProgress => ErrorCode::TranscriptionInProgress,
             ServiceError::Invalid(_) => ErrorCode::InvalidRequest,
             ServiceError::InvalidMedia(_) => ErrorCode::InvalidMedia,
             ServiceError::FolderConflict(_) => ErrorCode::FolderConflict,
@@ -438,6 +464,8 @@ impl ApiError {
             ServiceError::RunnerNameTaken
             | ServiceError::Invalid(_)
             | ServiceError::InvalidMedia(_)
+            | ServiceError::NoAudio
+            | ServiceError::InvalidCaption(_)
             | ServiceError::JobNotPending
             | ServiceError::InvalidVideoRef
             | ServiceError::InvalidPayload
@@ -450,7 +478,8 @@ impl ApiError {
             }
             ServiceError::Conflict(_)
             | ServiceError::FolderConflict(_)
-            | ServiceError::NotRetryable(_) => ApiError::new(StatusCode::CONFLICT, detail),
+            | ServiceError::NotRetryable(_)
+            | ServiceError::TranscriptionInProgress => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, detail),
             ServiceError::Db(db) => db.into(),

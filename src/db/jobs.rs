@@ -417,10 +417,15 @@ pub fn of_videos(conn: &mut DbConnection, video_ids: &[i64]) -> Result<Vec<Job>,
     )
 }
 
-/// The states of every job of a video. Locks nothing.
-pub fn states_of_video(conn: &mut DbConnection, video_id: i64) -> Result<Vec<JobState>, DbError> {
+/// The states of the jobs of a video that are of one of `types`. Locks nothing.
+pub fn states_of_video(
+    conn: &mut DbConnection,
+    video_id: i64,
+    types: &[JobType],
+) -> Result<Vec<JobState>, DbError> {
     let states: Vec<i32> = runner_jobs::table
         .filter(runner_jobs::video_id.eq(video_id))
+        .filter(runner_jobs::job_type.eq_any(type_names(types)))
         .select(runner_jobs::state)
         .load(conn)?;
     states
@@ -429,13 +434,16 @@ pub fn states_of_video(conn: &mut DbConnection, video_id: i64) -> Result<Vec<Job
         .collect()
 }
 
-/// The most recent error message among a video's errored jobs. Locks nothing.
+/// The most recent error message among a video's errored jobs of one of `types`.
+/// Locks nothing.
 pub fn last_error_of_video(
     conn: &mut DbConnection,
     video_id: i64,
+    types: &[JobType],
 ) -> Result<Option<String>, DbError> {
     Ok(runner_jobs::table
         .filter(runner_jobs::video_id.eq(video_id))
+        .filter(runner_jobs::job_type.eq_any(type_names(types)))
         .filter(runner_jobs::error.is_not_null())
         .filter(runner_jobs::state.eq(JobState::Errored))
         .order(runner_jobs::updated_at.desc())

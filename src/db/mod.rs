@@ -4,6 +4,7 @@
 //! `&mut DbConnection`, run off the async workers through [`Db::run`].
 
 pub mod admin;
+pub mod captions;
 pub mod connection_log;
 pub mod folders;
 pub mod jobs;

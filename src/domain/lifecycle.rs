@@ -316,6 +316,8 @@ pub struct TypePolicy {
     pub stall: StallPolicy,
     /// The file fields `success` must carry (1.8).
     pub success_files: &'static [&'static str],
+    /// The `payload[...]` text fields `success` must carry (1.8).
+    pub success_fields: &'static [&'static str],
     /// `update` carries live chunks (3.4); other types take no payload in updates.
     pub live_chunks: bool,
     /// The state of the job's video is recomputed whenever the job ends.
@@ -329,6 +331,7 @@ pub fn policy(job_type: JobType) -> TypePolicy {
         retries_errors: true,
         stall: StallPolicy::RequeueAfterVodWindow,
         success_files: &["videoFile"],
+        success_fields: &[],
         live_chunks: false,
         video_follows_jobs: true,
     };
@@ -343,6 +346,7 @@ pub fn policy(job_type: JobType) -> TypePolicy {
             retries_errors: false,
             stall: StallPolicy::FailAfterLiveWindow,
             success_files: &[],
+            success_fields: &[],
             live_chunks: true,
             video_follows_jobs: false,
         },
@@ -352,6 +356,7 @@ pub fn policy(job_type: JobType) -> TypePolicy {
         },
         JobType::VideoTranscription => TypePolicy {
             success_files: &["vttFile"],
+            success_fields: &["inputLanguage"],
             video_follows_jobs: false,
             ..vod
         },

@@ -175,7 +175,14 @@ fn success_requires_the_files_of_its_type() {
         policy(JobType::VideoTranscription).success_files,
         ["vttFile"]
     );
+    assert_eq!(
+        policy(JobType::VideoTranscription).success_fields,
+        ["inputLanguage"]
+    );
     for t in JobType::ALL {
+        if t != JobType::VideoTranscription {
+            assert!(policy(t).success_fields.is_empty(), "{t}");
+        }
         let p = policy(t);
         assert!(
             p.success_files

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod calls;
+pub mod captions;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -84,8 +85,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                 .route("", web::get().to(videos::list))
                 .route("/{uuid}", web::get().to(videos::get))
                 .route("/{uuid}", web::delete().to(videos::delete))
+                .route(
+                    "/{uuid}/transcription",
+                    web::post().to(captions::transcribe),
+                )
+                .route("/{uuid}/captions", web::get().to(captions::list))
+                .route("/{uuid}/captions/{lang}", web::put().to(captions::put))
+                .route(
+                    "/{uuid}/captions/{lang}",
+                    web::delete().to(captions::delete),
+                )
                 .route("/{uuid}/retry", web::post().to(videos::retry)),
         )
+        .route("/api/v1/transcriptions", web::post().to(captions::create))
         .service(
             web::resource(format!("{serve_path}/{{key:.+}}"))
                 .route(web::get().to(static_files::serve))

@@ -42,7 +42,7 @@ fn parse_resolutions(v: &str) -> Result<Vec<u32>, ApiError> {
 
 /// Reads a multipart submission: field `videoFile` (required, once) and the optional
 /// text fields `name`, `baseFilename`, `destination`, `hls`, `webVideos`,
-/// `resolutions` (comma-separated), in any order. Unknown fields are refused. The
+/// `resolutions` (comma-separated), `transcription`, in any order. Unknown fields are refused. The
 /// body is drained before an error is answered.
 pub async fn read_multipart(
     state: &AppState,
@@ -67,6 +67,7 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
     let mut base_filename = None;
     let mut destination = None;
     let mut options = OutputOptions::default();
+    let mut transcription = false;
     while let Some(part) = form.next().await? {
         let name = part.name().to_owned();
         if name == "videoFile" {
@@ -87,6 +88,7 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
                 | "webVideos"
                 | "resolutions"
                 | "resolutions[]"
+                | "transcription"
         ) {
             return Err(ApiError::bad_request(format!(
                 "Unknown field `{}`",
@@ -103,6 +105,7 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
             "destination" => destination = Some(value),
             "hls" => options.hls = Some(parse_bool(&name, &value)?),
             "webVideos" => options.web_videos = Some(parse_bool(&name, &value)?),
+            "transcription" => transcription = parse_bool(&name, &value)?,
             _ => options
                 .resolutions
                 .get_or_insert_with(Vec::new)
@@ -120,11 +123,12 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
         base_filename: base_filename.filter(|n| !n.is_empty()),
         destination: destination.filter(|n| !n.is_empty()),
         options,
+        transcription,
     })
 }
 
 /// Reads a JSON submission: `{"filePath": "<storage key>", "name"?, "baseFilename"?,
-/// "destination"?, "hls"?, "webVideos"?, "resolutions"?: [int]}`.
+/// "destination"?, "hls"?, "webVideos"?, "resolutions"?: [int], "transcription"?}`.
 pub fn from_json(body: &Map<String, Value>, path: &str) -> Result<Submission, ApiError> {
     let mut fields = Fields::new(body);
     let key = fields.required_str("filePath", 1, 1024);
@@ -168,5 +172,6 @@ pub fn from_json(body: &Map<String, Value>, path: &str) -> Result<Submission, Ap
             web_videos: flag("webVideos")?,
             resolutions,
         },
+        transcription: flag("transcription")?.unwrap_or(false),
     })
 }

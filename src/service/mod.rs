@@ -4,6 +4,7 @@
 //! CLI runs it without opening storage.
 
 pub mod admin;
+pub mod captions;
 pub mod cleanup;
 pub mod context;
 pub mod events;
@@ -18,6 +19,7 @@ pub mod renditions;
 pub mod runners;
 pub mod submit;
 pub mod timefmt;
+pub mod transcription;
 pub mod videos;
 
 pub use context::Context;

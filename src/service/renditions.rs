@@ -17,6 +17,8 @@
 //! commit made before it.
 
 use crate::db::{self, DbError};
+use crate::domain::job::JobType;
+use crate::domain::lifecycle::policy;
 use crate::domain::video::{
     FileFacts, FileKind, Video, VideoFile, VideoState, derive_vod_state, keys,
 };
@@ -392,7 +394,8 @@ async fn remove_orphan_master(state: &Context, key: &str) {
     }
 }
 
-/// Recomputes a VOD video's state from its jobs and published renditions
+/// Recomputes a VOD video's state from its jobs (those of the types whose
+/// [`policy`] says the video follows them) and published renditions
 /// (idempotent; call after any job of the video completes, fails for good or is
 /// cancelled, or a failed one is retried). Once every job has ended and the video did
 /// not fail, the intermediate files no job needs any more are deleted. Lives, studio edits in progress, submissions still storing their
@@ -402,6 +405,10 @@ pub async fn refresh_state(
     video_id: i64,
 ) -> Result<Option<VideoState>, ServiceError> {
     let now = state.now();
+    let following: Vec<JobType> = JobType::ALL
+        .into_iter()
+        .filter(|t| policy(*t).video_follows_jobs)
+        .collect();
     let (next, unneeded) = state
         .db
         .run(move |conn| {
@@ -419,7 +426,9 @@ pub async fn refresh_state(
                 ) {
                     return Ok((Some(current), Vec::new()));
                 }
-                let jobs = db::jobs::states_of_video(conn, video_id)?;
+                // Only the jobs the video's state follows: a transcription (or any
+                // job of a type that does not follow) never moves it.
+                let jobs = db::jobs::states_of_video(conn, video_id, &following)?;
                 let has_rendition = db::videos::files(conn, video_id)?
                     .iter()
                     .any(|f| f.kind.is_published());
@@ -427,7 +436,7 @@ pub async fn refresh_state(
                 if next != current {
                     let error = match next {
                         VideoState::TranscodingFailed => {
-                            db::jobs::last_error_of_video(conn, video_id)?
+                            db::jobs::last_error_of_video(conn, video_id, &following)?
                                 .or_else(|| Some("Every job was cancelled".to_owned()))
                         }
                         _ => None,

@@ -1,5 +1,6 @@
 //! The video resource of the private API: one video with its source, produced files
-//! (with public URLs) and jobs; pages of them; deletion.
+//! and captions (with public URLs), its transcription and jobs; pages of them;
+//! deletion.
 
 use std::collections::HashMap;
 
@@ -7,10 +8,13 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use crate::db::{self, DbError};
+use crate::domain::caption::Caption;
 use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::video::{FileKind, Video, VideoFile, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
+use crate::service::captions::CaptionView;
+use crate::service::transcription::{self, TranscriptionView};
 use crate::service::{Context, jobs, timefmt};
 use crate::storage::Storage;
 
@@ -140,6 +144,12 @@ pub struct VideoView {
     pub hls: Option<HlsView>,
     /// MP4 renditions, highest first.
     pub web_videos: Vec<RenditionView>,
+    /// The spoken language, as its latest transcription detected it.
+    pub language: Option<String>,
+    /// Captions, by language.
+    pub captions: Vec<CaptionView>,
+    /// Its latest transcription (none asked: `null`).
+    pub transcription: Option<TranscriptionView>,
     /// Jobs in creation order.
     pub jobs: Vec<JobView>,
     /// Creation time.
@@ -193,7 +203,13 @@ fn job_view(job: &Job, uuids: &HashMap<i64, JobUuid>) -> JobView {
 }
 
 /// Builds the resource from a video's rows.
-pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) -> VideoView {
+pub fn view(
+    storage: &Storage,
+    video: Video,
+    files: &[VideoFile],
+    jobs: &[Job],
+    captions: &[Caption],
+) -> VideoView {
     let source = files
         .iter()
         .find(|f| f.kind == FileKind::Source)
@@ -234,6 +250,12 @@ pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) 
         thumbnail_url: video.thumbnail_key.as_deref().map(|k| storage.url(k)),
         hls,
         web_videos: of_kind(FileKind::WebVideo),
+        language: video.language,
+        captions: captions
+            .iter()
+            .map(|c| CaptionView::new(storage, c))
+            .collect(),
+        transcription: transcription::summary(storage, jobs, captions),
         jobs: jobs.iter().map(|j| job_view(j, &uuids)).collect(),
         created_at: video.created_at,
         updated_at: video.updated_at,
@@ -242,17 +264,18 @@ pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) 
 
 /// The video `uuid`, or [`ServiceError::NotFound`].
 pub async fn get(ctx: &Context, uuid: VideoUuid) -> Result<VideoView, ServiceError> {
-    let (video, files, jobs) = ctx
+    let (video, files, jobs, captions) = ctx
         .db
         .run(move |conn| {
             let video =
                 db::videos::find_by_uuid(conn, uuid)?.ok_or(ServiceError::NotFound("Video"))?;
             let files = db::videos::files(conn, video.id)?;
             let jobs = db::jobs::of_videos(conn, &[video.id])?;
-            Ok::<_, ServiceError>((video, files, jobs))
+            let captions = db::captions::of_videos(conn, &[video.id])?;
+            Ok::<_, ServiceError>((video, files, jobs, captions))
         })
         .await?;
-    Ok(view(&ctx.storage, video, &files, &jobs))
+    Ok(view(&ctx.storage, video, &files, &jobs, &captions))
 }
 
 /// A page of videos, newest first, optionally only those in `filter` state.
@@ -262,7 +285,7 @@ pub async fn list(
     start: i64,
     count: i64,
 ) -> Result<VideoPage, ServiceError> {
-    let (videos, total, files, jobs) = ctx
+    let (videos, total, files, jobs, captions) = ctx
         .db
         .run(move |conn| {
             let (videos, total) =
@@ -270,7 +293,8 @@ pub async fn list(
             let ids: Vec<i64> = videos.iter().map(|v| v.id).collect();
             let files = db::videos::files_of(conn, &ids)?;
             let jobs = db::jobs::of_videos(conn, &ids)?;
-            Ok::<_, DbError>((videos, total, files, jobs))
+            let captions = db::captions::of_videos(conn, &ids)?;
+            Ok::<_, DbError>((videos, total, files, jobs, captions))
         })
         .await?;
     let mut files_by: HashMap<i64, Vec<VideoFile>> = HashMap::new();
@@ -284,15 +308,21 @@ pub async fn list(
             .or_default()
             .push(j);
     }
+    let mut captions_by: HashMap<i64, Vec<Caption>> = HashMap::new();
+    for c in captions {
+        captions_by.entry(c.video_id).or_default().push(c);
+    }
     let data = videos
         .into_iter()
         .map(|v| {
             let (f, j) = (files_by.remove(&v.id), jobs_by.remove(&v.id));
+            let c = captions_by.remove(&v.id);
             view(
                 &ctx.storage,
                 v,
                 f.as_deref().unwrap_or_default(),
                 j.as_deref().unwrap_or_default(),
+                c.as_deref().unwrap_or_default(),
             )
         })
         .collect();

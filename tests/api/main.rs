@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
 mod admin_api;
+mod captions;
 mod cli;
 mod cli_remote;
 mod health;
@@ -29,6 +30,8 @@ mod socket_helpers;
 mod socket_ws;
 mod staging;
 mod static_files;
+mod transcription;
+mod transcription_helpers;
 mod transitions;
 mod video_folders;
 mod video_helpers;

@@ -931,6 +931,142 @@ async fn real_answers_of_every_operation_match_the_document() {
         .unwrap();
     assert_eq!(s.check("head", "/static/{key}", res).await.0, 404);
 
+    // Captions and transcriptions.
+    let put_vtt = |path: String, body: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .put(app.url(&path))
+                .bearer_auth(API_KEY)
+                .header("content-type", "text/vtt")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let vtt = "WEBVTT\n\n00:00.000 --> 00:01.000\nBonjour\n";
+    let caption = "/api/v1/videos/{uuid}/captions/{lang}";
+    let fr = format!("{video_path}/captions/fr");
+    assert_eq!(
+        s.check("put", caption, put_vtt(fr.clone(), vtt).await)
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        s.check("put", caption, put_vtt(fr.clone(), vtt).await)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        s.check("put", caption, put_vtt(fr.clone(), "not vtt").await)
+            .await
+            .0,
+        400
+    );
+    let nobody = "/api/v1/videos/3f1e5bfa-1111-4a4a-9b9b-0123456789ab";
+    assert_eq!(
+        s.check(
+            "put",
+            caption,
+            put_vtt(format!("{nobody}/captions/fr"), vtt).await
+        )
+        .await
+        .0,
+        404
+    );
+    let res = send(
+        &app,
+        get.clone(),
+        &format!("{video_path}/captions"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.check("get", "/api/v1/videos/{uuid}/captions", res)
+            .await
+            .0,
+        200
+    );
+    let res = send(&app, get.clone(), &format!("{nobody}/captions"), api, None).await;
+    assert_eq!(
+        s.check("get", "/api/v1/videos/{uuid}/captions", res)
+            .await
+            .0,
+        404
+    );
+    let (_, with_caption) = s
+        .check(
+            "get",
+            "/api/v1/videos/{uuid}",
+            send(&app, get.clone(), &video_path, api, None).await,
+        )
+        .await;
+    assert_eq!(with_caption["captions"][0]["language"], "fr");
+    let res = send(&app, del.clone(), &fr, api, None).await;
+    assert_eq!(s.check("delete", caption, res).await.0, 204);
+    let res = send(&app, del.clone(), &fr, api, None).await;
+    assert_eq!(s.check("delete", caption, res).await.0, 404);
+    let transcribe = "/api/v1/videos/{uuid}/transcription";
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("{video_path}/transcription"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(s.check("post", transcribe, res).await.0, 202);
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("{video_path}/transcription"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(s.check("post", transcribe, res).await.0, 409);
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("{nobody}/transcription"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(s.check("post", transcribe, res).await.0, 404);
+    app.state
+        .storage
+        .put_bytes("uploads/talk.mp4", clip().mp4.clone())
+        .await
+        .unwrap();
+    let res = send(
+        &app,
+        post.clone(),
+        "/api/v1/transcriptions",
+        api,
+        Some(json!({"filePath": "uploads/talk.mp4"})),
+    )
+    .await;
+    let (status, talk) = s.check("post", "/api/v1/transcriptions", res).await;
+    assert_eq!(status, 201);
+    let res = app
+        .client
+        .post(app.url("/api/v1/transcriptions"))
+        .bearer_auth(API_KEY)
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.check("post", "/api/v1/transcriptions", res).await.0, 415);
+    let talk_path = format!("/api/v1/videos/{}", talk["uuid"].as_str().unwrap());
+    let res = send(&app, del.clone(), &talk_path, api, None).await;
+    assert_eq!(s.check("delete", "/api/v1/videos/{uuid}", res).await.0, 204);
+
     // Admin.
     let res = send(
         &app,

@@ -16,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, files, health, jobs, runners, socket, static_files, videos};
+use super::{admin, captions, files, health, jobs, runners, socket, static_files, videos};
 
 /// Where the document is served.
 pub const DOCUMENT_PATH: &str = "/api/openapi.json";
@@ -63,6 +63,11 @@ pub const UI_PATH: &str = "/api/docs";
         videos::get,
         videos::delete,
         videos::retry,
+        captions::transcribe,
+        captions::create,
+        captions::list,
+        captions::put,
+        captions::delete,
         static_files::serve,
         document,
         ui_index,

@@ -9,6 +9,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, 
 use utoipa::openapi::{RefOr, schema};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::domain::caption::{CaptionSource, Language};
 use crate::domain::ids::{JobToken, JobUuid, RegistrationToken, RunnerToken, VideoUuid};
 use crate::domain::job::{JobState, JobType};
 use crate::domain::payloads::{JobPayload, PrivatePayload};
@@ -108,6 +109,27 @@ struct VideoOptionsWire {
     source_owned: bool,
 }
 schema_as!(VideoOptions, VideoOptionsWire, "VideoOptions");
+
+/// Where a caption comes from.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "a schema, never built")]
+enum CaptionSourceWire {
+    Auto,
+    Uploaded,
+}
+schema_as!(CaptionSource, CaptionSourceWire, "CaptionSource");
+
+impl PartialSchema for Language {
+    fn schema() -> RefOr<Schema> {
+        token_schema("A BCP 47 language tag (`en`, `pt-BR`)")
+    }
+}
+impl ToSchema for Language {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Language")
+    }
+}
 
 /// A UUID (v4) on the wire.
 fn uuid_schema() -> RefOr<Schema> {
@@ -452,4 +474,28 @@ pub struct Ready {
     status: String,
     /// `ok`.
     database: String,
+}
+
+/// `POST /api/v1/transcriptions`: a stored object to transcribe, as a new video.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct TranscriptionOfStored {
+    /// Key relative to `storage.root`.
+    file_path: String,
+    /// Display name.
+    name: Option<String>,
+    /// Storage folder of the outputs.
+    destination: Option<String>,
+    /// Prefix of output names.
+    base_filename: Option<String>,
+}
+
+/// `PUT …/captions/{lang}` as multipart (PeerTube's field name).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct CaptionUpload {
+    /// The WebVTT file.
+    #[schema(format = Binary)]
+    captionfile: String,
 }
