@@ -1,5 +1,10 @@
-//! Command line: `serve`, `migrate`, registration tokens, runners, `config`. Admin
-//! subcommands work directly on the database, so they need no running server.
+//! Command line: `serve`, `migrate`, registration tokens, runners, `config`. Those
+//! admin subcommands work directly on the database, so they need no running server.
+//! `job …` and `video …` talk to a running server over HTTP ([`remote`]).
+
+mod client;
+pub mod progress;
+pub mod remote;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,6 +61,24 @@ pub enum Command {
     Runner(RunnerCommand),
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Runner jobs of a running server (admin API: needs an admin key).
+    Job {
+        /// Server and key.
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// What to do.
+        #[command(subcommand)]
+        command: remote::JobCommand,
+    },
+    /// Videos of a running server (video API): submit, follow, list, delete, retry.
+    Video {
+        /// Server and key.
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// What to do.
+        #[command(subcommand)]
+        command: remote::VideoCommand,
+    },
     /// Exit 0 when the server answers 200 on /readyz (for container health checks).
     Healthcheck {
         /// URL to check; default: http://<server.bind with 0.0.0.0 as 127.0.0.1>/readyz.
@@ -164,6 +187,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Runner(cmd) => {
             let db = open_migrated(&settings)?;
             runtime.block_on(runner(&db, cmd, &mut out))
+        }
+        Command::Job { remote, command } => {
+            runtime.block_on(remote::job(&settings, &remote, command))
+        }
+        Command::Video { remote, command } => {
+            runtime.block_on(remote::video(&settings, &remote, command))
         }
     }
 }

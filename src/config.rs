@@ -19,6 +19,10 @@ use sources::{EnvLayer, list, with_password};
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "PRC_";
 
+/// `PRC_*` variables that are not configuration keys: the configuration file, and the
+/// server URL and key the HTTP subcommands of the CLI use (`job …`, `video …`).
+pub const NOT_CONFIG: [&str; 3] = ["CONFIG", "URL", "API_KEY"];
+
 /// A secret string. `Debug` and `Serialize` mask it; read it with [`Secret::expose`].
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -200,6 +204,10 @@ pub struct AuthSettings {
     /// Bearer keys accepted by the private video API. Empty: that API refuses everything.
     #[serde(deserialize_with = "list::deserialize")]
     pub api_keys: Vec<Secret>,
+    /// Bearer keys accepted by the admin API (runners, registration tokens, jobs) and
+    /// by the video API. Empty: the admin API refuses everything.
+    #[serde(deserialize_with = "list::deserialize")]
+    pub admin_keys: Vec<Secret>,
 }
 
 /// `[limits]`
@@ -575,7 +583,7 @@ impl Settings {
             .into_iter()
             .filter_map(|(k, v)| {
                 let key = k.strip_prefix(ENV_PREFIX)?;
-                (key != "CONFIG" && !key.is_empty())
+                (!NOT_CONFIG.contains(&key) && !key.is_empty())
                     .then(|| (key.to_lowercase().replace("__", "."), v))
             })
             .collect();
@@ -768,6 +776,9 @@ mod tests {
             ("PRC_TRANSCODING__RESOLUTIONS__720P", "false"),
             ("PRC_AUTH__API_KEYS", "[\"k1\", \"k2\"]"),
             ("PRC_CONFIG", "/ignored.toml"),
+            ("PRC_URL", "http://ignored.example"),
+            ("PRC_API_KEY", "ignored"),
+            ("PRC_AUTH__ADMIN_KEYS", "a1, a2"),
             ("UNRELATED", "x"),
         ];
         let s = load(Some(&file), &vars, &Overrides::default());
@@ -775,6 +786,10 @@ mod tests {
         assert_eq!(s.server.bind, "127.0.0.1:1");
         assert_eq!(s.transcoding.resolutions.enabled(), vec![360, 480, 1080]);
         assert_eq!(s.auth.api_keys, vec![Secret::new("k1"), Secret::new("k2")]);
+        assert_eq!(
+            s.auth.admin_keys,
+            vec![Secret::new("a1"), Secret::new("a2")]
+        );
 
         let flags = Overrides {
             database_url: Some("sqlite://flag.db".to_owned()),

@@ -77,6 +77,22 @@ pub enum ErrorCode {
     Unavailable,
     /// Video API, 500: a bug or an unexpected failure (logged).
     InternalError,
+    /// Video and admin API, 409: nothing of this video or job can be retried.
+    NotRetryable,
+    /// Admin API, 401: no `Authorization: Bearer` key.
+    MissingAdminKey,
+    /// Admin API, 401: the key is not one of `auth.admin_keys`.
+    InvalidAdminKey,
+    /// Admin API, 403: no admin key is configured, so the admin API is closed.
+    AdminApiDisabled,
+    /// Admin API, 404: no runner has this id.
+    RunnerNotFound,
+    /// Admin API, 404: no registration token has this id.
+    RegistrationTokenNotFound,
+    /// Admin API, 404: no job has this UUID.
+    JobNotFound,
+    /// Admin API, 400: the job already ended and cannot be cancelled.
+    NotCancellable,
 }
 
 impl ErrorCode {
@@ -104,6 +120,14 @@ impl ErrorCode {
             ErrorCode::MediaToolsUnavailable => "media_tools_unavailable",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::InternalError => "internal_error",
+            ErrorCode::NotRetryable => "not_retryable",
+            ErrorCode::MissingAdminKey => "missing_admin_key",
+            ErrorCode::InvalidAdminKey => "invalid_admin_key",
+            ErrorCode::AdminApiDisabled => "admin_api_disabled",
+            ErrorCode::RunnerNotFound => "runner_not_found",
+            ErrorCode::RegistrationTokenNotFound => "registration_token_not_found",
+            ErrorCode::JobNotFound => "job_not_found",
+            ErrorCode::NotCancellable => "not_cancellable",
         }
     }
 
@@ -196,6 +220,14 @@ pub enum ServiceError {
     /// the runner stop the live cleanly (3.4).
     #[error("Live transcoding is not supported by this server")]
     LiveNotSupported,
+    /// A `{videoId}` that is neither an id, a UUID nor a short UUID (the http layer
+    /// names the parameter).
+    #[error("Should have a valid video id (id, short UUID or UUID)")]
+    InvalidVideoRef,
+    /// A retry of a job that did not fail for good, or of a video none of whose jobs
+    /// did (the message says which).
+    #[error("{0}")]
+    NotRetryable(String),
     /// Cancel of a job that already ended.
     #[error(
         "Cannot cancel this job that is not in \"pending\", \"processing\" or \"waiting for parent job\" state"
@@ -217,6 +249,11 @@ impl ServiceError {
     fn video_api_code(&self) -> Option<ErrorCode> {
         Some(match self {
             ServiceError::NotFound("Video") => ErrorCode::VideoNotFound,
+            ServiceError::NotFound("Runner") => ErrorCode::RunnerNotFound,
+            ServiceError::NotFound("Registration token") => ErrorCode::RegistrationTokenNotFound,
+            ServiceError::UnknownRunnerJob => ErrorCode::JobNotFound,
+            ServiceError::NotCancellable => ErrorCode::NotCancellable,
+            ServiceError::NotRetryable(_) => ErrorCode::NotRetryable,
             ServiceError::NotFound("Caption") => ErrorCode::CaptionNotFound,
             ServiceError::NoAudio => ErrorCode::NoAudio,
             ServiceError::InvalidCaption(_) => ErrorCode::InvalidCaption,
@@ -281,6 +318,11 @@ impl ApiError {
     pub fn with_code(mut self, code: ErrorCode) -> ApiError {
         self.code = Some(code);
         self
+    }
+
+    /// The error as the admin API sends it: like the video API, always with a `code`.
+    pub fn for_admin_api(self) -> ApiError {
+        self.for_video_api()
     }
 
     /// The error as the private video API sends it: always with a `code` (the one
@@ -425,6 +467,7 @@ impl ApiError {
             | ServiceError::NoAudio
             | ServiceError::InvalidCaption(_)
             | ServiceError::JobNotPending
+            | ServiceError::InvalidVideoRef
             | ServiceError::InvalidPayload
             | ServiceError::NotCancellable => ApiError::bad_request(detail),
             ServiceError::UnknownRunnerJob => ApiError::not_found(detail),
@@ -435,6 +478,7 @@ impl ApiError {
             }
             ServiceError::Conflict(_)
             | ServiceError::FolderConflict(_)
+            | ServiceError::NotRetryable(_)
             | ServiceError::TranscriptionInProgress => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, detail),

@@ -152,8 +152,11 @@ impl Application {
             settings.server.public_url = Some(crate::config::normalize_public_url(&url)?);
         }
 
-        if settings.auth.api_keys.is_empty() {
+        if settings.auth.api_keys.is_empty() && settings.auth.admin_keys.is_empty() {
             tracing::warn!("{}", crate::http::auth::DISABLED);
+        }
+        if settings.auth.admin_keys.is_empty() {
+            tracing::info!("{}", crate::http::auth::ADMIN_DISABLED);
         }
         let storage = open_storage(&settings)?;
         let state = AppState {

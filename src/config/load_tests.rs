@@ -101,7 +101,7 @@ fn environment_values_become_numbers_booleans_and_lists_where_the_setting_wants_
 fn settings_of_features_that_do_not_exist_are_refused_as_unknown_fields() {
     let o = Overrides::default();
     for (key, value) in [
-        ("PRC_AUTH__ADMIN_KEYS", "k"),
+        ("PRC_AUTH__ADMIN_TOKENS", "k"),
         ("PRC_WEBHOOKS__URLS", "http://example.org/hook"),
         ("PRC_WEBHOOKS__SECRET", "s"),
     ] {
@@ -109,7 +109,7 @@ fn settings_of_features_that_do_not_exist_are_refused_as_unknown_fields() {
             .unwrap_err()
             .to_string();
         let field = if key.contains("ADMIN") {
-            "admin_keys"
+            "admin_tokens"
         } else {
             "webhooks"
         };
@@ -121,7 +121,7 @@ fn settings_of_features_that_do_not_exist_are_refused_as_unknown_fields() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");
     for text in [
-        "[auth]\nadmin_keys = [\"k\"]\n",
+        "[auth]\nadmin_tokens = [\"k\"]\n",
         "[webhooks]\nurls = [\"http://example.org/hook\"]\n",
     ] {
         std::fs::write(&file, text).unwrap();

@@ -281,15 +281,24 @@ impl Changes {
             (Holder::DropToken, _) => (Some(None), None, None),
             (Holder::Keep | Holder::Assign, _) => (None, None, None),
         };
+        let (failures, error, finished_at) = if rule.reopen {
+            (Some(0), Some(None), Some(None))
+        } else {
+            (
+                rule.count_failure.then(|| failures.saturating_add(1)),
+                rule.set_error.then(|| t.message().map(str::to_owned)),
+                rule.finish.then_some(Some(now)),
+            )
+        };
         Changes {
             state: rule.to,
-            failures: rule.count_failure.then(|| failures.saturating_add(1)),
-            error: rule.set_error.then(|| t.message().map(str::to_owned)),
+            failures,
+            error,
             job_token_hash: token,
             runner_id: runner,
             progress: rule.clear_progress.then_some(None),
             started_at: started,
-            finished_at: rule.finish.then_some(Some(now)),
+            finished_at,
             updated_at: now,
         }
     }

@@ -6,6 +6,7 @@ pub mod caption;
 pub mod ids;
 pub mod job;
 pub mod lifecycle;
+pub mod listing;
 pub mod payloads;
 pub mod planning;
 pub mod runner;

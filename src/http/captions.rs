@@ -11,6 +11,8 @@
 //!
 //! Errors carry the video API's codes ([`ApiError::for_video_api`]).
 
+#[allow(unused_imports, reason = "schemas named by the API document")]
+use crate::http::openapi::schemas::*;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -35,6 +37,21 @@ fn video_uuid(raw: &str) -> Result<VideoUuid, ApiError> {
 
 /// `POST /api/v1/videos/{uuid}/transcription`: 202 with the video resource (its
 /// `transcription` pending).
+#[utoipa::path(
+    post,
+    path = "/api/v1/videos/{uuid}/transcription",
+    tag = "Videos",
+    params(("uuid" = String, Path, description = "Video UUID")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 202, description = "Asked: the video resource, its `transcription` pending", body = videos::VideoView),
+        (status = 400, description = "The video has no audio (`no_audio`)", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such video (`video_not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "A transcription is already pending or running (`transcription_in_progress`), or the video is still being stored (`conflict`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn transcribe(
     state: web::Data<AppState>,
     _key: ApiKey,
@@ -51,6 +68,21 @@ pub async fn transcribe(
 
 /// `POST /api/v1/transcriptions` `{"filePath", "name"?, "destination"?,
 /// "baseFilename"?}`: 201 with the new video resource and its `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/transcriptions",
+    tag = "Videos",
+    request_body(content((TranscriptionOfStored = "application/json"))),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 201, description = "A new video transcribing a stored object (`Location` names it)", body = videos::VideoView),
+        (status = 400, description = "Invalid field (`invalid_request`), not usable media (`invalid_media`) or no audio (`no_audio`)", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "The folder overlaps another video's (`folder_conflict`)", content_type = "application/problem+json", body = Problem),
+        (status = 415, description = "Not JSON (`unsupported_media_type`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -93,6 +125,19 @@ pub async fn create(
 }
 
 /// `GET /api/v1/videos/{uuid}/captions`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/videos/{uuid}/captions",
+    tag = "Videos",
+    params(("uuid" = String, Path, description = "Video UUID")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "The video's captions, by language", body = crate::service::captions::CaptionList),
+        (status = 404, description = "No such video (`video_not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     _key: ApiKey,
@@ -107,6 +152,24 @@ pub async fn list(
 }
 
 /// `PUT /api/v1/videos/{uuid}/captions/{lang}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/videos/{uuid}/captions/{lang}",
+    tag = "Videos",
+    params(("uuid" = String, Path, description = "Video UUID"), ("lang" = String, Path, description = "BCP 47 language tag, one of `captions.languages`")),
+    request_body(content((CaptionUpload = "multipart/form-data"), (String = "text/vtt"))),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "Replaced", body = crate::service::captions::CaptionView),
+        (status = 201, description = "Stored", body = crate::service::captions::CaptionView),
+        (status = 400, description = "Not UTF-8 WebVTT (`invalid_caption`), or an invalid language (`invalid_request`)", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such video (`video_not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 413, description = "Too large (`payload_too_large`)", content_type = "application/problem+json", body = Problem),
+        (status = 415, description = "Neither multipart nor `text/vtt` (`unsupported_media_type`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn put(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -131,6 +194,20 @@ pub async fn put(
 }
 
 /// `DELETE /api/v1/videos/{uuid}/captions/{lang}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/videos/{uuid}/captions/{lang}",
+    tag = "Videos",
+    params(("uuid" = String, Path, description = "Video UUID"), ("lang" = String, Path, description = "BCP 47 language tag, one of `captions.languages`")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "An invalid language (`invalid_request`)", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such video (`video_not_found`) or caption (`caption_not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     _key: ApiKey,

@@ -23,7 +23,7 @@ use crate::service::{Context, timefmt};
 use crate::storage::{StagedFile, Storage};
 
 /// A caption in the video resource.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaptionView {
     /// BCP 47 tag.
@@ -57,7 +57,7 @@ impl CaptionView {
 }
 
 /// `GET …/captions`: `{total, data}`, by language.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CaptionList {
     /// How many.
     pub total: usize,

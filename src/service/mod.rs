@@ -3,6 +3,7 @@
 //! registration-token administration takes only the database and the event bus, so the
 //! CLI runs it without opening storage.
 
+pub mod admin;
 pub mod captions;
 pub mod cleanup;
 pub mod context;

@@ -397,8 +397,8 @@ async fn remove_orphan_master(state: &Context, key: &str) {
 /// Recomputes a VOD video's state from its jobs (those of the types whose
 /// [`policy`] says the video follows them) and published renditions
 /// (idempotent; call after any job of the video completes, fails for good or is
-/// cancelled). Once every job has ended, the intermediate files no job needs any more
-/// are deleted. Lives, studio edits in progress, submissions still storing their
+/// cancelled, or a failed one is retried). Once every job has ended and the video did
+/// not fail, the intermediate files no job needs any more are deleted. Lives, studio edits in progress, submissions still storing their
 /// source and deleted videos are left alone. Returns the state now stored.
 pub async fn refresh_state(
     state: &Context,
@@ -444,12 +444,15 @@ pub async fn refresh_state(
                     db::videos::set_state(conn, video_id, next, error.as_deref(), now)?;
                     tracing::info!(video_id, state = next.name(), "video state changed");
                 }
-                // A job that ended never runs again: nothing will read these.
-                let unneeded = if jobs.iter().all(|s| s.is_final()) {
-                    db::videos::remove_files_of_kind(conn, video_id, FileKind::Intermediate)?
-                } else {
-                    Vec::new()
-                };
+                // Once every job ended nothing reads these, unless the video failed:
+                // a retry (`service::jobs::retry`) runs its failed jobs again, on
+                // these inputs.
+                let unneeded =
+                    if jobs.iter().all(|s| s.is_final()) && next != VideoState::TranscodingFailed {
+                        db::videos::remove_files_of_kind(conn, video_id, FileKind::Intermediate)?
+                    } else {
+                        Vec::new()
+                    };
                 Ok::<_, DbError>((Some(next), unneeded))
             })
         })

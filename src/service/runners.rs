@@ -26,7 +26,7 @@ pub struct Registration {
 }
 
 /// The answer to a successful registration.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Registered {
     /// Runner id.
@@ -36,7 +36,7 @@ pub struct Registered {
 }
 
 /// A runner as operators see it (PeerTube's admin list shape).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerInfo {
     /// Id.

@@ -271,7 +271,7 @@ pub async fn failed(_ctx: &Context, job: &Job) {
 }
 
 /// Where the latest transcription of a video is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TranscriptionState {
     /// Waiting for a runner.
@@ -299,7 +299,7 @@ impl From<JobState> for TranscriptionState {
 }
 
 /// The `transcription` member of the video resource: its latest transcription.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TranscriptionView {
     /// The job.

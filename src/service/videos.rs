@@ -22,7 +22,7 @@ use crate::storage::Storage;
 pub const MAX_PAGE: i64 = 100;
 
 /// The source file.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceView {
     /// Storage key.
@@ -46,7 +46,7 @@ pub struct SourceView {
 }
 
 /// A produced file.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RenditionView {
     /// Shorter side (0: audio only).
@@ -71,7 +71,7 @@ pub struct RenditionView {
 }
 
 /// HLS outputs.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HlsView {
     /// `master.m3u8`.
@@ -81,7 +81,7 @@ pub struct HlsView {
 }
 
 /// A job of the video.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     /// Job UUID.
@@ -117,7 +117,7 @@ pub struct JobView {
 }
 
 /// The video resource.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VideoView {
     /// Public UUID.
@@ -161,7 +161,7 @@ pub struct VideoView {
 }
 
 /// A page of videos.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct VideoPage {
     /// Videos matching the filter.
     pub total: i64,

@@ -3,8 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
+mod admin_api;
 mod captions;
 mod cli;
+mod cli_remote;
 mod health;
 mod helpers;
 mod input_hygiene;
@@ -14,8 +16,10 @@ mod jobs_race;
 mod jobs_success;
 mod media;
 mod node;
+mod openapi;
 mod pipeline;
 mod probe_corpus;
+mod protocol_gaps;
 mod register;
 mod renditions;
 mod runner_sim;

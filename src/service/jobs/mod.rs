@@ -24,6 +24,7 @@ pub mod downloads;
 pub mod offer;
 pub mod per_type;
 pub mod report;
+pub mod retry;
 pub mod transcription;
 pub mod view;
 pub mod vod;
@@ -31,7 +32,8 @@ pub mod watchdog;
 
 use std::collections::BTreeMap;
 
-pub use cancel::{cancel_job, cancel_jobs_of_video, cancel_video_jobs_in};
+pub use cancel::{cancel_job, cancel_jobs_of_video, cancel_video_jobs_in, delete_job};
+pub use retry::{retry_job, retry_video};
 
 use crate::db::jobs::{Guard, Transitioned};
 use crate::db::{self, DbConnection};
