@@ -17,7 +17,6 @@ use crate::db::{Db, PoolOptions};
 use crate::http::inflight::{InFlight, TrackInFlight};
 use crate::media::Media;
 use crate::service::Context;
-use crate::service::events::EventBus;
 use crate::shutdown::{Drain, ShutdownHandle, ShutdownListener};
 use crate::state::AppState;
 use crate::storage::{LocalStorage, Storage};
@@ -42,6 +41,9 @@ pub enum StartupError {
     /// The storage backend could not be opened.
     #[error("cannot open storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
+    /// The fan-out settings are not usable.
+    #[error(transparent)]
+    Fanout(#[from] crate::fanout::FanoutError),
 }
 
 /// A built, not yet running, application.
@@ -52,6 +54,7 @@ pub struct Application {
     inflight: InFlight,
     shutdown: ShutdownHandle,
     notifier: tokio::task::JoinHandle<()>,
+    relay: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens the storage backend described by `settings` (`server.public_url` set).
@@ -86,6 +89,22 @@ pub fn open_database(settings: &Settings) -> Result<Db, crate::db::DbError> {
 /// (which know nothing of the shutdown machinery) learn to stop.
 async fn stopped(mut listener: ShutdownListener) {
     listener.requested().await
+}
+
+/// What the socket hub's periodic round asks, answered by `service`.
+struct HubLookups(Db);
+
+impl crate::socket::notifier::Lookups for HubLookups {
+    async fn pending_jobs(&self) -> Result<bool, crate::error::ServiceError> {
+        crate::service::job_availability::pending_jobs_exist(&self.0).await
+    }
+
+    async fn existing_runners(
+        &self,
+        ids: Vec<i64>,
+    ) -> Result<Vec<i64>, crate::error::ServiceError> {
+        crate::service::runners::existing(&self.0, ids).await
+    }
 }
 
 /// The runners' socket hub: its `/runners` namespace checks runner tokens through
@@ -156,13 +175,15 @@ impl Application {
             tracing::warn!("{}", crate::http::auth::DISABLED);
         }
         let storage = open_storage(&settings)?;
+        // Events cross to the other instances through the relay, if one is configured.
+        let (events, relay) = crate::fanout::open(&settings)?;
         let state = AppState {
             hub: runners_hub(&settings.socket, &db),
             ctx: Context {
                 media: Media::new(settings.media.clone()),
                 settings: Arc::new(settings),
                 db,
-                events: EventBus::default(),
+                events,
                 storage,
                 clock,
             },
@@ -171,18 +192,14 @@ impl Application {
         crate::service::cleanup::run(&state).await;
         let shutdown = ShutdownHandle::default();
         // Socket hub: turns job events into `available-jobs` broadcasts.
-        let pending_db = state.db.clone();
-        let mut stop = shutdown.listener();
         let notifier = crate::socket::notifier::spawn(
             state.hub.clone(),
             &state.events,
-            move || {
-                let db = pending_db.clone();
-                async move { crate::service::job_availability::pending_jobs_exist(&db).await }
-            },
+            HubLookups(state.db.clone()),
             &state.settings.socket,
-            async move { stop.requested().await },
+            stopped(shutdown.listener()),
         );
+        let relay = relay.map(|relay| relay.spawn(stopped(shutdown.listener())));
         let inflight = InFlight::default();
         let server = Self::server(listener, state.clone(), inflight.clone()).map_err(|source| {
             StartupError::Bind {
@@ -197,6 +214,7 @@ impl Application {
             inflight,
             shutdown,
             notifier,
+            relay,
         })
     }
 
@@ -289,7 +307,8 @@ impl Application {
             self.state.ctx.clone(),
             stopped(self.shutdown.listener()),
         );
-        let background = vec![watchdog, cleanup, self.notifier];
+        let mut background = vec![watchdog, cleanup, self.notifier];
+        background.extend(self.relay);
         let server_handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {
