@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
 mod cli;
+mod fanout;
+mod fanout_helpers;
 mod health;
 mod helpers;
 mod input_hygiene;
@@ -12,6 +14,7 @@ mod jobs_offer;
 mod jobs_race;
 mod jobs_success;
 mod media;
+mod multi_instance;
 mod node;
 mod pipeline;
 mod probe_corpus;
