@@ -196,7 +196,12 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn tokens(db: &Db, settings: &Settings, cmd: TokenCommand, out: &mut impl Write) -> Result<()> {
+async fn tokens(
+    db: &Db,
+    settings: &Settings,
+    cmd: TokenCommand,
+    out: &mut impl Write,
+) -> Result<()> {
     match cmd {
         TokenCommand::Create => {
             let token = registration_tokens::create(db).await?;
@@ -240,7 +245,10 @@ fn local_bus() -> (EventBus, tokio::sync::broadcast::Receiver<Event>) {
 /// Sends what a command published to the running instances through the configured
 /// fan-out (their runners' sockets close at once). When that fails the change is made
 /// all the same, and each instance finds it within `socket.reannounce_interval`.
-async fn tell_instances(settings: &Settings, published: &mut tokio::sync::broadcast::Receiver<Event>) {
+async fn tell_instances(
+    settings: &Settings,
+    published: &mut tokio::sync::broadcast::Receiver<Event>,
+) {
     let mut events = Vec::new();
     while let Ok(event) = published.try_recv() {
         events.push(event);
@@ -252,7 +260,12 @@ async fn tell_instances(settings: &Settings, published: &mut tokio::sync::broadc
     }
 }
 
-async fn runner(db: &Db, settings: &Settings, cmd: RunnerCommand, out: &mut impl Write) -> Result<()> {
+async fn runner(
+    db: &Db,
+    settings: &Settings,
+    cmd: RunnerCommand,
+    out: &mut impl Write,
+) -> Result<()> {
     match cmd {
         RunnerCommand::List { json } => {
             let list = runners::list(db).await?;

@@ -163,7 +163,9 @@ impl Link {
     async fn connect(target: &Target, channel: &str) -> Result<Link, LinkError> {
         let connecting = async {
             match target {
-                Target::Postgres(config) => PgLink::connect(config, channel).await.map(Link::Postgres),
+                Target::Postgres(config) => {
+                    PgLink::connect(config, channel).await.map(Link::Postgres)
+                }
                 Target::Redis(t) => RedisLink::connect(t, channel).await.map(Link::Redis),
             }
         };
@@ -270,7 +272,10 @@ enum SessionEnd {
 
 impl Relay {
     /// Runs the relay until `stop` resolves.
-    pub fn spawn(self, stop: impl Future<Output = ()> + Send + 'static) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.run(stop))
     }
 
@@ -427,8 +432,13 @@ mod tests {
         let pg = settings(|s| s.database.url = Some("postgres://u@db:5432/prc".to_owned()));
         let target = Target::from_settings(&pg).unwrap().unwrap();
         assert_eq!(target.name(), "postgres");
-        let Target::Postgres(config) = target else { unreachable!() };
-        assert_eq!(config.get_application_name(), Some(postgres::APPLICATION_NAME));
+        let Target::Postgres(config) = target else {
+            unreachable!()
+        };
+        assert_eq!(
+            config.get_application_name(),
+            Some(postgres::APPLICATION_NAME)
+        );
         assert_eq!(config.get_dbname(), Some("prc"));
         let none = settings(|s| {
             s.database.url = Some("postgres://u@db/prc".to_owned());
@@ -490,7 +500,12 @@ mod tests {
         });
         let target = Target::from_settings(&s).unwrap().unwrap();
         assert_eq!(target.name(), "redis-sentinel");
-        let Target::Redis(RedisTarget::Sentinel { sentinels, master, node }) = target else {
+        let Target::Redis(RedisTarget::Sentinel {
+            sentinels,
+            master,
+            node,
+        }) = target
+        else {
             unreachable!()
         };
         assert_eq!(master, "mymaster");
@@ -509,7 +524,10 @@ mod tests {
     fn jitter_takes_off_at_most_a_quarter() {
         for _ in 0..100 {
             let d = jitter(Duration::from_secs(4));
-            assert!(d > Duration::from_secs(3) - Duration::from_millis(5) && d <= Duration::from_secs(4));
+            assert!(
+                d > Duration::from_secs(3) - Duration::from_millis(5)
+                    && d <= Duration::from_secs(4)
+            );
         }
     }
 }

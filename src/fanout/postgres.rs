@@ -118,7 +118,10 @@ mod tests {
 
     #[test]
     fn channels_are_quoted_identifiers() {
-        assert_eq!(quote_ident("peertube-runner-connector"), "\"peertube-runner-connector\"");
+        assert_eq!(
+            quote_ident("peertube-runner-connector"),
+            "\"peertube-runner-connector\""
+        );
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 }

@@ -159,7 +159,13 @@ mod tests {
         assert!(text.len() < 200, "{}", text.len());
         // A larger one is refused, named by its type.
         let limit = text.len() - 1;
-        match encode_within(Origin::generate(), &Event::RunnerRemoved { runner_id: i64::MIN }, limit) {
+        match encode_within(
+            Origin::generate(),
+            &Event::RunnerRemoved {
+                runner_id: i64::MIN,
+            },
+            limit,
+        ) {
             Err(WireError::TooLarge { kind, size }) => {
                 assert_eq!((kind.as_str(), size), ("runner-removed", text.len()));
             }

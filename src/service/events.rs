@@ -28,7 +28,11 @@ use tokio::sync::{broadcast, mpsc};
 
 /// Something other parts of the process, and of the other instances, react to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Event {
     /// At least one job became PENDING: runners should poll `/jobs/request`.
     JobsAvailable,
@@ -77,7 +81,11 @@ impl EventBus {
     /// A bus whose events are also handed to a relay, through the returned
     /// [`RelayPort`]; up to `queue` events wait for the relay (more are dropped, and
     /// counted, while it cannot send). `backend` names the relay in [`RelayStatus`].
-    pub fn with_relay(capacity: usize, queue: usize, backend: &'static str) -> (EventBus, RelayPort) {
+    pub fn with_relay(
+        capacity: usize,
+        queue: usize,
+        backend: &'static str,
+    ) -> (EventBus, RelayPort) {
         let (tx, _) = broadcast::channel(capacity.max(1));
         let (out_tx, out_rx) = mpsc::channel(queue.max(1));
         let link = Arc::new(Link {

@@ -175,7 +175,9 @@ pub async fn existing(db: &Db, ids: Vec<i64>) -> Result<Vec<i64>, ServiceError> 
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(db.run(move |conn| db::runners::existing(conn, &ids)).await?)
+    Ok(db
+        .run(move |conn| db::runners::existing(conn, &ids))
+        .await?)
 }
 
 /// When the contact of `runner` calling from `ip` (with `version`) must be written:

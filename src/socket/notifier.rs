@@ -122,6 +122,10 @@ async fn periodic_round(hub: &Hub, lookups: &impl Lookups) {
         .filter(|id| existing.binary_search(id).is_err())
     {
         let n = hub.disconnect_owner(NAMESPACE, &runner_id);
-        tracing::info!(runner_id, sockets = n, "closed the sockets of a runner deleted meanwhile");
+        tracing::info!(
+            runner_id,
+            sockets = n,
+            "closed the sockets of a runner deleted meanwhile"
+        );
     }
 }

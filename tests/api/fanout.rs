@@ -96,7 +96,10 @@ async fn redis_fan_out_reaches_every_runner_and_resumes_after_the_connection_is_
     job_reaches_everyone(&b, &mut clients, "created through B").await;
 
     // The server closes both instances' subscriptions: they reconnect and events cross again.
-    let since = (fanout_status(&a.address).await["since"].clone(), fanout_status(&b.address).await["since"].clone());
+    let since = (
+        fanout_status(&a.address).await["since"].clone(),
+        fanout_status(&b.address).await["since"].clone(),
+    );
     assert!(server.kill_pubsub_clients() >= 2);
     reconnected(&a, &since.0).await;
     reconnected(&b, &since.1).await;
@@ -116,7 +119,10 @@ async fn redis_fan_out_reaches_every_runner_and_resumes_after_the_connection_is_
         all_hear_available_jobs(&mut local, deadline, "A's runners, Redis down").await;
         // B's cannot hear of it through the relay.
         let heard = tokio::time::timeout(DEADLINE, on_b[0].wait_for("available-jobs")).await;
-        assert!(heard.is_err(), "B's runner heard through a relay that is down");
+        assert!(
+            heard.is_err(),
+            "B's runner heard through a relay that is down"
+        );
     }
     // Back: both resynchronise at once (jobs are pending: B's runners hear of the job
     // they missed), then events cross again.
@@ -155,7 +161,8 @@ async fn the_reannounce_reaches_runners_of_every_instance_while_the_fanout_is_do
     let mut runner = connected_runner(&b.address, &token).await;
     create_job_through(&a.address).await;
     // Within one re-announce period (plus scheduling slack), without any relay.
-    let heard = tokio::time::timeout(Duration::from_secs(4), runner.wait_for("available-jobs")).await;
+    let heard =
+        tokio::time::timeout(Duration::from_secs(4), runner.wait_for("available-jobs")).await;
     assert!(heard.is_ok(), "no re-announce: {:?}", runner.seen);
     assert_eq!(fanout_status(&b.address).await["state"], "connecting");
 }
@@ -213,7 +220,10 @@ async fn postgres_fan_out_resumes_after_its_connection_is_terminated() {
     job_reaches_everyone(&a, &mut clients, "created through A").await;
 
     let name = url::Url::parse(&a.db.url).unwrap().path()[1..].to_owned();
-    let since = (fanout_status(&a.address).await["since"].clone(), fanout_status(&b.address).await["since"].clone());
+    let since = (
+        fanout_status(&a.address).await["since"].clone(),
+        fanout_status(&b.address).await["since"].clone(),
+    );
     use diesel::{Connection, RunQueryDsl};
     let mut conn = diesel::PgConnection::establish(&admin).unwrap();
     let killed = diesel::sql_query(format!(
@@ -237,7 +247,10 @@ async fn readyz_shows_the_fanout_backend_and_its_state() {
     if app.db.is_postgres() {
         let status = wait_fanout_state(&app.address, "connected").await;
         assert_eq!(status["backend"], "postgres");
-        assert!(status["since"].is_string() && status["lastError"].is_null(), "{status}");
+        assert!(
+            status["since"].is_string() && status["lastError"].is_null(),
+            "{status}"
+        );
     } else {
         assert_eq!(status, serde_json::json!({"backend": "none"}));
     }

@@ -386,7 +386,9 @@ pub fn postgres_admin(test: &str) -> Option<String> {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!("{test} needs TEST_DATABASE_URL (PostgreSQL); .ci/run sets it. Skipped on SQLite.");
+            eprintln!(
+                "{test} needs TEST_DATABASE_URL (PostgreSQL); .ci/run sets it. Skipped on SQLite."
+            );
             None
         }
     }

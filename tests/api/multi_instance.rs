@@ -74,8 +74,16 @@ async fn two_server_processes_on_one_postgres_database_share_jobs_and_runner_rem
         .args(["--database-url", &db.url, "runner", "delete", &b2])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let started = Instant::now();
     let gone = runners[3].2.wait_for("disconnect").await;
     assert_eq!(gone["reason"], "io server disconnect");
@@ -92,7 +100,11 @@ async fn two_server_processes_on_one_postgres_database_share_jobs_and_runner_rem
         .collect();
     all_hear_available_jobs(&mut kept, deadline, "after the deletions").await;
     for c in kept {
-        assert!(!c.seen.iter().any(|e| e["event"] == "disconnect"), "{:?}", c.seen);
+        assert!(
+            !c.seen.iter().any(|e| e["event"] == "disconnect"),
+            "{:?}",
+            c.seen
+        );
     }
     assert!(a.messages().iter().any(|m| m == "fan-out: connected"));
 }
@@ -108,16 +120,30 @@ async fn the_cli_warns_when_it_cannot_tell_running_instances() {
         .env("PRC_DATA_DIR", app.data_dir.join("cli"))
         .env("PRC_FANOUT__BACKEND", "redis")
         .env("PRC_FANOUT__REDIS_URL", format!("redis://127.0.0.1:{port}"))
-        .args(["--database-url", &app.db.url, "runner", "delete", &id.to_string()])
+        .args([
+            "--database-url",
+            &app.db.url,
+            "runner",
+            "delete",
+            &id.to_string(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("running instances were not told") && stderr.contains("reannounce_interval"),
+        stderr.contains("running instances were not told")
+            && stderr.contains("reannounce_interval"),
         "{stderr}"
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("deleted runner {id}\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("deleted runner {id}\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
