@@ -54,7 +54,32 @@ pub struct Application {
     inflight: InFlight,
     shutdown: ShutdownHandle,
     notifier: tokio::task::JoinHandle<()>,
-    relay: Option<tokio::task::JoinHandle<()>>,
+    /// The fan-out relay and what stops it (dropping the sender): it outlives the
+    /// drain, so that what requests finishing during a shutdown publish still reaches
+    /// the other instances.
+    relay: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    )>,
+}
+
+/// Stops the relay, once its queue is flushed (or after a second).
+async fn stop_relay(
+    relay: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    )>,
+) {
+    if let Some((task, stop)) = relay {
+        drop(stop);
+        let abort = task.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(1), task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
 }
 
 /// Opens the storage backend described by `settings` (`server.public_url` set).
@@ -199,7 +224,13 @@ impl Application {
             &state.settings.socket,
             stopped(shutdown.listener()),
         );
-        let relay = relay.map(|relay| relay.spawn(stopped(shutdown.listener())));
+        let relay = relay.map(|relay| {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = relay.spawn(async move {
+                let _ = stopped.await;
+            });
+            (task, stop)
+        });
         let inflight = InFlight::default();
         let server = Self::server(listener, state.clone(), inflight.clone()).map_err(|source| {
             StartupError::Bind {
@@ -307,8 +338,8 @@ impl Application {
             self.state.ctx.clone(),
             stopped(self.shutdown.listener()),
         );
-        let mut background = vec![watchdog, cleanup, self.notifier];
-        background.extend(self.relay);
+        let background = vec![watchdog, cleanup, self.notifier];
+        let relay = self.relay;
         let server_handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {
@@ -318,6 +349,7 @@ impl Application {
                 for task in background {
                     let _ = task.await;
                 }
+                stop_relay(relay).await;
                 return served.unwrap_or_else(|e| Err(std::io::Error::other(e)));
             }
             () = listener.requested() => {}
@@ -332,6 +364,8 @@ impl Application {
         }
         .run()
         .await;
+        // Every request is over, and what they published is queued: relay it, then stop.
+        stop_relay(relay).await;
         // Nothing writes to this instance's staging folder any more: leave it empty
         // rather than to the next instance's sweep.
         let storage = self.state.storage.clone();

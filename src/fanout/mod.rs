@@ -271,7 +271,7 @@ enum SessionEnd {
 }
 
 impl Relay {
-    /// Runs the relay until `stop` resolves.
+    /// Runs the relay until `stop` resolves; what is queued then is sent first.
     pub fn spawn(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
@@ -372,7 +372,10 @@ impl Relay {
         let mut undecodable_logged = false;
         loop {
             tokio::select! {
-                () = &mut stop => return SessionEnd::Stopped,
+                () = &mut stop => {
+                    self.flush(link).await;
+                    return SessionEnd::Stopped;
+                }
                 message = link.recv() => match message {
                     Ok(text) => match wire::decode(&text, self.origin) {
                         Ok(Some(event)) => self.port.deliver(event),
@@ -403,6 +406,21 @@ impl Relay {
                         return SessionEnd::Lost(e);
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Relay {
+    /// Sends what is still queued, at the end: a failure only loses those events.
+    async fn flush(&mut self, link: &mut Link) {
+        while let Some(event) = self.port.try_next_outbound() {
+            let Ok(payload) = wire::encode(self.origin, &event) else {
+                continue;
+            };
+            if let Err(e) = link.publish(&self.channel, &payload).await {
+                tracing::warn!(error = %e, "fan-out: cannot send the last events before stopping");
+                return;
             }
         }
     }

@@ -199,6 +199,11 @@ impl RelayPort {
         self.outbound.recv().await
     }
 
+    /// The next queued event, if one is waiting.
+    pub fn try_next_outbound(&mut self) -> Option<Event> {
+        self.outbound.try_recv().ok()
+    }
+
     /// How many events could not be queued for the relay since the last call.
     pub fn take_dropped(&self) -> u64 {
         self.link.dropped.swap(0, Ordering::Relaxed)

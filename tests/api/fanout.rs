@@ -154,8 +154,17 @@ async fn the_reannounce_reaches_runners_of_every_instance_while_the_fanout_is_do
     })
     .await;
     let b = spawn_second(&a, configure).await;
-    let status = wait_fanout_state(&b.address, "connecting").await;
-    assert!(status["lastError"].is_string(), "{status}");
+    // Not connected, and saying why once the first attempt failed.
+    let deadline = Instant::now() + crate::socket_helpers::WAIT;
+    loop {
+        let status = fanout_status(&b.address).await;
+        assert_eq!(status["state"], "connecting", "{status}");
+        if status["lastError"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let registration = b.registration_token().await;
     let (_, token) = register_runner(&b.address, &registration, "b").await;
     let mut runner = connected_runner(&b.address, &token).await;
@@ -281,4 +290,45 @@ async fn a_runner_deleted_without_an_event_loses_its_sockets_at_the_next_round()
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(app.state.hub.sockets_in("/runners"), 1);
     assert!(!kept_client.seen.iter().any(|e| e["event"] == "disconnect"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_while_an_instance_drains_still_reach_the_others() {
+    let server = RedisProcess::server(None);
+    let configure = redis(&server, &unique_channel());
+    let (a, b) = pair(move |s: &mut Settings| {
+        configure(s);
+        s.server.shutdown_grace = Duration::from_secs(4);
+    })
+    .await;
+    let registration = b.registration_token().await;
+    let (_, token) = register_runner(&b.address, &registration, "b").await;
+    let mut runner = connected_runner(&b.address, &token).await;
+
+    // An upload in progress on A keeps its shutdown draining.
+    use tokio::io::AsyncWriteExt;
+    let mut upload = tokio::net::TcpStream::connect(("127.0.0.1", a.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/v1/videos HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: multipart/form-data; boundary=X\r\nContent-Length: 100000\r\n\r\n--X\r\n"
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.shutdown.shutdown();
+    crate::socket_helpers::eventually(|| a.state.hub.is_closing()).await;
+    assert!(!a.running.is_finished(), "A is draining");
+    // What a request finishing during the drain publishes (a job completed, its
+    // children became pending) still crosses.
+    a.state
+        .events
+        .publish(peertube_runner_connector::service::events::Event::JobsAvailable);
+    let heard = tokio::time::timeout(DEADLINE, runner.wait_for("available-jobs")).await;
+    assert!(
+        heard.is_ok(),
+        "B's runner missed an event of a draining instance: {:?}",
+        runner.seen
+    );
+    drop(upload);
 }
