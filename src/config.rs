@@ -13,7 +13,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod fanout;
 mod sources;
+pub use fanout::{FanoutBackend, FanoutSettings};
 use sources::{EnvLayer, list, with_password};
 
 /// Prefix of every environment variable read as configuration.
@@ -101,6 +103,8 @@ pub struct Settings {
     pub media: MediaSettings,
     /// Logging.
     pub log: LogSettings,
+    /// How events reach the other server instances.
+    pub fanout: FanoutSettings,
 }
 
 /// `[server]`
@@ -411,6 +415,7 @@ impl Default for Settings {
             socket: SocketSettings::default(),
             media: MediaSettings::default(),
             log: LogSettings::default(),
+            fanout: FanoutSettings::default(),
         }
     }
 }
@@ -625,6 +630,7 @@ impl Settings {
         if let Some(url) = &self.server.public_url {
             self.server.public_url = Some(normalize_public_url(url)?);
         }
+        self.fanout.check()?;
         if !self.storage.serve_path.starts_with('/') || self.storage.serve_path.len() < 2 {
             return Err(ConfigError::Invalid(
                 "storage.serve_path must start with `/` and not be `/` alone".to_owned(),

@@ -22,7 +22,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the database answers; 503 otherwise.
+/// `GET /readyz`: the database answers; 503 otherwise. `fanout` tells the state of
+/// the link to the other instances (informative: it does not decide readiness).
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -36,5 +37,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     health::ready(&state)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
+    let fanout = match health::fanout(&state) {
+        Some(status) => json!(status),
+        None => json!({"backend": "none"}),
+    };
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok", "fanout": fanout})))
 }

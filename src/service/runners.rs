@@ -169,6 +169,17 @@ pub async fn delete(db: &Db, events: &EventBus, id: i64) -> Result<(), ServiceEr
     Ok(())
 }
 
+/// Which of the runners `ids` still exist (for the socket hub's check of connected
+/// runners).
+pub async fn existing(db: &Db, ids: Vec<i64>) -> Result<Vec<i64>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(db
+        .run(move |conn| db::runners::existing(conn, &ids))
+        .await?)
+}
+
 /// When the contact of `runner` calling from `ip` (with `version`) must be written:
 /// `Some(stale_before)` when the last one is older than `interval`, or the IP or
 /// version changed.

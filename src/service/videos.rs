@@ -366,8 +366,12 @@ pub async fn delete(ctx: &Context, uuid: VideoUuid) -> Result<(), ServiceError> 
             db::write_transaction(conn, |conn| {
                 // Every job row goes with the video (ON DELETE CASCADE).
                 let now = db::outputs::owned_keys(conn, &video)?;
-                db::videos::delete(conn, id)?;
-                Ok::<_, DbError>(now)
+                // A concurrent deletion (another request, another instance's cleanup)
+                // removed it first: it reports the deletion, this one finds nothing.
+                if !db::videos::delete(conn, id)? {
+                    return Err(ServiceError::NotFound("Video"));
+                }
+                Ok::<_, ServiceError>(now)
             })
         })
         .await?;

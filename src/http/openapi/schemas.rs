@@ -474,6 +474,40 @@ pub struct Ready {
     status: String,
     /// `ok`.
     database: String,
+    /// The link to the other instances (informative: it does not decide readiness).
+    fanout: FanoutStatus,
+}
+
+/// The cross-instance fan-out as `/readyz` shows it: `{"backend": "none"}` for a
+/// single instance, else the relay's backend and state.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct FanoutStatus {
+    /// `none`, `postgres`, `redis` or `redis-sentinel`.
+    backend: String,
+    /// `connecting`, `connected` or `reconnecting` (absent for `none`).
+    #[schema(required = false)]
+    state: Option<FanoutState>,
+    /// When it entered this state (absent for `none`).
+    #[schema(required = false)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why the last connection failed or was lost (absent for `none`).
+    #[schema(required = false)]
+    last_error: Option<String>,
+}
+
+/// The relay's state.
+#[derive(ToSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code, reason = "a schema, never built")]
+pub enum FanoutState {
+    /// Not connected yet since the process started.
+    Connecting,
+    /// Subscribed to the channel: events cross.
+    Connected,
+    /// The connection was lost or refused; retrying with backoff.
+    Reconnecting,
 }
 
 /// `POST /api/v1/transcriptions`: a stored object to transcribe, as a new video.
