@@ -1,5 +1,10 @@
-//! Command line: `serve`, `migrate`, registration tokens, runners, `config`. Admin
-//! subcommands work directly on the database, so they need no running server.
+//! Command line: `serve`, `migrate`, registration tokens, runners, `config`. Those
+//! admin subcommands work directly on the database, so they need no running server.
+//! `job …` and `video …` talk to a running server over HTTP ([`remote`]).
+
+mod client;
+pub mod progress;
+pub mod remote;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Overrides, Settings};
 use crate::db::Db;
-use crate::service::events::EventBus;
+use crate::service::events::{Event, EventBus};
 use crate::service::{registration_tokens, runners, webhooks};
 use crate::startup::{Application, open_database};
 
@@ -59,6 +64,24 @@ pub enum Command {
     Webhook(WebhookCommand),
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Runner jobs of a running server (admin API: needs an admin key).
+    Job {
+        /// Server and key.
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// What to do.
+        #[command(subcommand)]
+        command: remote::JobCommand,
+    },
+    /// Videos of a running server (video API): submit, follow, list, delete, retry.
+    Video {
+        /// Server and key.
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// What to do.
+        #[command(subcommand)]
+        command: remote::VideoCommand,
+    },
     /// Exit 0 when the server answers 200 on /readyz (for container health checks).
     Healthcheck {
         /// URL to check; default: http://<server.bind with 0.0.0.0 as 127.0.0.1>/readyz.
@@ -192,11 +215,17 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::RegistrationToken(cmd) => {
             let db = open_migrated(&settings)?;
-            runtime.block_on(tokens(&db, cmd, &mut out))
+            runtime.block_on(tokens(&db, &settings, cmd, &mut out))
         }
         Command::Runner(cmd) => {
             let db = open_migrated(&settings)?;
-            runtime.block_on(runner(&db, cmd, &mut out))
+            runtime.block_on(runner(&db, &settings, cmd, &mut out))
+        }
+        Command::Job { remote, command } => {
+            runtime.block_on(remote::job(&settings, &remote, command))
+        }
+        Command::Video { remote, command } => {
+            runtime.block_on(remote::video(&settings, &remote, command))
         }
         Command::Webhook(WebhookCommand::NewSecret) => {
             writeln!(out, "{}", webhooks::deliveries::new_secret())?;
@@ -237,7 +266,12 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn tokens(db: &Db, cmd: TokenCommand, out: &mut impl Write) -> Result<()> {
+async fn tokens(
+    db: &Db,
+    settings: &Settings,
+    cmd: TokenCommand,
+    out: &mut impl Write,
+) -> Result<()> {
     match cmd {
         TokenCommand::Create => {
             let token = registration_tokens::create(db).await?;
@@ -262,14 +296,46 @@ async fn tokens(db: &Db, cmd: TokenCommand, out: &mut impl Write) -> Result<()> 
             }
         }
         TokenCommand::Delete { id } => {
-            registration_tokens::delete(db, &EventBus::default(), id).await?;
+            let (events, mut published) = local_bus();
+            registration_tokens::delete(db, &events, id).await?;
             writeln!(out, "deleted registration token {id}")?;
+            tell_instances(settings, &mut published).await;
         }
     }
     Ok(())
 }
 
-async fn runner(db: &Db, cmd: RunnerCommand, out: &mut impl Write) -> Result<()> {
+/// A bus for a command's service calls, and a subscription to what they publish.
+fn local_bus() -> (EventBus, tokio::sync::broadcast::Receiver<Event>) {
+    let events = EventBus::default();
+    let published = events.subscribe();
+    (events, published)
+}
+
+/// Sends what a command published to the running instances through the configured
+/// fan-out (their runners' sockets close at once). When that fails the change is made
+/// all the same, and each instance finds it within `socket.reannounce_interval`.
+async fn tell_instances(
+    settings: &Settings,
+    published: &mut tokio::sync::broadcast::Receiver<Event>,
+) {
+    let mut events = Vec::new();
+    while let Ok(event) = published.try_recv() {
+        events.push(event);
+    }
+    if let Err(e) = crate::fanout::send_once(settings, &events).await {
+        eprintln!(
+            "warning: running instances were not told ({e}); they close the sockets of deleted runners within socket.reannounce_interval"
+        );
+    }
+}
+
+async fn runner(
+    db: &Db,
+    settings: &Settings,
+    cmd: RunnerCommand,
+    out: &mut impl Write,
+) -> Result<()> {
     match cmd {
         RunnerCommand::List { json } => {
             let list = runners::list(db).await?;
@@ -295,8 +361,10 @@ async fn runner(db: &Db, cmd: RunnerCommand, out: &mut impl Write) -> Result<()>
             }
         }
         RunnerCommand::Delete { id } => {
-            runners::delete(db, &EventBus::default(), id).await?;
+            let (events, mut published) = local_bus();
+            runners::delete(db, &events, id).await?;
             writeln!(out, "deleted runner {id}")?;
+            tell_instances(settings, &mut published).await;
         }
     }
     Ok(())

@@ -13,13 +13,19 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod fanout;
 mod sources;
+pub use fanout::{FanoutBackend, FanoutSettings};
 use sources::{EnvLayer, list, with_password};
 mod webhooks;
 pub use webhooks::{EndpointSettings, WebhookSettings, check_url as check_webhook_url};
 
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "PRC_";
+
+/// `PRC_*` variables that are not configuration keys: the configuration file, and the
+/// server URL and key the HTTP subcommands of the CLI use (`job …`, `video …`).
+pub const NOT_CONFIG: [&str; 3] = ["CONFIG", "URL", "API_KEY"];
 
 /// A secret string. `Debug` and `Serialize` mask it; read it with [`Secret::expose`].
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
@@ -91,6 +97,8 @@ pub struct Settings {
     pub transcoding: TranscodingSettings,
     /// Runner bookkeeping and the stalled-job watchdog.
     pub runners: RunnerSettings,
+    /// Captions: transcription results and uploaded files.
+    pub captions: CaptionSettings,
     /// Engine.IO / Socket.IO hub.
     pub socket: SocketSettings,
     /// ffprobe / ffmpeg.
@@ -99,6 +107,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Signed webhooks: endpoints, secrets, retries, allowed targets.
     pub webhooks: WebhookSettings,
+    /// How events reach the other server instances.
+    pub fanout: FanoutSettings,
 }
 
 /// `[server]`
@@ -202,6 +212,10 @@ pub struct AuthSettings {
     /// Bearer keys accepted by the private video API. Empty: that API refuses everything.
     #[serde(deserialize_with = "list::deserialize")]
     pub api_keys: Vec<Secret>,
+    /// Bearer keys accepted by the admin API (runners, registration tokens, jobs) and
+    /// by the video API. Empty: the admin API refuses everything.
+    #[serde(deserialize_with = "list::deserialize")]
+    pub admin_keys: Vec<Secret>,
 }
 
 /// `[limits]`
@@ -298,6 +312,27 @@ pub struct FpsSettings {
     pub keep_origin_fps_resolution_min: u32,
 }
 
+/// `[captions]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptionSettings {
+    /// Largest caption file, in bytes (a transcription's `vttFile` or an upload).
+    pub max_bytes: u64,
+    /// Languages accepted (BCP 47 tags, normalised when loaded: `pt-br` → `pt-BR`).
+    /// Empty: every valid tag. A transcription detecting another language fails.
+    #[serde(deserialize_with = "list::deserialize")]
+    pub languages: Vec<String>,
+}
+
+impl Default for CaptionSettings {
+    fn default() -> Self {
+        CaptionSettings {
+            max_bytes: 20 * 1024 * 1024,
+            languages: Vec::new(),
+        }
+    }
+}
+
 /// `[runners]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -380,10 +415,12 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             transcoding: TranscodingSettings::default(),
             runners: RunnerSettings::default(),
+            captions: CaptionSettings::default(),
             socket: SocketSettings::default(),
             media: MediaSettings::default(),
             log: LogSettings::default(),
             webhooks: WebhookSettings::default(),
+            fanout: FanoutSettings::default(),
         }
     }
 }
@@ -556,7 +593,7 @@ impl Settings {
             .into_iter()
             .filter_map(|(k, v)| {
                 let key = k.strip_prefix(ENV_PREFIX)?;
-                (key != "CONFIG" && !key.is_empty())
+                (!NOT_CONFIG.contains(&key) && !key.is_empty())
                     .then(|| (key.to_lowercase().replace("__", "."), v))
             })
             .collect();
@@ -598,6 +635,7 @@ impl Settings {
         if let Some(url) = &self.server.public_url {
             self.server.public_url = Some(normalize_public_url(url)?);
         }
+        self.fanout.check()?;
         if !self.storage.serve_path.starts_with('/') || self.storage.serve_path.len() < 2 {
             return Err(ConfigError::Invalid(
                 "storage.serve_path must start with `/` and not be `/` alone".to_owned(),
@@ -607,6 +645,16 @@ impl Settings {
         if self.storage.staging_max_age < Duration::from_secs(1) {
             return Err(ConfigError::Invalid(
                 "storage.staging_max_age must be at least 1s".to_owned(),
+            ));
+        }
+        for tag in &mut self.captions.languages {
+            let language = crate::domain::caption::Language::parse(tag)
+                .map_err(|e| ConfigError::Invalid(format!("captions.languages: {e}")))?;
+            *tag = language.as_str().to_owned();
+        }
+        if self.captions.max_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "captions.max_bytes must be at least 1".to_owned(),
             ));
         }
         if self.transcoding.max_failures < 1 {
@@ -740,6 +788,9 @@ mod tests {
             ("PRC_TRANSCODING__RESOLUTIONS__720P", "false"),
             ("PRC_AUTH__API_KEYS", "[\"k1\", \"k2\"]"),
             ("PRC_CONFIG", "/ignored.toml"),
+            ("PRC_URL", "http://ignored.example"),
+            ("PRC_API_KEY", "ignored"),
+            ("PRC_AUTH__ADMIN_KEYS", "a1, a2"),
             ("UNRELATED", "x"),
         ];
         let s = load(Some(&file), &vars, &Overrides::default());
@@ -747,6 +798,10 @@ mod tests {
         assert_eq!(s.server.bind, "127.0.0.1:1");
         assert_eq!(s.transcoding.resolutions.enabled(), vec![360, 480, 1080]);
         assert_eq!(s.auth.api_keys, vec![Secret::new("k1"), Secret::new("k2")]);
+        assert_eq!(
+            s.auth.admin_keys,
+            vec![Secret::new("a1"), Secret::new("a2")]
+        );
 
         let flags = Overrides {
             database_url: Some("sqlite://flag.db".to_owned()),
@@ -811,6 +866,24 @@ mod tests {
         let err = Settings::load_from(None, env(&[("PRC_TRANSCODING__MAX_FAILURES", "0")]), &o)
             .unwrap_err();
         assert!(err.to_string().contains("max_failures"), "{err}");
+    }
+
+    #[test]
+    fn caption_languages_are_normalised_and_checked() {
+        let s = load(
+            None,
+            &[("PRC_CAPTIONS__LANGUAGES", "fr,pt-br,ZH-hans")],
+            &Overrides::default(),
+        );
+        assert_eq!(s.captions.languages, ["fr", "pt-BR", "zh-Hans"]);
+        assert_eq!(s.captions.max_bytes, 20 * 1024 * 1024);
+        let o = Overrides::default();
+        let err = Settings::load_from(None, env(&[("PRC_CAPTIONS__LANGUAGES", "fr,xx")]), &o)
+            .unwrap_err();
+        assert!(err.to_string().contains("captions.languages"), "{err}");
+        let err =
+            Settings::load_from(None, env(&[("PRC_CAPTIONS__MAX_BYTES", "0")]), &o).unwrap_err();
+        assert!(err.to_string().contains("max_bytes"), "{err}");
     }
 
     #[test]

@@ -50,8 +50,17 @@ pub enum ErrorCode {
     InvalidApiKey,
     /// Video API, 403: no API key is configured, so the API is closed.
     ApiDisabled,
+    /// Video API, 400: the media has no audio stream, so there is nothing to
+    /// transcribe.
+    NoAudio,
+    /// Video API, 400: a caption file is not UTF-8 WebVTT.
+    InvalidCaption,
     /// Video API, 404: no video has this UUID.
     VideoNotFound,
+    /// Video API, 404: the video has no caption in this language.
+    CaptionNotFound,
+    /// Video API, 409: a transcription of this video is already pending or running.
+    TranscriptionInProgress,
     /// Video API, 404: anything else not found (a `filePath`, a route).
     NotFound,
     /// Video API, 409: the destination folder overlaps another video's.
@@ -68,6 +77,22 @@ pub enum ErrorCode {
     Unavailable,
     /// Video API, 500: a bug or an unexpected failure (logged).
     InternalError,
+    /// Video and admin API, 409: nothing of this video or job can be retried.
+    NotRetryable,
+    /// Admin API, 401: no `Authorization: Bearer` key.
+    MissingAdminKey,
+    /// Admin API, 401: the key is not one of `auth.admin_keys`.
+    InvalidAdminKey,
+    /// Admin API, 403: no admin key is configured, so the admin API is closed.
+    AdminApiDisabled,
+    /// Admin API, 404: no runner has this id.
+    RunnerNotFound,
+    /// Admin API, 404: no registration token has this id.
+    RegistrationTokenNotFound,
+    /// Admin API, 404: no job has this UUID.
+    JobNotFound,
+    /// Admin API, 400: the job already ended and cannot be cancelled.
+    NotCancellable,
 }
 
 impl ErrorCode {
@@ -82,7 +107,11 @@ impl ErrorCode {
             ErrorCode::MissingApiKey => "missing_api_key",
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::ApiDisabled => "api_disabled",
+            ErrorCode::NoAudio => "no_audio",
+            ErrorCode::InvalidCaption => "invalid_caption",
             ErrorCode::VideoNotFound => "video_not_found",
+            ErrorCode::CaptionNotFound => "caption_not_found",
+            ErrorCode::TranscriptionInProgress => "transcription_in_progress",
             ErrorCode::NotFound => "not_found",
             ErrorCode::FolderConflict => "folder_conflict",
             ErrorCode::Conflict => "conflict",
@@ -91,6 +120,14 @@ impl ErrorCode {
             ErrorCode::MediaToolsUnavailable => "media_tools_unavailable",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::InternalError => "internal_error",
+            ErrorCode::NotRetryable => "not_retryable",
+            ErrorCode::MissingAdminKey => "missing_admin_key",
+            ErrorCode::InvalidAdminKey => "invalid_admin_key",
+            ErrorCode::AdminApiDisabled => "admin_api_disabled",
+            ErrorCode::RunnerNotFound => "runner_not_found",
+            ErrorCode::RegistrationTokenNotFound => "registration_token_not_found",
+            ErrorCode::JobNotFound => "job_not_found",
+            ErrorCode::NotCancellable => "not_cancellable",
         }
     }
 
@@ -149,6 +186,15 @@ pub enum ServiceError {
     /// A submitted file is not usable media (the message says why, without paths).
     #[error("{0}")]
     InvalidMedia(String),
+    /// A transcription was asked of media without an audio stream.
+    #[error("The media has no audio stream: there is nothing to transcribe")]
+    NoAudio,
+    /// A caption file is not acceptable (the message says why).
+    #[error("{0}")]
+    InvalidCaption(String),
+    /// A transcription of this video is already pending or running.
+    #[error("A transcription of this video is already pending or running")]
+    TranscriptionInProgress,
     /// No job has this UUID, or the job/runner token pair does not match it (1.4, 1.10).
     #[error("Unknown runner job")]
     UnknownRunnerJob,
@@ -174,6 +220,14 @@ pub enum ServiceError {
     /// the runner stop the live cleanly (3.4).
     #[error("Live transcoding is not supported by this server")]
     LiveNotSupported,
+    /// A `{videoId}` that is neither an id, a UUID nor a short UUID (the http layer
+    /// names the parameter).
+    #[error("Should have a valid video id (id, short UUID or UUID)")]
+    InvalidVideoRef,
+    /// A retry of a job that did not fail for good, or of a video none of whose jobs
+    /// did (the message says which).
+    #[error("{0}")]
+    NotRetryable(String),
     /// Cancel of a job that already ended.
     #[error(
         "Cannot cancel this job that is not in \"pending\", \"processing\" or \"waiting for parent job\" state"
@@ -195,6 +249,15 @@ impl ServiceError {
     fn video_api_code(&self) -> Option<ErrorCode> {
         Some(match self {
             ServiceError::NotFound("Video") => ErrorCode::VideoNotFound,
+            ServiceError::NotFound("Runner") => ErrorCode::RunnerNotFound,
+            ServiceError::NotFound("Registration token") => ErrorCode::RegistrationTokenNotFound,
+            ServiceError::UnknownRunnerJob => ErrorCode::JobNotFound,
+            ServiceError::NotCancellable => ErrorCode::NotCancellable,
+            ServiceError::NotRetryable(_) => ErrorCode::NotRetryable,
+            ServiceError::NotFound("Caption") => ErrorCode::CaptionNotFound,
+            ServiceError::NoAudio => ErrorCode::NoAudio,
+            ServiceError::InvalidCaption(_) => ErrorCode::InvalidCaption,
+            ServiceError::TranscriptionInProgress => ErrorCode::TranscriptionInProgress,
             ServiceError::Invalid(_) => ErrorCode::InvalidRequest,
             ServiceError::InvalidMedia(_) => ErrorCode::InvalidMedia,
             ServiceError::FolderConflict(_) => ErrorCode::FolderConflict,
@@ -255,6 +318,11 @@ impl ApiError {
     pub fn with_code(mut self, code: ErrorCode) -> ApiError {
         self.code = Some(code);
         self
+    }
+
+    /// The error as the admin API sends it: like the video API, always with a `code`.
+    pub fn for_admin_api(self) -> ApiError {
+        self.for_video_api()
     }
 
     /// The error as the private video API sends it: always with a `code` (the one
@@ -396,7 +464,10 @@ impl ApiError {
             ServiceError::RunnerNameTaken
             | ServiceError::Invalid(_)
             | ServiceError::InvalidMedia(_)
+            | ServiceError::NoAudio
+            | ServiceError::InvalidCaption(_)
             | ServiceError::JobNotPending
+            | ServiceError::InvalidVideoRef
             | ServiceError::InvalidPayload
             | ServiceError::NotCancellable => ApiError::bad_request(detail),
             ServiceError::UnknownRunnerJob => ApiError::not_found(detail),
@@ -405,9 +476,10 @@ impl ApiError {
             ServiceError::JobNotProcessing | ServiceError::LiveNotSupported => {
                 ApiError::bad_request(detail).with_code(ErrorCode::RunnerJobNotInProcessingState)
             }
-            ServiceError::Conflict(_) | ServiceError::FolderConflict(_) => {
-                ApiError::new(StatusCode::CONFLICT, detail)
-            }
+            ServiceError::Conflict(_)
+            | ServiceError::FolderConflict(_)
+            | ServiceError::NotRetryable(_)
+            | ServiceError::TranscriptionInProgress => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::JobNoLongerProcessing => ApiError::new(StatusCode::CONFLICT, detail),
             ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, detail),
             ServiceError::Db(db) => db.into(),

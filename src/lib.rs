@@ -8,7 +8,9 @@
 //! `db` knows which SQL backend runs, and it maps the domain's enums to their stored
 //! form in one place. Time comes from [`clock::Clock`], so tests move it. `socket` is
 //! the `/runners` glue over the `socketio-actix` crate, which knows nothing of this
-//! one; it reaches `service` only through the callbacks `startup` gives it.
+//! one; it reaches `service` only through the callbacks `startup` gives it. `fanout`
+//! relays the event bus between server instances (PostgreSQL LISTEN/NOTIFY, Redis); it
+//! knows the bus and the settings, nothing else.
 
 #![warn(missing_docs)]
 
@@ -18,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod fanout;
 pub mod healthcheck;
 pub mod http;
 pub mod media;

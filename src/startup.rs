@@ -17,7 +17,6 @@ use crate::db::{Db, PoolOptions};
 use crate::http::inflight::{InFlight, TrackInFlight};
 use crate::media::Media;
 use crate::service::Context;
-use crate::service::events::EventBus;
 use crate::shutdown::{Drain, ShutdownHandle, ShutdownListener};
 use crate::state::AppState;
 use crate::storage::{LocalStorage, Storage};
@@ -42,6 +41,9 @@ pub enum StartupError {
     /// The storage backend could not be opened.
     #[error("cannot open storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
+    /// The fan-out settings are not usable.
+    #[error(transparent)]
+    Fanout(#[from] crate::fanout::FanoutError),
 }
 
 /// A built, not yet running, application.
@@ -52,6 +54,32 @@ pub struct Application {
     inflight: InFlight,
     shutdown: ShutdownHandle,
     notifier: tokio::task::JoinHandle<()>,
+    /// The fan-out relay and what stops it (dropping the sender): it outlives the
+    /// drain, so that what requests finishing during a shutdown publish still reaches
+    /// the other instances.
+    relay: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    )>,
+}
+
+/// Stops the relay, once its queue is flushed (or after a second).
+async fn stop_relay(
+    relay: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    )>,
+) {
+    if let Some((task, stop)) = relay {
+        drop(stop);
+        let abort = task.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(1), task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
 }
 
 /// Opens the storage backend described by `settings` (`server.public_url` set).
@@ -86,6 +114,22 @@ pub fn open_database(settings: &Settings) -> Result<Db, crate::db::DbError> {
 /// (which know nothing of the shutdown machinery) learn to stop.
 async fn stopped(mut listener: ShutdownListener) {
     listener.requested().await
+}
+
+/// What the socket hub's periodic round asks, answered by `service`.
+struct HubLookups(Db);
+
+impl crate::socket::notifier::Lookups for HubLookups {
+    async fn pending_jobs(&self) -> Result<bool, crate::error::ServiceError> {
+        crate::service::job_availability::pending_jobs_exist(&self.0).await
+    }
+
+    async fn existing_runners(
+        &self,
+        ids: Vec<i64>,
+    ) -> Result<Vec<i64>, crate::error::ServiceError> {
+        crate::service::runners::existing(&self.0, ids).await
+    }
 }
 
 /// The runners' socket hub: its `/runners` namespace checks runner tokens through
@@ -152,11 +196,16 @@ impl Application {
             settings.server.public_url = Some(crate::config::normalize_public_url(&url)?);
         }
 
-        if settings.auth.api_keys.is_empty() {
+        if settings.auth.api_keys.is_empty() && settings.auth.admin_keys.is_empty() {
             tracing::warn!("{}", crate::http::auth::DISABLED);
+        }
+        if settings.auth.admin_keys.is_empty() {
+            tracing::info!("{}", crate::http::auth::ADMIN_DISABLED);
         }
         let storage = open_storage(&settings)?;
         let shutdown = ShutdownHandle::default();
+        // Events cross to the other instances through the relay, if one is configured.
+        let (events, relay) = crate::fanout::open(&settings)?;
         let state = AppState {
             shutdown: shutdown.listener(),
             hub: runners_hub(&settings.socket, &db),
@@ -164,7 +213,7 @@ impl Application {
                 media: Media::new(settings.media.clone()),
                 settings: Arc::new(settings),
                 db,
-                events: EventBus::default(),
+                events,
                 storage,
                 clock,
             },
@@ -172,18 +221,20 @@ impl Application {
         // What a killed instance left goes before anything is served.
         crate::service::cleanup::run(&state).await;
         // Socket hub: turns job events into `available-jobs` broadcasts.
-        let pending_db = state.db.clone();
-        let mut stop = shutdown.listener();
         let notifier = crate::socket::notifier::spawn(
             state.hub.clone(),
             &state.events,
-            move || {
-                let db = pending_db.clone();
-                async move { crate::service::job_availability::pending_jobs_exist(&db).await }
-            },
+            HubLookups(state.db.clone()),
             &state.settings.socket,
-            async move { stop.requested().await },
+            stopped(shutdown.listener()),
         );
+        let relay = relay.map(|relay| {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = relay.spawn(async move {
+                let _ = stopped.await;
+            });
+            (task, stop)
+        });
         let inflight = InFlight::default();
         let server = Self::server(listener, state.clone(), inflight.clone()).map_err(|source| {
             StartupError::Bind {
@@ -198,6 +249,7 @@ impl Application {
             inflight,
             shutdown,
             notifier,
+            relay,
         })
     }
 
@@ -296,6 +348,7 @@ impl Application {
             stopped(self.shutdown.listener()),
         );
         let background = vec![watchdog, cleanup, webhooks, self.notifier];
+        let relay = self.relay;
         let server_handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {
@@ -305,6 +358,7 @@ impl Application {
                 for task in background {
                     let _ = task.await;
                 }
+                stop_relay(relay).await;
                 return served.unwrap_or_else(|e| Err(std::io::Error::other(e)));
             }
             () = listener.requested() => {}
@@ -319,6 +373,8 @@ impl Application {
         }
         .run()
         .await;
+        // Every request is over, and what they published is queued: relay it, then stop.
+        stop_relay(relay).await;
         // Nothing writes to this instance's staging folder any more: leave it empty
         // rather than to the next instance's sweep.
         let storage = self.state.storage.clone();

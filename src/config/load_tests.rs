@@ -101,14 +101,14 @@ fn environment_values_become_numbers_booleans_and_lists_where_the_setting_wants_
 fn settings_of_features_that_do_not_exist_are_refused_as_unknown_fields() {
     let o = Overrides::default();
     for (key, value) in [
-        ("PRC_AUTH__ADMIN_KEYS", "k"),
+        ("PRC_AUTH__ADMIN_TOKENS", "k"),
         ("PRC_WEBHOOKS__URLS", "http://example.org/hook"),
     ] {
         let err = Settings::load_from(None, env(&[(key, value)]), &o)
             .unwrap_err()
             .to_string();
         let field = if key.contains("ADMIN") {
-            "admin_keys"
+            "admin_tokens"
         } else {
             "urls"
         };
@@ -120,7 +120,7 @@ fn settings_of_features_that_do_not_exist_are_refused_as_unknown_fields() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");
     for text in [
-        "[auth]\nadmin_keys = [\"k\"]\n",
+        "[auth]\nadmin_tokens = [\"k\"]\n",
         "[webhooks]\nurls = [\"http://example.org/hook\"]\n",
     ] {
         std::fs::write(&file, text).unwrap();

@@ -281,15 +281,24 @@ impl Changes {
             (Holder::DropToken, _) => (Some(None), None, None),
             (Holder::Keep | Holder::Assign, _) => (None, None, None),
         };
+        let (failures, error, finished_at) = if rule.reopen {
+            (Some(0), Some(None), Some(None))
+        } else {
+            (
+                rule.count_failure.then(|| failures.saturating_add(1)),
+                rule.set_error.then(|| t.message().map(str::to_owned)),
+                rule.finish.then_some(Some(now)),
+            )
+        };
         Changes {
             state: rule.to,
-            failures: rule.count_failure.then(|| failures.saturating_add(1)),
-            error: rule.set_error.then(|| t.message().map(str::to_owned)),
+            failures,
+            error,
             job_token_hash: token,
             runner_id: runner,
             progress: rule.clear_progress.then_some(None),
             started_at: started,
-            finished_at: rule.finish.then_some(Some(now)),
+            finished_at,
             updated_at: now,
         }
     }
@@ -408,10 +417,15 @@ pub fn of_videos(conn: &mut DbConnection, video_ids: &[i64]) -> Result<Vec<Job>,
     )
 }
 
-/// The states of every job of a video. Locks nothing.
-pub fn states_of_video(conn: &mut DbConnection, video_id: i64) -> Result<Vec<JobState>, DbError> {
+/// The states of the jobs of a video that are of one of `types`. Locks nothing.
+pub fn states_of_video(
+    conn: &mut DbConnection,
+    video_id: i64,
+    types: &[JobType],
+) -> Result<Vec<JobState>, DbError> {
     let states: Vec<i32> = runner_jobs::table
         .filter(runner_jobs::video_id.eq(video_id))
+        .filter(runner_jobs::job_type.eq_any(type_names(types)))
         .select(runner_jobs::state)
         .load(conn)?;
     states
@@ -420,13 +434,16 @@ pub fn states_of_video(conn: &mut DbConnection, video_id: i64) -> Result<Vec<Job
         .collect()
 }
 
-/// The most recent error message among a video's errored jobs. Locks nothing.
+/// The most recent error message among a video's errored jobs of one of `types`.
+/// Locks nothing.
 pub fn last_error_of_video(
     conn: &mut DbConnection,
     video_id: i64,
+    types: &[JobType],
 ) -> Result<Option<String>, DbError> {
     Ok(runner_jobs::table
         .filter(runner_jobs::video_id.eq(video_id))
+        .filter(runner_jobs::job_type.eq_any(type_names(types)))
         .filter(runner_jobs::error.is_not_null())
         .filter(runner_jobs::state.eq(JobState::Errored))
         .order(runner_jobs::updated_at.desc())

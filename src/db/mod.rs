@@ -3,6 +3,8 @@
 //! which SQL backend runs; everything above it calls plain functions taking a
 //! `&mut DbConnection`, run off the async workers through [`Db::run`].
 
+pub mod admin;
+pub mod captions;
 pub mod connection_log;
 pub mod folders;
 pub mod jobs;

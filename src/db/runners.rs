@@ -67,6 +67,21 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
     Ok(diesel::delete(runners::table.find(id)).execute(conn)? > 0)
 }
 
+/// Which of the runners `ids` exist (in no particular order).
+pub fn existing(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<i64>, DbError> {
+    let mut found = Vec::with_capacity(ids.len());
+    // Bounded lists: SQLite allows 32766 bound parameters, PostgreSQL 65535.
+    for chunk in ids.chunks(1000) {
+        found.extend(
+            runners::table
+                .filter(runners::id.eq_any(chunk))
+                .select(runners::id)
+                .load::<i64>(conn)?,
+        );
+    }
+    Ok(found)
+}
+
 /// Records a contact from `ip` if the last one is older than `stale_before`, and a
 /// changed version when given. Returns whether a row was written.
 pub fn touch_contact(

@@ -85,6 +85,9 @@ diesel::table! {
         storage_key -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        source -> Text,
+        size -> BigInt,
+        job_id -> Nullable<BigInt>,
     }
 }
 

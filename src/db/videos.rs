@@ -100,6 +100,19 @@ pub fn set_state(
     Ok(())
 }
 
+/// Sets the video's language (the one its transcription detected).
+pub fn set_language(
+    conn: &mut DbConnection,
+    id: i64,
+    language: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(videos::table.find(id))
+        .set((videos::language.eq(language), videos::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Stores a file row, replacing the one of the same video, kind and resolution (a
 /// re-run of a job overwrites its rendition).
 pub fn replace_file(

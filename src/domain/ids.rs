@@ -249,8 +249,9 @@ impl TokenHash {
     }
 }
 
-/// How a runner names a video in an input URL: its UUID or its numeric id (PeerTube
-/// also takes short UUIDs, which this service never hands out).
+/// How a runner names a video in an input URL: its numeric id, its UUID (v4) or its
+/// short UUID (the 22-character base58 form PeerTube also takes; this service never
+/// hands one out), as PeerTube's `isIdOrUUIDValid` after `toCompleteUUID`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoRef {
     /// The numeric id.
@@ -260,14 +261,35 @@ pub enum VideoRef {
 }
 
 impl VideoRef {
-    /// Reads a `{videoId}` path segment; `None` when it names no video this service
-    /// could have.
+    /// Reads a `{videoId}` path segment; `None` when it is none of the three forms
+    /// (PeerTube answers 400 then).
     pub fn parse(s: &str) -> Option<VideoRef> {
         if let Ok(id) = s.parse::<i64>() {
             return Some(VideoRef::Id(id));
         }
-        VideoUuid::from_stored(s).ok().map(VideoRef::Uuid)
+        if let Ok(uuid) = VideoUuid::parse(s) {
+            return Some(VideoRef::Uuid(uuid));
+        }
+        let long = short_uuid(s)?.hyphenated().to_string();
+        VideoUuid::parse(&long).ok().map(VideoRef::Uuid)
     }
+}
+
+/// The alphabet of PeerTube's short UUIDs (the `short-uuid` package's flickrBase58).
+const SHORT_UUID_ALPHABET: &[u8] = b"123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// The UUID a 22-character short UUID stands for (its base58 digits, most significant
+/// first), or `None`.
+fn short_uuid(s: &str) -> Option<Uuid> {
+    if s.len() != 22 {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for b in s.bytes() {
+        let digit = SHORT_UUID_ALPHABET.iter().position(|c| *c == b)?;
+        n = n.checked_mul(58)?.checked_add(digit as u128)?;
+    }
+    Some(Uuid::from_u128(n))
 }
 
 #[cfg(test)]
@@ -332,5 +354,35 @@ mod tests {
         assert_eq!(VideoRef::parse("42"), Some(VideoRef::Id(42)));
         assert_eq!(VideoRef::parse(&u.to_string()), Some(VideoRef::Uuid(u)));
         assert_eq!(VideoRef::parse("nope"), None);
+        // PeerTube's short form of a UUID: base58 of its 128 bits.
+        let long = "b1a0d7b4-7b1d-4c8e-9d1a-3c7a2f1e0b9d";
+        let short = {
+            let mut n = Uuid::parse_str(long).unwrap().as_u128();
+            let mut digits = Vec::new();
+            while n > 0 {
+                digits.push(SHORT_UUID_ALPHABET[(n % 58) as usize]);
+                n /= 58;
+            }
+            while digits.len() < 22 {
+                digits.push(b'1');
+            }
+            digits.reverse();
+            String::from_utf8(digits).unwrap()
+        };
+        assert_eq!(
+            VideoRef::parse(&short),
+            Some(VideoRef::Uuid(VideoUuid::parse(long).unwrap()))
+        );
+        assert_eq!(
+            VideoRef::parse("0000000000000000000l00"),
+            None,
+            "0 and l are not base58"
+        );
+        // Not v4, or not canonical: PeerTube's isUUID(v, 4) refuses them.
+        assert_eq!(VideoRef::parse("b1a0d7b47b1d4c8e9d1a3c7a2f1e0b9d"), None);
+        assert_eq!(
+            VideoRef::parse("b1a0d7b4-7b1d-1c8e-9d1a-3c7a2f1e0b9d"),
+            None
+        );
     }
 }

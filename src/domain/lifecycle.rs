@@ -71,6 +71,11 @@ pub enum Transition {
     ParentFailed,
     /// Its parent was cancelled.
     ParentCancelled,
+    /// An operator or application retries a job that failed for good: it is offered
+    /// again, with a fresh budget of attempts.
+    Reopen,
+    /// Its parent is retried ([`Transition::Reopen`]): it waits for it again.
+    ParentReopened,
 }
 
 /// What a transition does to the runner holding the job.
@@ -97,6 +102,9 @@ pub enum Cascade {
     /// Its waiting descendants become PARENT_CANCELLED
     /// ([`Transition::ParentCancelled`]).
     Cancel,
+    /// Its descendants that failed with it wait for it again
+    /// ([`Transition::ParentReopened`]).
+    Reopen,
 }
 
 impl Cascade {
@@ -106,6 +114,7 @@ impl Cascade {
             Cascade::Release => Transition::ReleaseChild,
             Cascade::Fail => Transition::ParentFailed,
             Cascade::Cancel => Transition::ParentCancelled,
+            Cascade::Reopen => Transition::ParentReopened,
         }
     }
 }
@@ -129,6 +138,9 @@ pub struct Rule {
     pub finish: bool,
     /// What the jobs waiting for this one do.
     pub cascade: Option<Cascade>,
+    /// The job leaves a final state: `failures` back to 0, `error` and `finished_at`
+    /// cleared (a retry). Only these transitions start from a final state.
+    pub reopen: bool,
 }
 
 use JobState::*;
@@ -136,6 +148,8 @@ use JobState::*;
 const PROCESSING: &[JobState] = &[Processing];
 const COMPLETING: &[JobState] = &[Completing];
 const WAITING: &[JobState] = &[WaitingForParentJob];
+const ERRORED: &[JobState] = &[Errored];
+const PARENT_ERRORED: &[JobState] = &[ParentErrored];
 
 impl Transition {
     /// The table.
@@ -149,6 +163,7 @@ impl Transition {
             set_error: false,
             finish: false,
             cascade: None,
+            reopen: false,
         };
         let failed = Rule {
             to: Errored,
@@ -233,6 +248,21 @@ impl Transition {
                 cascade: Some(Cascade::Cancel),
                 ..base
             },
+            Transition::Reopen => Rule {
+                from: ERRORED,
+                holder: Holder::Release,
+                clear_progress: true,
+                cascade: Some(Cascade::Reopen),
+                reopen: true,
+                ..base
+            },
+            Transition::ParentReopened => Rule {
+                from: PARENT_ERRORED,
+                to: WaitingForParentJob,
+                cascade: Some(Cascade::Reopen),
+                reopen: true,
+                ..base
+            },
         }
     }
 
@@ -286,6 +316,8 @@ pub struct TypePolicy {
     pub stall: StallPolicy,
     /// The file fields `success` must carry (1.8).
     pub success_files: &'static [&'static str],
+    /// The `payload[...]` text fields `success` must carry (1.8).
+    pub success_fields: &'static [&'static str],
     /// `update` carries live chunks (3.4); other types take no payload in updates.
     pub live_chunks: bool,
     /// The state of the job's video is recomputed whenever the job ends.
@@ -299,6 +331,7 @@ pub fn policy(job_type: JobType) -> TypePolicy {
         retries_errors: true,
         stall: StallPolicy::RequeueAfterVodWindow,
         success_files: &["videoFile"],
+        success_fields: &[],
         live_chunks: false,
         video_follows_jobs: true,
     };
@@ -313,6 +346,7 @@ pub fn policy(job_type: JobType) -> TypePolicy {
             retries_errors: false,
             stall: StallPolicy::FailAfterLiveWindow,
             success_files: &[],
+            success_fields: &[],
             live_chunks: true,
             video_follows_jobs: false,
         },
@@ -322,6 +356,7 @@ pub fn policy(job_type: JobType) -> TypePolicy {
         },
         JobType::VideoTranscription => TypePolicy {
             success_files: &["vttFile"],
+            success_fields: &["inputLanguage"],
             video_follows_jobs: false,
             ..vod
         },

@@ -22,6 +22,8 @@ fn every_transition() -> Vec<Transition> {
         Transition::ReleaseChild,
         Transition::ParentFailed,
         Transition::ParentCancelled,
+        Transition::Reopen,
+        Transition::ParentReopened,
     ]
 }
 
@@ -50,13 +52,21 @@ fn transitions_start_only_from_their_source_states() {
 fn nothing_leaves_a_final_state_and_every_transition_moves() {
     for t in every_transition() {
         let rule = t.rule();
-        assert!(rule.from.iter().all(|s| !s.is_final()), "{t:?}");
+        // Only a retry leaves a final state, and it leads to one that is not.
+        assert_eq!(rule.from.iter().any(|s| s.is_final()), rule.reopen, "{t:?}");
+        assert!(!(rule.reopen && rule.to.is_final()), "{t:?}");
         assert!(!rule.from.contains(&rule.to), "{t:?} goes nowhere");
         // A job that ends gets its finish time; one that does not, none.
         assert_eq!(rule.finish, rule.to.is_final(), "{t:?}");
-        // Children only ever leave WAITING_FOR_PARENT_JOB.
+        // Children only ever leave WAITING_FOR_PARENT_JOB, or, when their parent is
+        // retried, the PARENT_ERRORED its failure left them in.
         if let Some(c) = rule.cascade {
-            assert_eq!(c.transition().rule().from, [WaitingForParentJob]);
+            let expected: &[JobState] = if rule.reopen {
+                &[ParentErrored]
+            } else {
+                &[WaitingForParentJob]
+            };
+            assert_eq!(c.transition().rule().from, expected, "{t:?}");
         }
     }
 }
@@ -165,7 +175,14 @@ fn success_requires_the_files_of_its_type() {
         policy(JobType::VideoTranscription).success_files,
         ["vttFile"]
     );
+    assert_eq!(
+        policy(JobType::VideoTranscription).success_fields,
+        ["inputLanguage"]
+    );
     for t in JobType::ALL {
+        if t != JobType::VideoTranscription {
+            assert!(policy(t).success_fields.is_empty(), "{t}");
+        }
         let p = policy(t);
         assert!(
             p.success_files
@@ -182,5 +199,28 @@ fn success_requires_the_files_of_its_type() {
                     | JobType::VodAudioMergeTranscoding
             )
         );
+    }
+}
+
+#[test]
+fn a_retry_reopens_an_errored_job_and_the_descendants_that_failed_with_it() {
+    let r = Transition::Reopen.rule();
+    assert_eq!(
+        (r.from, r.to, r.holder, r.reopen, r.count_failure),
+        (&[Errored][..], Pending, Holder::Release, true, false)
+    );
+    assert_eq!(r.cascade, Some(Cascade::Reopen));
+    let c = Transition::ParentReopened.rule();
+    assert_eq!(
+        (c.from, c.to, c.reopen, c.cascade),
+        (
+            &[ParentErrored][..],
+            WaitingForParentJob,
+            true,
+            Some(Cascade::Reopen)
+        )
+    );
+    for s in JobState::ALL {
+        assert_eq!(Transition::Reopen.allowed_from(s), s == Errored, "{s:?}");
     }
 }

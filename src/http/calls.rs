@@ -6,19 +6,22 @@
 //! do. Which states a call allows, and whether the tokens match, is the service's to
 //! say.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde_json::{Map, Value};
 
-use super::extract::{ClientIp, Fields, JsonObject};
+use super::extract::{ClientIp, Fields};
 use super::multipart::RunnerForm;
+use super::runner_body::{self, RunnerBody};
 use crate::domain::ids::{JobToken, RunnerToken};
 use crate::domain::runner_input::parse_progress;
 use crate::error::ApiError;
-use crate::service::jobs::JobCredentials;
+use crate::service::files::Staging;
+use crate::service::jobs::{JobCredentials, UploadedFile};
 use crate::state::AppState;
 
 /// What a job-scoped JSON call carries besides its credentials.
@@ -76,10 +79,10 @@ impl<B: CallBody> FromRequest for JobCall<B> {
     type Future = Pin<Box<dyn Future<Output = Result<JobCall<B>, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let json = JsonObject::from_request(req, payload);
+        let json = RunnerBody::from_request(req, payload);
         let req = req.clone();
         Box::pin(async move {
-            let JsonObject(body) = json.await?;
+            let RunnerBody(body) = json.await?;
             let mut fields = Fields::new(&body);
             let creds = credentials(&mut fields, &req);
             let call_body = B::read(&mut fields, &req);
@@ -93,9 +96,51 @@ impl<B: CallBody> FromRequest for JobCall<B> {
     }
 }
 
-/// A job-scoped runner call with a multipart body (update, success), its text fields
+/// The body of `update` or `success` past its text fields: the rest of a multipart
+/// form (its files, unread), or nothing (a JSON or form-urlencoded body, which
+/// carries no file).
+pub enum CallForm {
+    /// `multipart/form-data`, from its first file part on.
+    Multipart(Box<RunnerForm>),
+    /// Any other body, read whole: its fields are all there is.
+    Fields(BTreeMap<String, String>),
+}
+
+impl CallForm {
+    /// The text fields and the files (`payload[key]` with `key` in `accepted`) of
+    /// the rest of the body (see [`RunnerForm::read_files`]).
+    pub async fn read_files(
+        self,
+        staging: &Staging,
+        accepted: &[&str],
+    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, UploadedFile>), ApiError> {
+        match self {
+            CallForm::Multipart(form) => (*form).read_files(staging, accepted).await,
+            CallForm::Fields(fields) => Ok((fields, BTreeMap::new())),
+        }
+    }
+
+    /// Reads and drops the rest of the body.
+    pub async fn drain(self) {
+        if let CallForm::Multipart(form) = self {
+            (*form).drain().await;
+        }
+    }
+
+    /// Answers `e` once the rest of the body is read.
+    pub async fn fail(self, e: ApiError) -> ApiError {
+        match self {
+            CallForm::Multipart(form) => (*form).fail(e).await,
+            CallForm::Fields(_) => e,
+        }
+    }
+}
+
+/// A job-scoped runner call that may upload files (update, success), its text fields
 /// read and checked: the rest of the body (the files) is still unread in `form`, so
-/// that nothing large is read before the tokens are checked.
+/// that nothing large is read before the tokens are checked. The body is multipart
+/// as runners send it, or JSON or form-urlencoded ([`runner_body`]), as PeerTube also
+/// takes.
 pub struct JobForm {
     /// The job and the runner's tokens.
     pub creds: JobCredentials,
@@ -103,8 +148,15 @@ pub struct JobForm {
     pub progress: Option<i32>,
     /// The client IP (behind trusted proxies).
     pub ip: String,
-    /// The body, from its first file part on.
-    pub form: RunnerForm,
+    /// The rest of the body.
+    pub form: CallForm,
+}
+
+fn is_multipart(req: &HttpRequest) -> bool {
+    req.mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA)
 }
 
 impl FromRequest for JobForm {
@@ -113,6 +165,19 @@ impl FromRequest for JobForm {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
+        if !is_multipart(&req) {
+            let body = runner_body::read(&req, payload.take());
+            return Box::pin(async move {
+                let fields = runner_body::text_fields(&body.await?);
+                let (creds, progress) = check_form_fields(&fields, &req)?;
+                Ok(JobForm {
+                    creds,
+                    progress,
+                    ip: client_ip(&req),
+                    form: CallForm::Fields(fields),
+                })
+            });
+        }
         let limit = req
             .app_data::<web::Data<AppState>>()
             .map_or(u64::MAX, |s| s.settings.limits.runner_upload_bytes);
@@ -122,12 +187,16 @@ impl FromRequest for JobForm {
             .and_then(|body| RunnerForm::open(&req, body, limit));
         Box::pin(async move {
             let mut form = opened?;
-            match read_form_fields(&mut form, &req).await {
+            let read = match form.read_fields().await {
+                Ok(fields) => check_form_fields(fields, &req),
+                Err(e) => Err(e),
+            };
+            match read {
                 Ok((creds, progress)) => Ok(JobForm {
                     creds,
                     progress,
                     ip: client_ip(&req),
-                    form,
+                    form: CallForm::Multipart(Box::new(form)),
                 }),
                 // The runner reads the answer only once its body is consumed.
                 Err(e) => Err(form.fail(e).await),
@@ -136,13 +205,12 @@ impl FromRequest for JobForm {
     }
 }
 
-async fn read_form_fields(
-    form: &mut RunnerForm,
+/// The credentials and `progress` of a form's text fields.
+fn check_form_fields(
+    text: &BTreeMap<String, String>,
     req: &HttpRequest,
 ) -> Result<(JobCredentials, Option<i32>), ApiError> {
-    let body: Map<String, Value> = form
-        .read_fields()
-        .await?
+    let body: Map<String, Value> = text
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();

@@ -179,6 +179,14 @@ impl<'a> Fields<'a> {
         );
     }
 
+    /// Records that query parameter `name` is invalid, with a message.
+    pub fn invalid_query(&mut self, name: &str, value: &str, msg: &str) {
+        self.errors.insert(
+            name.to_owned(),
+            json!({"type": "field", "value": shorten(value), "msg": msg, "path": name, "location": "query"}),
+        );
+    }
+
     /// An optional array of strings (absent or `null` is `None`); anything else is
     /// invalid.
     pub fn optional_str_array(&mut self, name: &str) -> Option<Vec<String>> {

@@ -2,18 +2,34 @@
 //! body, answered with the raw file (a single byte range honoured: [`super::objects`])
 //! or a redirect to object storage.
 
+#[allow(unused_imports, reason = "schemas named by the API document")]
+use crate::http::openapi::schemas::*;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::calls::{CallBody, JobCall};
 use super::extract::Fields;
 use super::objects;
 use crate::domain::runner_input::is_task_file_name;
-use crate::error::ApiError;
+use crate::error::{ApiError, ServiceError};
 use crate::service::inputs::InputKind;
 use crate::service::jobs::downloads;
 use crate::state::AppState;
 
 /// `…/files/videos/{videoId}/max-quality`: the best video file.
+#[utoipa::path(
+    post,
+    path = "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoId}/max-quality",
+    tag = "Runner Files",
+    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID)")),
+    request_body(content((JobTokensBody = "application/json"))),
+    responses(
+        (status = 200, description = "The file (one byte range honoured: 206)", content_type = "application/octet-stream", body = [u8]),
+        (status = 206, description = "A byte range of the file", content_type = "application/octet-stream", body = [u8]),
+        (status = 400, description = "Invalid fields or `videoId`, or the job is not processing", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "Job is not associated to this video", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "Unknown runner job, video or file", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn max_quality(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -24,6 +40,20 @@ pub async fn max_quality(
 }
 
 /// `…/files/videos/{videoId}/max-quality/audio`: the best audio file.
+#[utoipa::path(
+    post,
+    path = "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoId}/max-quality/audio",
+    tag = "Runner Files",
+    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID)")),
+    request_body(content((JobTokensBody = "application/json"))),
+    responses(
+        (status = 200, description = "The file (one byte range honoured: 206)", content_type = "application/octet-stream", body = [u8]),
+        (status = 206, description = "A byte range of the file", content_type = "application/octet-stream", body = [u8]),
+        (status = 400, description = "Invalid fields or `videoId`, or the job is not processing", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "Job is not associated to this video", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "Unknown runner job, video or file", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn max_quality_audio(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -34,6 +64,20 @@ pub async fn max_quality_audio(
 }
 
 /// `…/files/videos/{videoId}/previews/max-quality`: the preview image.
+#[utoipa::path(
+    post,
+    path = "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoId}/previews/max-quality",
+    tag = "Runner Files",
+    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID)")),
+    request_body(content((JobTokensBody = "application/json"))),
+    responses(
+        (status = 200, description = "The file (one byte range honoured: 206)", content_type = "application/octet-stream", body = [u8]),
+        (status = 206, description = "A byte range of the file", content_type = "application/octet-stream", body = [u8]),
+        (status = 400, description = "Invalid fields or `videoId`, or the job is not processing", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "Job is not associated to this video", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "Unknown runner job, video or file", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn preview(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -60,6 +104,20 @@ impl CallBody for TaskFileName {
 
 /// `…/files/videos/{videoId}/studio/task-files/{filename}`: an intro, outro or
 /// watermark named by one of the job's tasks.
+#[utoipa::path(
+    post,
+    path = "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoId}/studio/task-files/{filename}",
+    tag = "Runner Files",
+    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID)"), ("filename" = String, Path, description = "A task file named by one of the job's tasks")),
+    request_body(content((JobTokensBody = "application/json"))),
+    responses(
+        (status = 200, description = "The file (one byte range honoured: 206)", content_type = "application/octet-stream", body = [u8]),
+        (status = 206, description = "A byte range of the file", content_type = "application/octet-stream", body = [u8]),
+        (status = 400, description = "Invalid fields or `videoId`, or the job is not processing", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "Job is not associated to this video", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "Unknown runner job, video or file", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn studio_task_file(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -77,6 +135,20 @@ async fn serve<B>(
     video_ref: &str,
     kind: InputKind,
 ) -> Result<HttpResponse, ApiError> {
-    let delivery = downloads::deliver_input(state, &call.creds, &call.ip, video_ref, kind).await?;
+    let delivery = downloads::deliver_input(state, &call.creds, &call.ip, video_ref, kind)
+        .await
+        .map_err(|e| match e {
+            // After the job-token check, as PeerTube's validators: a 400 naming it.
+            ServiceError::InvalidVideoRef => {
+                let body = serde_json::Map::new();
+                let mut fields = Fields::new(&body);
+                fields.invalid_param("videoId", video_ref, &e.to_string());
+                fields
+                    .finish(req.path())
+                    .err()
+                    .unwrap_or_else(|| ApiError::from(e))
+            }
+            other => other.into(),
+        })?;
     objects::respond(req, delivery).await
 }

@@ -1,14 +1,19 @@
 //! HTTP surface. [`configure`] is the one route table of the whole API.
 
+pub mod admin;
 pub mod auth;
 pub mod calls;
+pub mod captions;
 pub mod extract;
 pub mod files;
 pub mod health;
 pub mod inflight;
 pub mod jobs;
+pub mod listing;
 pub mod multipart;
 pub mod objects;
+pub mod openapi;
+pub mod runner_body;
 pub mod runners;
 pub mod socket;
 pub mod static_files;
@@ -28,6 +33,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
         // Engine.IO: GET and POST (polling), GET + Upgrade (WebSocket); `/socket.io/` too,
         // since NormalizePath trims the trailing slash.
         .route("/socket.io", web::route().to(socket::socket_io))
+        // The OpenAPI document and Swagger UI (`openapi`).
+        .route("/api/openapi.json", web::get().to(openapi::document))
+        .route("/api/docs", web::get().to(openapi::ui_index))
+        .route("/api/docs/{file:.+}", web::get().to(openapi::ui_file))
         .service(
             web::scope("/api/v1/runners")
                 .route("/register", web::post().to(runners::register))
@@ -50,7 +59,27 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                             "/studio/task-files/{filename}",
                             web::post().to(files::studio_task_file),
                         ),
-                ),
+                )
+                // Admin API (PeerTube's paths); `/{runnerId}` last, after every
+                // one-segment path of this scope.
+                .route("", web::get().to(admin::list_runners))
+                .route(
+                    "/registration-tokens/generate",
+                    web::post().to(admin::generate_registration_token),
+                )
+                .route(
+                    "/registration-tokens",
+                    web::get().to(admin::list_registration_tokens),
+                )
+                .route(
+                    "/registration-tokens/{id}",
+                    web::delete().to(admin::delete_registration_token),
+                )
+                .route("/jobs", web::get().to(admin::list_jobs))
+                .route("/jobs/{jobUUID}/cancel", web::post().to(admin::cancel_job))
+                .route("/jobs/{jobUUID}/retry", web::post().to(admin::retry_job))
+                .route("/jobs/{jobUUID}", web::delete().to(admin::delete_job))
+                .route("/{runnerId}", web::delete().to(admin::delete_runner)),
         )
         .service(
             web::scope("/api/v1/videos")
@@ -58,6 +87,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                 .route("", web::get().to(videos::list))
                 .route("/{uuid}", web::get().to(videos::get))
                 .route("/{uuid}", web::delete().to(videos::delete))
+                .route(
+                    "/{uuid}/transcription",
+                    web::post().to(captions::transcribe),
+                )
+                .route("/{uuid}/captions", web::get().to(captions::list))
+                .route("/{uuid}/captions/{lang}", web::put().to(captions::put))
+                .route(
+                    "/{uuid}/captions/{lang}",
+                    web::delete().to(captions::delete),
+                )
+                .route("/{uuid}/retry", web::post().to(videos::retry))
                 .route("/{uuid}/events", web::get().to(video_events::events)),
         )
         .service(
@@ -66,6 +106,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                 .route("/{id}", web::get().to(webhooks::get))
                 .route("/{id}/redeliver", web::post().to(webhooks::redeliver)),
         )
+        .route("/api/v1/transcriptions", web::post().to(captions::create))
         .service(
             web::resource(format!("{serve_path}/{{key:.+}}"))
                 .route(web::get().to(static_files::serve))

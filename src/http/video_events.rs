@@ -29,6 +29,19 @@ use crate::state::AppState;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The stream of one video.
+#[utoipa::path(
+    get,
+    path = "/api/v1/videos/{uuid}/events",
+    tag = "Videos",
+    params(("uuid" = String, Path, description = "Video UUID")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "Server-Sent Events: `video` (the resource) first, then each webhook event of the video (`id:` its `webhook-id`, `data:` the webhook's body) and `progress`; ends after `video.deleted`", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such video (`video_not_found`)", content_type = "application/problem+json", body = crate::http::openapi::schemas::Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = crate::http::openapi::schemas::Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = crate::http::openapi::schemas::Problem)
+    )
+)]
 pub async fn events(
     state: web::Data<AppState>,
     _key: ApiKey,

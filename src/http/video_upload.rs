@@ -42,7 +42,7 @@ fn parse_resolutions(v: &str) -> Result<Vec<u32>, ApiError> {
 
 /// Reads a multipart submission: field `videoFile` (required, once) and the optional
 /// text fields `name`, `baseFilename`, `destination`, `hls`, `webVideos`,
-/// `resolutions` (comma-separated), `callbackUrl`, in any order. Unknown fields are refused. The
+/// `resolutions` (comma-separated), `transcription`, `callbackUrl`, in any order. Unknown fields are refused. The
 /// body is drained before an error is answered.
 pub async fn read_multipart(
     state: &AppState,
@@ -68,6 +68,7 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
     let mut destination = None;
     let mut callback_url = None;
     let mut options = OutputOptions::default();
+    let mut transcription = false;
     while let Some(part) = form.next().await? {
         let name = part.name().to_owned();
         if name == "videoFile" {
@@ -89,6 +90,7 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
                 | "resolutions"
                 | "resolutions[]"
                 | "callbackUrl"
+                | "transcription"
         ) {
             return Err(ApiError::bad_request(format!(
                 "Unknown field `{}`",
@@ -106,6 +108,7 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
             "callbackUrl" => callback_url = Some(value),
             "hls" => options.hls = Some(parse_bool(&name, &value)?),
             "webVideos" => options.web_videos = Some(parse_bool(&name, &value)?),
+            "transcription" => transcription = parse_bool(&name, &value)?,
             _ => options
                 .resolutions
                 .get_or_insert_with(Vec::new)
@@ -124,11 +127,13 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
         destination: destination.filter(|n| !n.is_empty()),
         options,
         callback_url: callback_url.filter(|u| !u.is_empty()),
+        transcription,
     })
 }
 
 /// Reads a JSON submission: `{"filePath": "<storage key>", "name"?, "baseFilename"?,
-/// "destination"?, "hls"?, "webVideos"?, "resolutions"?: [int], "callbackUrl"?}`.
+/// "destination"?, "hls"?, "webVideos"?, "resolutions"?: [int], "transcription"?,
+/// "callbackUrl"?}`.
 pub fn from_json(body: &Map<String, Value>, path: &str) -> Result<Submission, ApiError> {
     let mut fields = Fields::new(body);
     let key = fields.required_str("filePath", 1, 1024);
@@ -174,5 +179,6 @@ pub fn from_json(body: &Map<String, Value>, path: &str) -> Result<Submission, Ap
             resolutions,
         },
         callback_url,
+        transcription: flag("transcription")?.unwrap_or(false),
     })
 }

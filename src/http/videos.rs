@@ -3,6 +3,8 @@
 //! Every route needs `Authorization: Bearer <api key>`, and every error carries a
 //! machine-readable `code` ([`ApiError::for_video_api`]; the README lists them).
 
+#[allow(unused_imports, reason = "schemas named by the API document")]
+use crate::http::openapi::schemas::*;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
@@ -21,6 +23,23 @@ fn video_uuid(raw: &str) -> Result<VideoUuid, ApiError> {
 }
 
 /// Submits a video: 201 with the video resource and a `Location` header.
+#[utoipa::path(
+    post,
+    path = "/api/v1/videos",
+    tag = "Videos",
+    request_body(content((VideoUpload = "multipart/form-data"), (VideoFromStorage = "application/json"))),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 201, description = "Submitted: the video resource (`Location` names it)", body = videos::VideoView),
+        (status = 400, description = "Invalid field or `filePath` (`invalid_request`), or not usable media (`invalid_media`)", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "The folder overlaps another video's (`folder_conflict`)", content_type = "application/problem+json", body = Problem),
+        (status = 413, description = "Larger than `limits.video_upload_bytes` (`payload_too_large`)", content_type = "application/problem+json", body = Problem),
+        (status = 415, description = "Neither multipart nor JSON (`unsupported_media_type`)", content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "ffprobe/ffmpeg missing (`media_tools_unavailable`) or database down (`unavailable`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -62,6 +81,19 @@ async fn create_video(
 }
 
 /// One video.
+#[utoipa::path(
+    get,
+    path = "/api/v1/videos/{uuid}",
+    tag = "Videos",
+    params(("uuid" = String, Path, description = "Video UUID")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "The video resource", body = videos::VideoView),
+        (status = 404, description = "No such video (`video_not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     _key: ApiKey,
@@ -76,6 +108,19 @@ pub async fn get(
 }
 
 /// A page of videos: `?start=0&count=15&state=<name>` (`count` at most 100).
+#[utoipa::path(
+    get,
+    path = "/api/v1/videos",
+    tag = "Videos",
+    params(("start" = Option<i64>, Query, description = "Rows skipped (≥ 0)"), ("count" = Option<i64>, Query, description = "Rows returned (0..100, default 15)"), ("state" = Option<String>, Query, description = "Only videos in this state (`importing`, `transcoding`, `playable`, `published`, `failed`)")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "A page of videos, newest first", body = videos::VideoPage),
+        (status = 400, description = "Invalid parameter (`invalid_request`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -115,6 +160,19 @@ async fn list_videos(state: &AppState, req: &HttpRequest) -> Result<HttpResponse
 }
 
 /// Deletes a video, its jobs and its files: 204.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/videos/{uuid}",
+    tag = "Videos",
+    params(("uuid" = String, Path, description = "Video UUID")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 204, description = "Deleted: its jobs cancelled, its recorded files removed"),
+        (status = 404, description = "No such video (`video_not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     _key: ApiKey,
@@ -123,6 +181,38 @@ pub async fn delete(
     async {
         videos::delete(&state, video_uuid(&uuid)?).await?;
         Ok(HttpResponse::NoContent().finish())
+    }
+    .await
+    .map_err(ApiError::for_video_api)
+}
+
+/// Retries what failed of a video: 200 with the video resource (its errored jobs
+/// offered again, those that failed with them waiting again); 409 `not_retryable`
+/// when none of its jobs failed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/videos/{uuid}/retry",
+    tag = "Videos",
+    description = "Re-plans what failed: the video's errored jobs are offered again (fresh attempts), the jobs that failed with them wait again.",
+    params(("uuid" = String, Path, description = "Video UUID")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "The video resource, transcoding again", body = videos::VideoView),
+        (status = 404, description = "No such video (`video_not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "No job of the video failed (`not_retryable`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
+pub async fn retry(
+    state: web::Data<AppState>,
+    _key: ApiKey,
+    uuid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    async {
+        let uuid = video_uuid(&uuid)?;
+        crate::service::jobs::retry_video(&state, uuid).await?;
+        Ok(HttpResponse::Ok().json(videos::get(&state, uuid).await?))
     }
     .await
     .map_err(ApiError::for_video_api)

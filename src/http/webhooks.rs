@@ -10,7 +10,8 @@ use crate::db::webhooks::DeliveryFilter;
 use crate::domain::ids::VideoUuid;
 use crate::domain::webhook::{DeliveryState, EventType};
 use crate::error::{ApiError, ServiceError};
-use crate::service::webhooks::deliveries;
+use crate::http::openapi::schemas::Problem;
+use crate::service::webhooks::deliveries::{self, DeliveryPage, DeliveryView};
 use crate::state::AppState;
 
 fn delivery_id(raw: &str) -> Result<i64, ApiError> {
@@ -51,6 +52,26 @@ fn query(req: &HttpRequest) -> Result<(DeliveryFilter, i64, i64), ApiError> {
 }
 
 /// A page of deliveries, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/deliveries",
+    tag = "Webhooks",
+    params(
+        ("video" = Option<String>, Query, description = "Only this video's (UUID)"),
+        ("event" = Option<EventType>, Query, description = "Only events of this type"),
+        ("state" = Option<DeliveryState>, Query, description = "Only deliveries in this state"),
+        ("eventId" = Option<String>, Query, description = "Only this event's (`webhook-id`)"),
+        ("start" = Option<i64>, Query, description = "Offset (default 0)"),
+        ("count" = Option<i64>, Query, description = "Page size, at most 100 (default 15)"),
+    ),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "`{total, data}`, newest first, without bodies", body = DeliveryPage),
+        (status = 400, description = "A filter that cannot be read (`invalid_request`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -66,6 +87,19 @@ pub async fn list(
 }
 
 /// One delivery with its body.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/deliveries/{id}",
+    tag = "Webhooks",
+    params(("id" = i64, Path, description = "Delivery id")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "The delivery, with the body it sends (`payload`)", body = DeliveryView),
+        (status = 404, description = "No such delivery (`not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     _key: ApiKey,
@@ -80,6 +114,20 @@ pub async fn get(
 }
 
 /// Sends a delivered or dead delivery again: 201 with the new delivery.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/deliveries/{id}/redeliver",
+    tag = "Webhooks",
+    params(("id" = i64, Path, description = "Delivery id")),
+    security(("api_key" = []), ("admin_key" = [])),
+    responses(
+        (status = 201, description = "A new delivery of the same event (same `webhook-id`), to the same target", body = DeliveryView),
+        (status = 404, description = "No such delivery (`not_found`)", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "The delivery is still pending: it is on its way (`conflict`)", content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "No API key, or not a configured one (`missing_api_key`, `invalid_api_key`)", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "No API or admin key is configured (`api_disabled`)", content_type = "application/problem+json", body = Problem)
+    )
+)]
 pub async fn redeliver(
     state: web::Data<AppState>,
     _key: ApiKey,

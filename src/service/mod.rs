@@ -3,6 +3,8 @@
 //! registration-token administration takes only the database and the event bus, so the
 //! CLI runs it without opening storage.
 
+pub mod admin;
+pub mod captions;
 pub mod cleanup;
 pub mod context;
 pub mod events;
@@ -18,6 +20,7 @@ pub mod renditions;
 pub mod runners;
 pub mod submit;
 pub mod timefmt;
+pub mod transcription;
 pub mod videos;
 pub mod webhooks;
 

@@ -9,7 +9,7 @@ use crate::error::ServiceError;
 use crate::service::events::{Event, EventBus};
 
 /// A registration token as operators see it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationToken {
     /// Id used to delete it.

@@ -17,6 +17,8 @@
 //! commit made before it.
 
 use crate::db::{self, DbError};
+use crate::domain::job::JobType;
+use crate::domain::lifecycle::policy;
 use crate::domain::video::{
     FileFacts, FileKind, Video, VideoFile, VideoState, derive_vod_state, keys,
 };
@@ -415,20 +417,25 @@ fn state_notices(
     }
 }
 
-/// Recomputes a VOD video's state from its jobs and published renditions
+/// Recomputes a VOD video's state from its jobs (those of the types whose
+/// [`policy`] says the video follows them) and published renditions
 /// (idempotent; call after any job of the video completes, fails for good or is
-/// cancelled), and records the events of what changed in the same transaction: a
-/// `video.rendition.ready` for each rendition not announced yet (so an HLS rendition is
-/// announced once its master playlist lists it), then `video.playable`,
-/// `video.published` or `video.failed`. Once every job has ended, the intermediate files
-/// no job needs any more are deleted. Lives, studio edits in progress, submissions
-/// still storing their source and deleted videos are left alone. Returns the state now
-/// stored.
+/// cancelled, or a failed one is retried), and records the events of what changed in
+/// the same transaction: a `video.rendition.ready` for each rendition not announced yet
+/// (so an HLS rendition is announced once its master playlist lists it), then
+/// `video.playable`, `video.published` or `video.failed`. Once every job has ended and
+/// the video did not fail, the intermediate files no job needs any more are deleted.
+/// Lives, studio edits in progress, submissions still storing their source and deleted
+/// videos are left alone. Returns the state now stored.
 pub async fn refresh_state(
     state: &Context,
     video_id: i64,
 ) -> Result<Option<VideoState>, ServiceError> {
     let (now, outbox) = (state.now(), Outbox::of(state));
+    let following: Vec<JobType> = JobType::ALL
+        .into_iter()
+        .filter(|t| policy(*t).video_follows_jobs)
+        .collect();
     let (next, unneeded, emitted) = state
         .db
         .run(move |conn| {
@@ -446,7 +453,9 @@ pub async fn refresh_state(
                 ) {
                     return Ok((Some(current), Vec::new(), Emitted::default()));
                 }
-                let jobs = db::jobs::states_of_video(conn, video_id)?;
+                // Only the jobs the video's state follows: a transcription (or any
+                // job of a type that does not follow) never moves it.
+                let jobs = db::jobs::states_of_video(conn, video_id, &following)?;
                 let files = db::videos::files(conn, video_id)?;
                 let has_rendition = files.iter().any(|f| f.kind.is_published());
                 let next = derive_vod_state(&jobs, has_rendition);
@@ -454,7 +463,7 @@ pub async fn refresh_state(
                 if next != current {
                     error = match next {
                         VideoState::TranscodingFailed => {
-                            db::jobs::last_error_of_video(conn, video_id)?
+                            db::jobs::last_error_of_video(conn, video_id, &following)?
                                 .or_else(|| Some("Every job was cancelled".to_owned()))
                         }
                         _ => None,
@@ -476,12 +485,15 @@ pub async fn refresh_state(
                     error.as_deref(),
                 ));
                 let emitted = outbox.record(conn, video_id, &notices, now)?;
-                // A job that ended never runs again: nothing will read these.
-                let unneeded = if jobs.iter().all(|s| s.is_final()) {
-                    db::videos::remove_files_of_kind(conn, video_id, FileKind::Intermediate)?
-                } else {
-                    Vec::new()
-                };
+                // Once every job ended nothing reads these, unless the video failed:
+                // a retry (`service::jobs::retry`) runs its failed jobs again, on
+                // these inputs.
+                let unneeded =
+                    if jobs.iter().all(|s| s.is_final()) && next != VideoState::TranscodingFailed {
+                        db::videos::remove_files_of_kind(conn, video_id, FileKind::Intermediate)?
+                    } else {
+                        Vec::new()
+                    };
                 Ok::<_, DbError>((Some(next), unneeded, emitted))
             })
         })

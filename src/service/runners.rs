@@ -26,7 +26,7 @@ pub struct Registration {
 }
 
 /// The answer to a successful registration.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Registered {
     /// Runner id.
@@ -36,7 +36,7 @@ pub struct Registered {
 }
 
 /// A runner as operators see it (PeerTube's admin list shape).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerInfo {
     /// Id.
@@ -167,6 +167,17 @@ pub async fn delete(db: &Db, events: &EventBus, id: i64) -> Result<(), ServiceEr
     }
     events.publish(Event::RunnerRemoved { runner_id: id });
     Ok(())
+}
+
+/// Which of the runners `ids` still exist (for the socket hub's check of connected
+/// runners).
+pub async fn existing(db: &Db, ids: Vec<i64>) -> Result<Vec<i64>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(db
+        .run(move |conn| db::runners::existing(conn, &ids))
+        .await?)
 }
 
 /// When the contact of `runner` calling from `ip` (with `version`) must be written:

@@ -4,7 +4,8 @@
 //!    (`db::folders`) and records the video (state `importing`) with the keys it is
 //!    about to write, so that nothing is written into a folder another video owns;
 //! 2. the source and thumbnail objects are written;
-//! 3. one transaction creates the jobs and moves the video to `transcoding`; runners
+//! 3. one transaction creates the jobs (with `transcription`, a `video-transcription`
+//!    job too, independent of them) and moves the video to `transcoding`; runners
 //!    are told only then, so no runner asks for an object before it exists.
 //!
 //! All-or-nothing: on any failure after the claim the objects written are deleted,
@@ -26,11 +27,12 @@ use crate::media::{MediaInfo, ProbeError};
 use crate::service::Context;
 use crate::service::events::Event;
 use crate::service::jobs::{JobParent, JobSpec, create_jobs};
+use crate::service::transcription;
 use crate::service::webhooks::{Emitted, Notice, Outbox};
 use crate::storage::{LocalCopy, StagedFile, StorageError, validate_key};
 
 /// The parent of default folders (`videos/<uuid>`).
-const DEFAULT_FOLDERS: &str = "videos";
+pub(crate) const DEFAULT_FOLDERS: &str = "videos";
 
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 255;
@@ -81,6 +83,9 @@ pub struct Submission {
     pub options: OutputOptions,
     /// Where this video's own events are sent, signed with `webhooks.secret`.
     pub callback_url: Option<String>,
+    /// Also transcribe the source (a `video-transcription` job beside the transcoding;
+    /// a source without audio is then refused).
+    pub transcription: bool,
 }
 
 /// The planning rules of the configuration with a request's overrides applied.
@@ -108,7 +113,28 @@ fn invalid(msg: impl Into<String>) -> ServiceError {
 }
 
 fn check_request(sub: &Submission) -> Result<(), ServiceError> {
-    if let Some(name) = &sub.name {
+    check_naming(
+        sub.name.as_deref(),
+        sub.destination.as_deref(),
+        sub.base_filename.as_deref(),
+    )?;
+    if let Some(list) = &sub.options.resolutions
+        && let Some(bad) = list.iter().find(|r| !LADDER.contains(r))
+    {
+        return Err(invalid(format!(
+            "resolutions: {bad} is not one of {LADDER:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a new video's display name, folder and output name prefix.
+pub(crate) fn check_naming(
+    name: Option<&str>,
+    destination: Option<&str>,
+    base_filename: Option<&str>,
+) -> Result<(), ServiceError> {
+    if let Some(name) = name {
         if name.chars().any(char::is_control) {
             return Err(invalid("name: control characters are not allowed"));
         }
@@ -118,7 +144,7 @@ fn check_request(sub: &Submission) -> Result<(), ServiceError> {
             )));
         }
     }
-    if let Some(dest) = &sub.destination {
+    if let Some(dest) = destination {
         validate_key(dest).map_err(|e| invalid(format!("destination: {e}")))?;
         if dest == DEFAULT_FOLDERS {
             return Err(invalid(format!(
@@ -127,7 +153,7 @@ fn check_request(sub: &Submission) -> Result<(), ServiceError> {
             )));
         }
     }
-    if let Some(base) = &sub.base_filename {
+    if let Some(base) = base_filename {
         let ok = !base.is_empty()
             && base.len() <= 100
             && !base.starts_with('.')
@@ -140,19 +166,12 @@ fn check_request(sub: &Submission) -> Result<(), ServiceError> {
             ));
         }
     }
-    if let Some(list) = &sub.options.resolutions
-        && let Some(bad) = list.iter().find(|r| !LADDER.contains(r))
-    {
-        return Err(invalid(format!(
-            "resolutions: {bad} is not one of {LADDER:?}"
-        )));
-    }
     Ok(())
 }
 
 /// Probe errors: the input's fault is a 400 that says so (without ffprobe's words,
 /// which name server paths: they go to the log), a missing tool a 503.
-fn probe_error(e: ProbeError) -> ServiceError {
+pub(crate) fn probe_error(e: ProbeError) -> ServiceError {
     if e.is_bad_input() {
         tracing::info!(error = %e, "submitted file refused by ffprobe/ffmpeg");
         ServiceError::InvalidMedia(format!(
@@ -165,7 +184,7 @@ fn probe_error(e: ProbeError) -> ServiceError {
 }
 
 /// A folder overlap, as the client sees it.
-fn folder_conflict(c: &FolderConflict) -> ServiceError {
+pub(crate) fn folder_conflict(c: &FolderConflict) -> ServiceError {
     ServiceError::FolderConflict(c.to_string())
 }
 
@@ -278,6 +297,9 @@ pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceEr
             "The file has no audio and no moving picture (a still image is not a video)".to_owned(),
         ));
     }
+    if sub.transcription && !info.has_audio() {
+        return Err(ServiceError::NoAudio);
+    }
     let facts = source_facts(&info);
     let plan = planning::plan_jobs(&facts, &rules, outputs).map_err(|e| invalid(e.to_string()))?;
 
@@ -303,6 +325,7 @@ pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceEr
         plan,
         options,
         callback_url: sub.callback_url,
+        transcription: sub.transcription,
     };
     // Detached from the request: it finishes (or cleans up) even if the client leaves.
     let task_state = state.clone();
@@ -356,6 +379,7 @@ struct Prepared {
     plan: Vec<PlannedJob>,
     options: VideoOptions,
     callback_url: Option<String>,
+    transcription: bool,
 }
 
 /// Claims the folder, stores the objects, creates the jobs (see the module
@@ -411,7 +435,10 @@ async fn store(state: &Context, p: Prepared) -> Result<Video, ServiceError> {
         p.source,
         source_key,
         p.thumbnail,
-        &p.plan,
+        JobPlan {
+            transcoding: &p.plan,
+            transcription: p.transcription,
+        },
         &mut written,
     )
     .await;
@@ -429,6 +456,12 @@ async fn store(state: &Context, p: Prepared) -> Result<Video, ServiceError> {
     result
 }
 
+/// The jobs a submission creates.
+struct JobPlan<'a> {
+    transcoding: &'a [PlannedJob],
+    transcription: bool,
+}
+
 /// Steps 2 and 3 of [`store`]: writes the objects (recording each key in `written`
 /// before its put, so a put that fails half-way is cleaned up too), then creates the
 /// jobs and leaves `importing`.
@@ -438,7 +471,7 @@ async fn write_and_plan(
     source: SourceInput,
     source_key: String,
     thumbnail: Option<StagedFile>,
-    plan: &[PlannedJob],
+    jobs: JobPlan<'_>,
     written: &mut Vec<String>,
 ) -> Result<Video, ServiceError> {
     if let SourceInput::Upload { file, .. } = source {
@@ -449,7 +482,10 @@ async fn write_and_plan(
         written.push(key.clone());
         state.storage.put_file(key, tmp).await?;
     }
-    let specs = job_specs(plan, state.public_url(), video);
+    let mut specs = job_specs(jobs.transcoding, state.public_url(), video);
+    if jobs.transcription {
+        specs.push(transcription::job_spec(state.public_url(), video));
+    }
     let (id, now, outbox) = (video.id, state.now(), Outbox::of(state));
     let (video, emitted): (Video, Emitted) = state
         .db
@@ -488,7 +524,7 @@ pub fn job_specs(plan: &[PlannedJob], public_url: &str, video: &Video) -> Vec<Jo
         .collect()
 }
 
-fn source_facts_of(info: &MediaInfo, key: String, size: u64) -> FileFacts {
+pub(crate) fn source_facts_of(info: &MediaInfo, key: String, size: u64) -> FileFacts {
     let (width, height, fps) = match info.video.as_ref().filter(|v| !v.is_still_image) {
         Some(v) => (v.width as i32, v.height as i32, v.fps.unwrap_or(0.0)),
         None => (0, 0, 0.0),

@@ -1,5 +1,6 @@
 //! The video resource of the private API: one video with its source, produced files
-//! (with public URLs) and jobs; pages of them; deletion.
+//! and captions (with public URLs), its transcription and jobs; pages of them;
+//! deletion.
 
 use std::collections::HashMap;
 
@@ -7,12 +8,15 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use crate::db::{self, DbError};
+use crate::domain::caption::Caption;
 use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::lifecycle::policy;
 use crate::domain::progress::{JobShare, video_progress};
 use crate::domain::video::{FileKind, Video, VideoFile, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
+use crate::service::captions::CaptionView;
+use crate::service::transcription::{self, TranscriptionView};
 use crate::service::webhooks::{Notice, Outbox};
 use crate::service::{Context, jobs, timefmt};
 use crate::storage::Storage;
@@ -21,7 +25,7 @@ use crate::storage::Storage;
 pub const MAX_PAGE: i64 = 100;
 
 /// The source file.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceView {
     /// Storage key.
@@ -45,7 +49,7 @@ pub struct SourceView {
 }
 
 /// A produced file.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RenditionView {
     /// Shorter side (0: audio only).
@@ -70,7 +74,7 @@ pub struct RenditionView {
 }
 
 /// HLS outputs.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HlsView {
     /// `master.m3u8`.
@@ -80,7 +84,7 @@ pub struct HlsView {
 }
 
 /// A job of the video.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     /// Job UUID.
@@ -116,7 +120,7 @@ pub struct JobView {
 }
 
 /// The video resource.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VideoView {
     /// Public UUID.
@@ -148,6 +152,12 @@ pub struct VideoView {
     pub hls: Option<HlsView>,
     /// MP4 renditions, highest first.
     pub web_videos: Vec<RenditionView>,
+    /// The spoken language, as its latest transcription detected it.
+    pub language: Option<String>,
+    /// Captions, by language.
+    pub captions: Vec<CaptionView>,
+    /// Its latest transcription (none asked: `null`).
+    pub transcription: Option<TranscriptionView>,
     /// Jobs in creation order.
     pub jobs: Vec<JobView>,
     /// Creation time.
@@ -159,7 +169,7 @@ pub struct VideoView {
 }
 
 /// A page of videos.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct VideoPage {
     /// Videos matching the filter.
     pub total: i64,
@@ -220,7 +230,13 @@ pub fn progress(jobs: &[Job]) -> u8 {
 }
 
 /// Builds the resource from a video's rows.
-pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) -> VideoView {
+pub fn view(
+    storage: &Storage,
+    video: Video,
+    files: &[VideoFile],
+    jobs: &[Job],
+    captions: &[Caption],
+) -> VideoView {
     let source = files
         .iter()
         .find(|f| f.kind == FileKind::Source)
@@ -263,6 +279,12 @@ pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) 
         thumbnail_url: video.thumbnail_key.as_deref().map(|k| storage.url(k)),
         hls,
         web_videos: of_kind(FileKind::WebVideo),
+        language: video.language,
+        captions: captions
+            .iter()
+            .map(|c| CaptionView::new(storage, c))
+            .collect(),
+        transcription: transcription::summary(storage, jobs, captions),
         jobs: jobs.iter().map(|j| job_view(j, &uuids)).collect(),
         created_at: video.created_at,
         updated_at: video.updated_at,
@@ -271,17 +293,18 @@ pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) 
 
 /// The video `uuid`, or [`ServiceError::NotFound`].
 pub async fn get(ctx: &Context, uuid: VideoUuid) -> Result<VideoView, ServiceError> {
-    let (video, files, jobs) = ctx
+    let (video, files, jobs, captions) = ctx
         .db
         .run(move |conn| {
             let video =
                 db::videos::find_by_uuid(conn, uuid)?.ok_or(ServiceError::NotFound("Video"))?;
             let files = db::videos::files(conn, video.id)?;
             let jobs = db::jobs::of_videos(conn, &[video.id])?;
-            Ok::<_, ServiceError>((video, files, jobs))
+            let captions = db::captions::of_videos(conn, &[video.id])?;
+            Ok::<_, ServiceError>((video, files, jobs, captions))
         })
         .await?;
-    Ok(view(&ctx.storage, video, &files, &jobs))
+    Ok(view(&ctx.storage, video, &files, &jobs, &captions))
 }
 
 /// A page of videos, newest first, optionally only those in `filter` state.
@@ -291,7 +314,7 @@ pub async fn list(
     start: i64,
     count: i64,
 ) -> Result<VideoPage, ServiceError> {
-    let (videos, total, files, jobs) = ctx
+    let (videos, total, files, jobs, captions) = ctx
         .db
         .run(move |conn| {
             let (videos, total) =
@@ -299,7 +322,8 @@ pub async fn list(
             let ids: Vec<i64> = videos.iter().map(|v| v.id).collect();
             let files = db::videos::files_of(conn, &ids)?;
             let jobs = db::jobs::of_videos(conn, &ids)?;
-            Ok::<_, DbError>((videos, total, files, jobs))
+            let captions = db::captions::of_videos(conn, &ids)?;
+            Ok::<_, DbError>((videos, total, files, jobs, captions))
         })
         .await?;
     let mut files_by: HashMap<i64, Vec<VideoFile>> = HashMap::new();
@@ -313,15 +337,21 @@ pub async fn list(
             .or_default()
             .push(j);
     }
+    let mut captions_by: HashMap<i64, Vec<Caption>> = HashMap::new();
+    for c in captions {
+        captions_by.entry(c.video_id).or_default().push(c);
+    }
     let data = videos
         .into_iter()
         .map(|v| {
             let (f, j) = (files_by.remove(&v.id), jobs_by.remove(&v.id));
+            let c = captions_by.remove(&v.id);
             view(
                 &ctx.storage,
                 v,
                 f.as_deref().unwrap_or_default(),
                 j.as_deref().unwrap_or_default(),
+                c.as_deref().unwrap_or_default(),
             )
         })
         .collect();
@@ -371,8 +401,12 @@ pub async fn delete(ctx: &Context, uuid: VideoUuid) -> Result<(), ServiceError> 
                 let emitted = outbox.record(conn, id, notices, now)?;
                 // Every job row goes with the video (ON DELETE CASCADE).
                 let keys = db::outputs::owned_keys(conn, &video)?;
-                db::videos::delete(conn, id)?;
-                Ok::<_, DbError>((keys, emitted))
+                // A concurrent deletion (another request, another instance's cleanup)
+                // removed it first: it reports the deletion, this one finds nothing.
+                if !db::videos::delete(conn, id)? {
+                    return Err(ServiceError::NotFound("Video"));
+                }
+                Ok::<_, ServiceError>((keys, emitted))
             })
         })
         .await?;

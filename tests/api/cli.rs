@@ -195,7 +195,7 @@ fn settings_of_features_that_do_not_exist_stop_the_binary_naming_the_variable() 
     let cli = Cli::new();
     for (var, value) in [
         ("PRC_WEBHOOKS__URLS", "https://example.org/hook"),
-        ("PRC_AUTH__ADMIN_KEYS", "admin-secret"),
+        ("PRC_AUTH__ADMIN_TOKENS", "admin-secret"),
     ] {
         for command in ["config", "serve"] {
             let out = cli.run_with(&[(var, value)], &[command]);
@@ -222,6 +222,11 @@ fn one_api_key_a_comma_list_and_a_database_password_come_from_plain_variables() 
     assert_eq!(keys("only-key"), 1);
     assert_eq!(keys("key-one,key-two"), 2);
     assert_eq!(keys(r#"["key-one", "key-two", "key-three"]"#), 3);
+    // Admin keys the same way, masked too.
+    let out = cli.ok_with(&[("PRC_AUTH__ADMIN_KEYS", "adm-1, adm-2")], &["config"]);
+    let parsed: toml::Value = toml::from_str(&out).unwrap();
+    assert!(!out.contains("adm-1") && !out.contains("adm-2"), "{out}");
+    assert_eq!(parsed["auth"]["admin_keys"].as_array().unwrap().len(), 2);
 
     // libpq takes the URL the password is encoded into (on PostgreSQL: the test server
     // trusts local connections, so this proves the URL, not the password check).

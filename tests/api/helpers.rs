@@ -63,6 +63,14 @@ impl TestDb {
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }
+
+    /// Another handle on `db` that does not drop it (for a second instance).
+    pub fn shared(db: &TestDb) -> TestDb {
+        TestDb {
+            url: db.url.clone(),
+            pg: None,
+        }
+    }
 }
 
 impl Drop for TestDb {
@@ -137,6 +145,11 @@ pub async fn spawn_app_with_clock(configure: impl FnOnce(&mut Settings), clock: 
     let app = Application::build_with_clock(settings, clock)
         .await
         .expect("application builds");
+    spawn_built(app, db, dir)
+}
+
+/// Runs a built application as a [`TestApp`] owning `db` and `dir`.
+pub fn spawn_built(app: Application, db: TestDb, dir: TempDir) -> TestApp {
     let port = app.port();
     let state = app.state().clone();
     let server = app.server_handle();

@@ -48,6 +48,8 @@ async fn control_characters_in_a_video_name_are_refused_leaving_nothing() {
         );
     }
     assert_eq!(row_counts(&app).await, (0, 0, 0));
+    // Refused uploads are removed on the blocking pool just after the answer.
+    crate::helpers::assert_staging_empty(&app).await;
     assert_eq!(stored_files(&app), baseline);
     assert_eq!(
         stored_folders(&app),

@@ -3,7 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
+mod admin_api;
+mod captions;
 mod cli;
+mod cli_remote;
+mod fanout;
+mod fanout_helpers;
 mod health;
 mod helpers;
 mod input_hygiene;
@@ -12,9 +17,12 @@ mod jobs_offer;
 mod jobs_race;
 mod jobs_success;
 mod media;
+mod multi_instance;
 mod node;
+mod openapi;
 mod pipeline;
 mod probe_corpus;
+mod protocol_gaps;
 mod register;
 mod renditions;
 mod runner_sim;
@@ -25,6 +33,8 @@ mod socket_helpers;
 mod socket_ws;
 mod staging;
 mod static_files;
+mod transcription;
+mod transcription_helpers;
 mod transitions;
 mod video_folders;
 mod video_helpers;

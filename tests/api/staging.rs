@@ -145,7 +145,7 @@ async fn the_periodic_sweep_spares_a_paused_upload_and_removes_a_dead_instances_
 
 /// A video as a crash between claiming its folder and creating its jobs leaves it:
 /// `importing`, created `ago`, its source and thumbnail recorded and stored.
-async fn cut_submission(app: &TestApp, ago: Duration) -> (String, Vec<String>) {
+pub async fn cut_submission(app: &TestApp, ago: Duration) -> (String, Vec<String>) {
     let uuid = uuid::Uuid::new_v4().to_string();
     let dir = format!("videos/{uuid}");
     let (source, thumb) = (

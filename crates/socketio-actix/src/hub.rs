@@ -290,6 +290,15 @@ impl<O: Owner> Hub<O> {
         sent
     }
 
+    /// The owner of each socket joined to the namespace `nsp` that has one (an owner
+    /// with several sockets appears once per socket), in no particular order.
+    pub fn owners_in(&self, nsp: &str) -> Vec<O> {
+        lock(&self.inner.members)
+            .get(nsp)
+            .map(|members| members.values().filter_map(|m| m.owner.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// Disconnects every socket of the namespace `nsp` owned by `owner` (a Socket.IO
     /// DISCONNECT, after which clients do not reconnect, then the connection is
     /// closed); returns how many.
@@ -541,6 +550,21 @@ mod tests {
         for rx in [&mut rx1, &mut rx2, &mut rx3] {
             assert_eq!(next_frame(rx), "2[\"all\",{\"id\":3}]");
         }
+    }
+
+    #[test]
+    fn owners_are_listed_once_per_socket_of_the_namespace() {
+        let hub = hub();
+        let (tx, _rx) = unbounded_channel();
+        let _a = hub.join("/runners", "/runners", Some(1), tx.clone());
+        let _b = hub.join("/runners", "//runners", Some(1), tx.clone());
+        let _c = hub.join("/runners", "/runners", Some(2), tx.clone());
+        let _d = hub.join("/runners", "/runners", None, tx.clone());
+        let _e = hub.join("/", "/", Some(3), tx);
+        let mut owners = hub.owners_in("/runners");
+        owners.sort_unstable();
+        assert_eq!(owners, [1, 1, 2]);
+        assert!(hub.owners_in("/nobody").is_empty());
     }
 
     #[test]

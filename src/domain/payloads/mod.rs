@@ -508,5 +508,26 @@ pub fn private_payload(job: &PlannedJob, video: VideoUuid) -> PrivatePayload {
     }
 }
 
+/// Priority of transcription jobs (PeerTube's `JOB_PRIORITY.TRANSCRIPTION`): after a
+/// video's required transcoding (100), before its optional renditions (10 000).
+pub const TRANSCRIPTION_PRIORITY: i32 = 200;
+
+/// The payload of a transcription of video `video` (3.6): its best audio
+/// (`…/max-quality/audio`, as PeerTube), no `output` (this server sets no custom
+/// upload target).
+pub fn transcription_payload(public_url: &str, job: JobUuid, video: VideoUuid) -> JobPayload {
+    JobPayload::Transcription(TranscriptionPayload {
+        input: FileInput {
+            video_file_url: input_url(public_url, job, video, InputFile::MaxQualityAudio),
+        },
+        output: None,
+    })
+}
+
+/// The private payload of a transcription of video `video` (`{"videoUUID": …}`).
+pub fn transcription_private_payload(video: VideoUuid) -> PrivatePayload {
+    PrivatePayload::Transcription(VideoPrivatePayload { video_uuid: video })
+}
+
 #[cfg(test)]
 mod tests;

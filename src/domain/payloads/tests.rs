@@ -166,3 +166,19 @@ fn urls_have_peertubes_shape_and_task_files_are_their_base_names() {
     assert_eq!(p.task_file_names(), ["intro-1.mp4"]);
     assert!(p.output_rung().is_none());
 }
+
+#[test]
+fn transcription_payloads_are_peertubes() {
+    let (j, v) = ids();
+    assert_eq!(
+        serde_json::to_value(transcription_payload("https://t.example/", j, v)).unwrap(),
+        json!({"input": {"videoFileUrl": format!(
+            "https://t.example/api/v1/runners/jobs/{j}/files/videos/{v}/max-quality/audio")}})
+    );
+    let private = transcription_private_payload(v);
+    assert_eq!(private.job_type(), JobType::VideoTranscription);
+    assert_eq!(
+        serde_json::to_value(&private).unwrap(),
+        json!({"videoUUID": v.to_string()})
+    );
+}

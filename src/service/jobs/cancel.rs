@@ -32,6 +32,33 @@ pub async fn cancel_job(ctx: &Context, job_uuid: JobUuid) -> Result<(), ServiceE
     Ok(())
 }
 
+/// Deletes the job `job_uuid` (PeerTube's admin `DELETE /jobs/{jobUUID}`): cancelled
+/// first when it can be (its waiting descendants become PARENT_CANCELLED), then removed
+/// with every job depending on it, in one transaction; then the consequences run and
+/// its video's state is recomputed without it. [`ServiceError::UnknownRunnerJob`] if
+/// there is no such job.
+pub async fn delete_job(ctx: &Context, job_uuid: JobUuid) -> Result<(), ServiceError> {
+    let now = ctx.now();
+    let (job, cancelled) = ctx
+        .db
+        .run(move |conn| {
+            db::write_transaction(conn, |conn| {
+                let job = db::jobs::find_by_uuid(conn, job_uuid)?
+                    .ok_or(ServiceError::UnknownRunnerJob)?;
+                let cancelled = cancel_in(conn, job.clone(), now)?.unwrap_or_default();
+                if !db::admin::delete_job(conn, job.id)? {
+                    return Err(ServiceError::UnknownRunnerJob);
+                }
+                Ok((job, cancelled))
+            })
+        })
+        .await?;
+    tracing::info!(job = %job.uuid, job_type = %job.job_type(), "job deleted");
+    after_cancel(ctx, &cancelled).await;
+    super::per_type::ended(ctx, &[&job]).await;
+    Ok(())
+}
+
 /// Cancels every unfinished job of video `video_id` (with their descendants) in one
 /// transaction, then runs the consequences. Returns how many jobs ended.
 pub async fn cancel_jobs_of_video(ctx: &Context, video_id: i64) -> Result<usize, ServiceError> {

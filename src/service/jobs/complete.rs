@@ -35,7 +35,8 @@ pub async fn admit(
     Ok(SuccessAdmission { held, file_fields })
 }
 
-/// Step 2: applies the `success`. The files the type requires must be in `upload`
+/// Step 2: applies the `success`. The files and text fields the type requires must be
+/// in `upload`
 /// ([`ServiceError::InvalidPayload`] otherwise). A second or racing `success` loses the
 /// compare-and-set and gets [`ServiceError::JobNoLongerProcessing`] (409) with no other
 /// effect. Post-processing runs in its own task, so a runner that disconnects cannot
@@ -45,11 +46,16 @@ pub async fn success(
     held: HeldJob,
     upload: RunnerUpload,
 ) -> Result<(), ServiceError> {
-    if policy(held.job.job_type())
+    let p = policy(held.job.job_type());
+    let missing_file = p
         .success_files
         .iter()
-        .any(|f| !upload.files.contains_key(*f))
-    {
+        .any(|f| !upload.files.contains_key(*f));
+    let missing_field = p
+        .success_fields
+        .iter()
+        .any(|f| upload.fields.get(*f).is_none_or(|v| v.is_empty()));
+    if missing_file || missing_field {
         return Err(ServiceError::InvalidPayload);
     }
     let guard = OwnedGuard::Token(held.token_hash.clone());

@@ -12,7 +12,9 @@ use crate::storage::Delivery;
 
 /// Input `kind` of video `video_ref` (a UUID or a numeric id, as the URL names it),
 /// ready to send, for the job `creds` name, which must be PROCESSING and held by that
-/// runner (the job-token check). 404 `Video not found` for an unknown video, 403 `Job
+/// runner (the job-token check). Then, as PeerTube: [`ServiceError::InvalidVideoRef`]
+/// when `video_ref` is no id, UUID or short UUID, 404 `Video not found` for an unknown
+/// video, 403 `Job
 /// is not associated to this video` when the job's private `videoUUID` is another
 /// video's, 400 `File is not associated to this edition task` for a task file no task
 /// of the job names.
@@ -24,7 +26,7 @@ pub async fn deliver_input(
     kind: InputKind,
 ) -> Result<Delivery, ServiceError> {
     let held = hold(ctx, creds, ip, RunnerCall::Download).await?;
-    let reference = VideoRef::parse(video_ref).ok_or(ServiceError::NotFound("Video"))?;
+    let reference = VideoRef::parse(video_ref).ok_or(ServiceError::InvalidVideoRef)?;
     let video = ctx
         .db
         .run(move |conn| match reference {

@@ -9,7 +9,8 @@
 //! - [`cancel`]: [`cancel_job`] and [`cancel_jobs_of_video`], for the admin API and
 //!   video deletion.
 //! - [`watchdog`]: stalled jobs.
-//! - [`per_type`]: what each job type does on success, in one closed `match`.
+//! - [`per_type`]: what each job type does on success and once ended, in one closed
+//!   `match` ([`vod`] and [`transcription`] store the results).
 //!
 //! Every state change is `apply`: the transition table of
 //! [`crate::domain::lifecycle`] applied as one compare-and-set by
@@ -23,13 +24,16 @@ pub mod downloads;
 pub mod offer;
 pub mod per_type;
 pub mod report;
+pub mod retry;
+pub mod transcription;
 pub mod view;
 pub mod vod;
 pub mod watchdog;
 
 use std::collections::BTreeMap;
 
-pub use cancel::{cancel_job, cancel_jobs_of_video, cancel_video_jobs_in};
+pub use cancel::{cancel_job, cancel_jobs_of_video, cancel_video_jobs_in, delete_job};
+pub use retry::{retry_job, retry_video};
 
 use crate::db::jobs::{Guard, Transitioned};
 use crate::db::{self, DbConnection, DbError};

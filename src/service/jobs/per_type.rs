@@ -1,19 +1,20 @@
 //! What each job type does, in one closed `match` over its payload: what a `success`
-//! stores. The rest of a type's behaviour is the domain's
+//! stores, and what follows once a job ended. The rest of a type's behaviour is the domain's
 //! [`crate::domain::lifecycle::policy`] (abort, retries, watchdog, required files,
 //! whether its video's state follows it), applied here and by the lifecycle.
 //!
 //! Adding a job type the server can complete means one arm here (and its payloads and
 //! policy in `domain`); a type without an arm does not compile.
 
-use super::{RunnerUpload, vod};
-use crate::domain::job::Job;
+use super::{RunnerUpload, transcription, vod};
+use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::lifecycle::policy;
 use crate::domain::payloads::JobPayload;
 use crate::domain::runner_input::LiveChunkUpdate;
 use crate::error::ServiceError;
 use crate::service::Context;
 use crate::service::renditions::{self, Mp4Kind};
+use crate::service::transcription as service_transcription;
 
 /// Why storing a runner's results failed; the message becomes the job's `error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,9 +45,9 @@ impl From<ServiceError> for CompletionError {
 
 /// Stores what a successful runner uploaded for `job` (COMPLETING; the files its
 /// type requires are in `upload`). Files not moved into storage are deleted when
-/// `upload` drops. Types this server cannot complete yet fail the job with a clear
-/// message, so it ends ERRORED instead of silently COMPLETED (the server creates no
-/// such job yet).
+/// `upload` drops. Types this server cannot complete yet (live, studio, storyboard)
+/// fail the job with a clear message, so it ends ERRORED instead of silently
+/// COMPLETED (the server creates no such job yet).
 pub async fn complete(
     ctx: &Context,
     job: &Job,
@@ -60,13 +61,13 @@ pub async fn complete(
             vod::store_mp4(ctx, job, p.output.resolution, Mp4Kind::MergedAudio, upload).await
         }
         JobPayload::VodHls(p) => vod::store_hls(ctx, job, p.output.resolution, upload).await,
-        JobPayload::Live(_)
-        | JobPayload::Studio(_)
-        | JobPayload::Transcription(_)
-        | JobPayload::Storyboard(_) => Err(CompletionError(format!(
-            "this server cannot store results of {} jobs",
-            job.job_type()
-        ))),
+        JobPayload::Transcription(_) => transcription::store_caption(ctx, job, upload).await,
+        JobPayload::Live(_) | JobPayload::Studio(_) | JobPayload::Storyboard(_) => {
+            Err(CompletionError(format!(
+                "this server cannot store results of {} jobs",
+                job.job_type()
+            )))
+        }
     }
 }
 
@@ -82,10 +83,23 @@ pub async fn live_chunk(
     Err(ServiceError::LiveNotSupported)
 }
 
-/// Side effects once jobs reached a final state (already committed): the state of each
-/// video that follows its jobs is recomputed, once per video. A failure is logged:
-/// the state changes stand.
+/// Side effects once jobs reached a final state (already committed): a transcription's
+/// outcome is announced ([`crate::service::transcription::completed`] or
+/// [`crate::service::transcription::failed`]); the state of each video that follows
+/// its jobs is recomputed, once per video. A failure is logged: the state changes
+/// stand.
 pub async fn ended(ctx: &Context, jobs: &[&Job]) {
+    for job in jobs {
+        match (job.job_type(), job.state) {
+            (JobType::VideoTranscription, JobState::Completed) => {
+                service_transcription::completed(ctx, job).await;
+            }
+            (JobType::VideoTranscription, JobState::Errored | JobState::ParentErrored) => {
+                service_transcription::failed(ctx, job).await;
+            }
+            _ => {}
+        }
+    }
     let mut videos: Vec<i64> = jobs
         .iter()
         .filter(|j| policy(j.job_type()).video_follows_jobs)

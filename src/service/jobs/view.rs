@@ -10,7 +10,7 @@ use crate::domain::runner::Runner;
 use crate::service::timefmt;
 
 /// `parent` of a RunnerJob.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ParentView {
     /// Internal id.
     pub id: i64,
@@ -24,7 +24,7 @@ pub struct ParentView {
 }
 
 /// `runner` of a RunnerJob.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunnerView {
     /// Runner id.
     pub id: i64,
@@ -36,7 +36,7 @@ pub struct RunnerView {
 
 /// A RunnerJob as PeerTube's `toFormattedJSON` writes it: `startedAt`, `finishedAt`,
 /// `parent` (and `jobToken`) omitted when empty; `progress`, `error`, `runner` `null`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerJobView {
     /// UUID.
@@ -117,7 +117,7 @@ impl RunnerJobView {
 }
 
 /// One entry of `availableJobs`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OfferView {
     /// UUID.
     pub uuid: JobUuid,
@@ -129,7 +129,7 @@ pub struct OfferView {
 }
 
 /// The `/jobs/request` answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AvailableJobs {
     /// At most 10 offers.

@@ -18,7 +18,7 @@ use crate::service::timefmt;
 pub const MAX_PAGE: i64 = 100;
 
 /// A delivery.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
     /// Id (for redelivery).
@@ -58,6 +58,7 @@ pub struct DeliveryView {
     pub updated_at: NaiveDateTime,
     /// The body sent (single delivery only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Value>,
 }
 
@@ -87,7 +88,7 @@ impl DeliveryView {
 }
 
 /// A page of deliveries.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DeliveryPage {
     /// Deliveries matching the filter.
     pub total: i64,
