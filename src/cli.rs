@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Overrides, Settings};
 use crate::db::Db;
 use crate::service::events::{Event, EventBus};
-use crate::service::{registration_tokens, runners};
+use crate::service::{registration_tokens, runners, webhooks};
 use crate::startup::{Application, open_database};
 
 /// Standalone PeerTube remote-runner server.
@@ -59,6 +59,9 @@ pub enum Command {
     /// Manage registered runners.
     #[command(subcommand)]
     Runner(RunnerCommand),
+    /// Webhook deliveries (the outbox) and secrets.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Print the effective configuration (secrets masked).
     Config,
     /// Runner jobs of a running server (admin API: needs an admin key).
@@ -119,6 +122,36 @@ pub enum RunnerCommand {
         /// Runner id (see `list`).
         id: i64,
     },
+}
+
+/// `webhook …`
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// List deliveries, newest first.
+    Deliveries {
+        /// Only those of this video (UUID).
+        #[arg(long)]
+        video: Option<String>,
+        /// Only this event type (e.g. video.published).
+        #[arg(long)]
+        event: Option<String>,
+        /// Only in this state: pending, delivered or dead.
+        #[arg(long)]
+        state: Option<String>,
+        /// How many (at most 100).
+        #[arg(long, default_value_t = 20)]
+        count: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a delivered or dead delivery again (a new delivery of the same event).
+    Redeliver {
+        /// Delivery id (see `deliveries`).
+        id: i64,
+    },
+    /// Print a new random `whsec_` secret for webhooks.secret or an endpoint.
+    NewSecret,
 }
 
 /// Runs a parsed command line.
@@ -193,6 +226,14 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Video { remote, command } => {
             runtime.block_on(remote::video(&settings, &remote, command))
+        }
+        Command::Webhook(WebhookCommand::NewSecret) => {
+            writeln!(out, "{}", webhooks::deliveries::new_secret())?;
+            Ok(())
+        }
+        Command::Webhook(cmd) => {
+            let db = open_migrated(&settings)?;
+            runtime.block_on(webhook(&db, &settings, cmd, &mut out))
         }
     }
 }
@@ -325,6 +366,83 @@ async fn runner(
             writeln!(out, "deleted runner {id}")?;
             tell_instances(settings, &mut published).await;
         }
+    }
+    Ok(())
+}
+
+async fn webhook(
+    db: &Db,
+    settings: &Settings,
+    cmd: WebhookCommand,
+    out: &mut impl Write,
+) -> Result<()> {
+    use crate::db::webhooks::DeliveryFilter;
+    use crate::domain::ids::VideoUuid;
+    use crate::domain::webhook::DeliveryState;
+    match cmd {
+        WebhookCommand::Deliveries {
+            video,
+            event,
+            state,
+            count,
+            json,
+        } => {
+            let filter = DeliveryFilter {
+                video: video
+                    .map(|v| {
+                        VideoUuid::from_stored(&v)
+                            .map_err(|_| anyhow::anyhow!("--video: not a UUID"))
+                    })
+                    .transpose()?,
+                event: event
+                    .map(|e| e.parse())
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                state: state
+                    .map(|s| {
+                        DeliveryState::parse(&s).ok_or_else(|| {
+                            anyhow::anyhow!("--state: one of pending, delivered, dead")
+                        })
+                    })
+                    .transpose()?,
+                event_id: None,
+            };
+            let page = webhooks::deliveries::list(db, filter, 0, count).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?;
+                return Ok(());
+            }
+            writeln!(
+                out,
+                "{:<7} {:<24} {:<10} {:>8}  {:<24} {:<16} LAST ERROR",
+                "ID", "EVENT", "STATE", "ATTEMPTS", "CREATED", "ENDPOINT"
+            )?;
+            for d in page.data {
+                writeln!(
+                    out,
+                    "{:<7} {:<24} {:<10} {:>8}  {:<24} {:<16} {}",
+                    d.id,
+                    d.event.as_str(),
+                    d.state.as_str(),
+                    d.attempts,
+                    crate::service::timefmt::format(&d.created_at),
+                    d.endpoint.as_deref().unwrap_or("(callbackUrl)"),
+                    d.last_error.as_deref().unwrap_or("-"),
+                )?;
+            }
+            writeln!(out, "{} in all", page.total)?;
+        }
+        WebhookCommand::Redeliver { id } => {
+            let now = crate::clock::system_now();
+            let new = webhooks::deliveries::redeliver(db, &EventBus::default(), settings, id, now)
+                .await?;
+            writeln!(
+                out,
+                "delivery {id} queued again as delivery {} (a running server sends it)",
+                new.id
+            )?;
+        }
+        WebhookCommand::NewSecret => writeln!(out, "{}", webhooks::deliveries::new_secret())?,
     }
     Ok(())
 }

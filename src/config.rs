@@ -17,6 +17,8 @@ mod fanout;
 mod sources;
 pub use fanout::{FanoutBackend, FanoutSettings};
 use sources::{EnvLayer, list, with_password};
+mod webhooks;
+pub use webhooks::{EndpointSettings, WebhookSettings, check_url as check_webhook_url};
 
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "PRC_";
@@ -103,6 +105,8 @@ pub struct Settings {
     pub media: MediaSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Signed webhooks: endpoints, secrets, retries, allowed targets.
+    pub webhooks: WebhookSettings,
     /// How events reach the other server instances.
     pub fanout: FanoutSettings,
 }
@@ -415,6 +419,7 @@ impl Default for Settings {
             socket: SocketSettings::default(),
             media: MediaSettings::default(),
             log: LogSettings::default(),
+            webhooks: WebhookSettings::default(),
             fanout: FanoutSettings::default(),
         }
     }
@@ -669,6 +674,7 @@ impl Settings {
                 "transcoding.fps.standard and hd_standard must not contain 0".to_owned(),
             ));
         }
+        self.webhooks.check()?;
         Ok(())
     }
 

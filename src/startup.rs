@@ -203,9 +203,11 @@ impl Application {
             tracing::info!("{}", crate::http::auth::ADMIN_DISABLED);
         }
         let storage = open_storage(&settings)?;
+        let shutdown = ShutdownHandle::default();
         // Events cross to the other instances through the relay, if one is configured.
         let (events, relay) = crate::fanout::open(&settings)?;
         let state = AppState {
+            shutdown: shutdown.listener(),
             hub: runners_hub(&settings.socket, &db),
             ctx: Context {
                 media: Media::new(settings.media.clone()),
@@ -218,7 +220,6 @@ impl Application {
         };
         // What a killed instance left goes before anything is served.
         crate::service::cleanup::run(&state).await;
-        let shutdown = ShutdownHandle::default();
         // Socket hub: turns job events into `available-jobs` broadcasts.
         let notifier = crate::socket::notifier::spawn(
             state.hub.clone(),
@@ -341,7 +342,12 @@ impl Application {
             self.state.ctx.clone(),
             stopped(self.shutdown.listener()),
         );
-        let background = vec![watchdog, cleanup, self.notifier];
+        // Webhook deliveries: this instance's share of the outbox.
+        let webhooks = crate::service::webhooks::worker::spawn(
+            self.state.ctx.clone(),
+            stopped(self.shutdown.listener()),
+        );
+        let background = vec![watchdog, cleanup, webhooks, self.notifier];
         let relay = self.relay;
         let server_handle = self.server.handle();
         let mut server = tokio::spawn(self.server);

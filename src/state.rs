@@ -5,6 +5,7 @@
 use std::ops::Deref;
 
 use crate::service::Context;
+use crate::shutdown::ShutdownListener;
 use crate::socket::Hub;
 
 /// Shared state of the HTTP side.
@@ -14,6 +15,8 @@ pub struct AppState {
     pub ctx: Context,
     /// Socket.IO hub (runners connected at `/socket.io/`).
     pub hub: Hub,
+    /// Hears the shutdown: long-lived responses (event streams) end with it.
+    pub shutdown: ShutdownListener,
 }
 
 /// Handlers hand `&state` to services, which take the [`Context`].

@@ -103,7 +103,6 @@ fn settings_of_features_that_do_not_exist_are_refused_as_unknown_fields() {
     for (key, value) in [
         ("PRC_AUTH__ADMIN_TOKENS", "k"),
         ("PRC_WEBHOOKS__URLS", "http://example.org/hook"),
-        ("PRC_WEBHOOKS__SECRET", "s"),
     ] {
         let err = Settings::load_from(None, env(&[(key, value)]), &o)
             .unwrap_err()
@@ -111,7 +110,7 @@ fn settings_of_features_that_do_not_exist_are_refused_as_unknown_fields() {
         let field = if key.contains("ADMIN") {
             "admin_tokens"
         } else {
-            "webhooks"
+            "urls"
         };
         assert!(
             err.contains("unknown field") && err.contains(field),
@@ -198,4 +197,111 @@ fn the_database_password_is_percent_encoded_into_the_url() {
             "{url}: {err}"
         );
     }
+}
+
+#[test]
+fn webhook_settings_are_read_from_a_file_and_the_environment_and_checked() {
+    let o = Overrides::default();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[webhooks]\nsecret = \"{secret}\"\nallowed_targets = [\"10.0.0.0/8\", \"lms.internal\"]\n\
+             retry_period = \"2h\"\n[[webhooks.endpoints]]\nname = \"lms\"\n\
+             url = \"https://lms.example.org/hooks\"\nsecret = \"{secret}\"\n\
+             events = [\"video.published\", \"video.failed\"]\n"
+        ),
+    )
+    .unwrap();
+    let s = load(Some(&file), &[], &o);
+    let w = &s.webhooks;
+    assert_eq!(w.secret.as_ref().map(Secret::expose), Some(secret));
+    assert_eq!(w.retry_period, Duration::from_secs(7200));
+    assert_eq!(w.endpoints.len(), 1);
+    let lms = w.endpoint("lms").unwrap();
+    assert!(lms.wants(crate::domain::webhook::EventType::VideoPublished));
+    assert!(!lms.wants(crate::domain::webhook::EventType::VideoCreated));
+    assert!(
+        w.target_policy()
+            .check("x", "10.1.1.1".parse().unwrap())
+            .is_ok()
+    );
+    assert!(!s.to_toml().unwrap().contains(secret), "secrets are masked");
+
+    // The environment: a TOML list of endpoints, a comma list of targets.
+    let endpoints = format!("[{{name=\"a\", url=\"http://a.example/h\", secret=\"{secret}\"}}]");
+    let s = load(
+        None,
+        &[
+            ("PRC_WEBHOOKS__ENDPOINTS", endpoints.as_str()),
+            ("PRC_WEBHOOKS__ALLOWED_TARGETS", "127.0.0.1,::1"),
+            ("PRC_WEBHOOKS__CONCURRENCY", "0"),
+        ],
+        &o,
+    );
+    assert_eq!(s.webhooks.endpoints[0].name, "a");
+    assert!(s.webhooks.endpoints[0].wants(crate::domain::webhook::EventType::VideoCreated));
+    assert_eq!(s.webhooks.allowed_targets, vec!["127.0.0.1", "::1"]);
+    assert_eq!(s.webhooks.concurrency, 0);
+
+    for (key, value, says) in [
+        ("PRC_WEBHOOKS__SECRET", "s3cret", "whsec_"),
+        ("PRC_WEBHOOKS__SECRET", "whsec_AAAA", "24 to 64 bytes"),
+        (
+            "PRC_WEBHOOKS__ALLOWED_TARGETS",
+            "http://x/",
+            "allowed_targets",
+        ),
+        ("PRC_WEBHOOKS__TIMEOUT", "0s", "timeout"),
+        ("PRC_WEBHOOKS__MAX_RETRY_DELAY", "1s", "max_retry_delay"),
+        ("PRC_WEBHOOKS__ENDPOINTS", "http://a.example/h", "TOML list"),
+    ] {
+        let err = Settings::load_from(None, env(&[(key, value)]), &o)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{key}={value}: {err}");
+    }
+    for (endpoint, says) in [
+        (
+            format!("{{name=\"a b\", url=\"http://a/\", secret=\"{secret}\"}}"),
+            "name",
+        ),
+        (
+            format!("{{name=\"a\", url=\"ftp://a/\", secret=\"{secret}\"}}"),
+            "url",
+        ),
+        (
+            format!("{{name=\"a\", url=\"http://u:p@a/\", secret=\"{secret}\"}}"),
+            "credentials",
+        ),
+        (
+            "{name=\"a\", url=\"http://a/\", secret=\"x\"}".to_owned(),
+            "secret",
+        ),
+        (
+            format!(
+                "{{name=\"a\", url=\"http://a/\", secret=\"{secret}\", events=[\"video.done\"]}}"
+            ),
+            "video.done",
+        ),
+    ] {
+        let list = format!("[{endpoint}, ]");
+        let err = Settings::load_from(None, env(&[("PRC_WEBHOOKS__ENDPOINTS", list.as_str())]), &o)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{endpoint}: {err}");
+    }
+    let twice = format!(
+        "[{{name=\"a\", url=\"http://a/\", secret=\"{secret}\"}}, {{name=\"a\", url=\"http://b/\", secret=\"{secret}\"}}]"
+    );
+    let err = Settings::load_from(
+        None,
+        env(&[("PRC_WEBHOOKS__ENDPOINTS", twice.as_str())]),
+        &o,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("used twice"), "{err}");
 }

@@ -9,6 +9,7 @@ use diesel::sql_types::{Integer, Text};
 
 use crate::domain::job::{JobState, JobType};
 use crate::domain::video::{FileKind, VideoState};
+use crate::domain::webhook::{DeliveryState, EventType};
 
 /// A stored value that maps to no domain value.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +98,8 @@ integer_enum!(JobState, "job state");
 integer_enum!(VideoState, "video state");
 text_enum!(JobType, "job type", |s| s.parse().ok());
 text_enum!(FileKind, "file kind", FileKind::parse);
+text_enum!(EventType, "event type", EventType::parse);
+text_enum!(DeliveryState, "delivery state", DeliveryState::parse);
 
 #[cfg(test)]
 mod tests {

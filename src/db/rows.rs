@@ -218,6 +218,7 @@ pub(super) struct VideoRow {
     options: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    callback_url: Option<String>,
 }
 
 impl TryFrom<VideoRow> for Video {
@@ -239,6 +240,7 @@ impl TryFrom<VideoRow> for Video {
             language: r.language,
             error: r.error,
             options,
+            callback_url: r.callback_url,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -301,6 +303,7 @@ pub(super) struct VideoFileRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     format: Option<String>,
+    announced_at: Option<NaiveDateTime>,
 }
 
 impl From<VideoFileRow> for VideoFile {
@@ -322,6 +325,7 @@ impl From<VideoFileRow> for VideoFile {
                 format: r.format,
                 metadata: r.metadata,
             },
+            announced_at: r.announced_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

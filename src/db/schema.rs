@@ -41,6 +41,7 @@ diesel::table! {
         options -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        callback_url -> Nullable<Text>,
     }
 }
 
@@ -62,6 +63,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         format -> Nullable<Text>,
+        announced_at -> Nullable<Timestamp>,
     }
 }
 
@@ -130,14 +132,20 @@ diesel::table! {
 diesel::table! {
     webhook_deliveries (id) {
         id -> BigInt,
-        video_uuid -> Nullable<Text>,
+        event_id -> Text,
         event -> Text,
+        video_uuid -> Nullable<Text>,
+        endpoint -> Text,
         url -> Text,
         payload -> Text,
+        state -> Text,
         attempts -> Integer,
         next_attempt_at -> Timestamp,
-        delivered_at -> Nullable<Timestamp>,
+        lease -> Nullable<Text>,
+        expires_at -> Timestamp,
+        last_status -> Nullable<Integer>,
         last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

@@ -9,6 +9,8 @@ pub mod lifecycle;
 pub mod listing;
 pub mod payloads;
 pub mod planning;
+pub mod progress;
 pub mod runner;
 pub mod runner_input;
 pub mod video;
+pub mod webhook;

@@ -140,6 +140,8 @@ pub struct Video {
     pub error: Option<String>,
     /// Output options.
     pub options: VideoOptions,
+    /// Where this video's own events are sent (`callbackUrl` at submission).
+    pub callback_url: Option<String>,
     /// Creation time.
     pub created_at: NaiveDateTime,
     /// Last change.
@@ -205,6 +207,8 @@ pub struct VideoFile {
     pub video_id: i64,
     /// What it is.
     pub facts: FileFacts,
+    /// When its `video.rendition.ready` event was recorded (`None`: not yet).
+    pub announced_at: Option<NaiveDateTime>,
     /// Creation time.
     pub created_at: NaiveDateTime,
     /// Last change.

@@ -17,8 +17,10 @@ pub mod runner_body;
 pub mod runners;
 pub mod socket;
 pub mod static_files;
+pub mod video_events;
 pub mod video_upload;
 pub mod videos;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -95,7 +97,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                     "/{uuid}/captions/{lang}",
                     web::delete().to(captions::delete),
                 )
-                .route("/{uuid}/retry", web::post().to(videos::retry)),
+                .route("/{uuid}/retry", web::post().to(videos::retry))
+                .route("/{uuid}/events", web::get().to(video_events::events)),
+        )
+        .service(
+            web::scope("/api/v1/webhooks/deliveries")
+                .route("", web::get().to(webhooks::list))
+                .route("/{id}", web::get().to(webhooks::get))
+                .route("/{id}/redeliver", web::post().to(webhooks::redeliver)),
         )
         .route("/api/v1/transcriptions", web::post().to(captions::create))
         .service(

@@ -42,7 +42,7 @@ fn parse_resolutions(v: &str) -> Result<Vec<u32>, ApiError> {
 
 /// Reads a multipart submission: field `videoFile` (required, once) and the optional
 /// text fields `name`, `baseFilename`, `destination`, `hls`, `webVideos`,
-/// `resolutions` (comma-separated), `transcription`, in any order. Unknown fields are refused. The
+/// `resolutions` (comma-separated), `transcription`, `callbackUrl`, in any order. Unknown fields are refused. The
 /// body is drained before an error is answered.
 pub async fn read_multipart(
     state: &AppState,
@@ -66,6 +66,7 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
     let mut sub_name = None;
     let mut base_filename = None;
     let mut destination = None;
+    let mut callback_url = None;
     let mut options = OutputOptions::default();
     let mut transcription = false;
     while let Some(part) = form.next().await? {
@@ -88,6 +89,7 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
                 | "webVideos"
                 | "resolutions"
                 | "resolutions[]"
+                | "callbackUrl"
                 | "transcription"
         ) {
             return Err(ApiError::bad_request(format!(
@@ -103,6 +105,7 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
             "name" => sub_name = Some(value),
             "baseFilename" => base_filename = Some(value),
             "destination" => destination = Some(value),
+            "callbackUrl" => callback_url = Some(value),
             "hls" => options.hls = Some(parse_bool(&name, &value)?),
             "webVideos" => options.web_videos = Some(parse_bool(&name, &value)?),
             "transcription" => transcription = parse_bool(&name, &value)?,
@@ -123,18 +126,21 @@ async fn read_parts(state: &AppState, form: &mut MultipartForm) -> Result<Submis
         base_filename: base_filename.filter(|n| !n.is_empty()),
         destination: destination.filter(|n| !n.is_empty()),
         options,
+        callback_url: callback_url.filter(|u| !u.is_empty()),
         transcription,
     })
 }
 
 /// Reads a JSON submission: `{"filePath": "<storage key>", "name"?, "baseFilename"?,
-/// "destination"?, "hls"?, "webVideos"?, "resolutions"?: [int], "transcription"?}`.
+/// "destination"?, "hls"?, "webVideos"?, "resolutions"?: [int], "transcription"?,
+/// "callbackUrl"?}`.
 pub fn from_json(body: &Map<String, Value>, path: &str) -> Result<Submission, ApiError> {
     let mut fields = Fields::new(body);
     let key = fields.required_str("filePath", 1, 1024);
     let name = fields.optional_str("name", 1, 255);
     let base_filename = fields.optional_str("baseFilename", 1, 100);
     let destination = fields.optional_str("destination", 1, 512);
+    let callback_url = fields.optional_str("callbackUrl", 1, 2048);
     fields.finish(path)?;
     let flag = |name: &str| -> Result<Option<bool>, ApiError> {
         match body.get(name) {
@@ -172,6 +178,7 @@ pub fn from_json(body: &Map<String, Value>, path: &str) -> Result<Submission, Ap
             web_videos: flag("webVideos")?,
             resolutions,
         },
+        callback_url,
         transcription: flag("transcription")?.unwrap_or(false),
     })
 }

@@ -26,6 +26,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::domain::ids::{JobUuid, VideoUuid};
+use crate::domain::webhook::EventType;
+
 /// Something other parts of the process, and of the other instances, react to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -41,6 +44,31 @@ pub enum Event {
         /// The runner's id.
         runner_id: i64,
     },
+    /// Something happened to a video, recorded in the outbox (published after the
+    /// commit): the live event streams of that video relay it.
+    VideoEvent {
+        /// The video.
+        video: VideoUuid,
+        /// The event's id (`webhook-id`).
+        id: String,
+        /// Its type.
+        event: EventType,
+        /// Its JSON body, as webhooks carry it.
+        payload: String,
+    },
+    /// A runner reported a job's progress.
+    Progress {
+        /// The job's video.
+        video: VideoUuid,
+        /// The job.
+        job: JobUuid,
+        /// The job's progress, 0–100.
+        job_progress: i32,
+        /// The video's progress, 0–100 (`crate::domain::progress`).
+        progress: u8,
+    },
+    /// Webhook deliveries were recorded or requeued: delivery workers look for them.
+    DeliveriesDue,
     /// Local only: the link to the other instances was down and is back, so events
     /// they published meanwhile may be lost. Subscribers that keep state derived from
     /// events re-read it from the database (the socket hub re-announces pending jobs
@@ -306,5 +334,30 @@ mod tests {
         assert!(down.since >= first.since);
         port.set_state(RelayState::Connected, None);
         assert_eq!(port.status().last_error, None);
+    }
+
+    #[test]
+    fn every_event_survives_a_round_trip_through_json() {
+        let events = [
+            Event::JobsAvailable,
+            Event::RunnerRemoved { runner_id: 3 },
+            Event::VideoEvent {
+                video: VideoUuid::generate(),
+                id: "evt_1".to_owned(),
+                event: EventType::VideoPublished,
+                payload: r#"{"id":"evt_1"}"#.to_owned(),
+            },
+            Event::Progress {
+                video: VideoUuid::generate(),
+                job: JobUuid::generate(),
+                job_progress: 40,
+                progress: 27,
+            },
+            Event::DeliveriesDue,
+        ];
+        for e in events {
+            let text = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e, "{text}");
+        }
     }
 }

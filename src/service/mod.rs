@@ -13,6 +13,7 @@ pub mod health;
 pub mod inputs;
 pub mod job_availability;
 pub mod jobs;
+pub mod live;
 pub mod published;
 pub mod registration_tokens;
 pub mod renditions;
@@ -21,5 +22,6 @@ pub mod submit;
 pub mod timefmt;
 pub mod transcription;
 pub mod videos;
+pub mod webhooks;
 
 pub use context::Context;

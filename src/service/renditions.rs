@@ -26,6 +26,7 @@ use crate::error::ServiceError;
 use crate::media::MediaInfo;
 use crate::media::hls::{self, Variant};
 use crate::service::Context;
+use crate::service::webhooks::{Emitted, Notice, Outbox};
 use crate::storage::{StagedFile, Storage};
 
 /// Largest media playlist accepted from a runner.
@@ -394,27 +395,53 @@ async fn remove_orphan_master(state: &Context, key: &str) {
     }
 }
 
+/// The events of a state change from `current` to `next` (the same state: none).
+/// A video that becomes published without having been playable was playable first.
+fn state_notices(
+    current: VideoState,
+    next: VideoState,
+    has_rendition: bool,
+    error: Option<&str>,
+) -> Vec<Notice<'_>> {
+    match (current, next) {
+        (a, b) if a == b => Vec::new(),
+        (VideoState::ToTranscode, VideoState::Playable) => vec![Notice::Playable],
+        (VideoState::ToTranscode, VideoState::Published) if has_rendition => {
+            vec![Notice::Playable, Notice::Published]
+        }
+        (_, VideoState::Published) => vec![Notice::Published],
+        (_, VideoState::TranscodingFailed) => {
+            vec![Notice::Failed(error.unwrap_or("Transcoding failed"))]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Recomputes a VOD video's state from its jobs (those of the types whose
 /// [`policy`] says the video follows them) and published renditions
 /// (idempotent; call after any job of the video completes, fails for good or is
-/// cancelled, or a failed one is retried). Once every job has ended and the video did
-/// not fail, the intermediate files no job needs any more are deleted. Lives, studio edits in progress, submissions still storing their
-/// source and deleted videos are left alone. Returns the state now stored.
+/// cancelled, or a failed one is retried), and records the events of what changed in
+/// the same transaction: a `video.rendition.ready` for each rendition not announced yet
+/// (so an HLS rendition is announced once its master playlist lists it), then
+/// `video.playable`, `video.published` or `video.failed`. Once every job has ended and
+/// the video did not fail, the intermediate files no job needs any more are deleted.
+/// Lives, studio edits in progress, submissions still storing their source and deleted
+/// videos are left alone. Returns the state now stored.
 pub async fn refresh_state(
     state: &Context,
     video_id: i64,
 ) -> Result<Option<VideoState>, ServiceError> {
-    let now = state.now();
+    let (now, outbox) = (state.now(), Outbox::of(state));
     let following: Vec<JobType> = JobType::ALL
         .into_iter()
         .filter(|t| policy(*t).video_follows_jobs)
         .collect();
-    let (next, unneeded) = state
+    let (next, unneeded, emitted) = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 let Some(video) = db::videos::find(conn, video_id)? else {
-                    return Ok((None, Vec::new()));
+                    return Ok((None, Vec::new(), Emitted::default()));
                 };
                 let current = video.state;
                 if !matches!(
@@ -424,17 +451,17 @@ pub async fn refresh_state(
                         | VideoState::Published
                         | VideoState::TranscodingFailed
                 ) {
-                    return Ok((Some(current), Vec::new()));
+                    return Ok((Some(current), Vec::new(), Emitted::default()));
                 }
                 // Only the jobs the video's state follows: a transcription (or any
                 // job of a type that does not follow) never moves it.
                 let jobs = db::jobs::states_of_video(conn, video_id, &following)?;
-                let has_rendition = db::videos::files(conn, video_id)?
-                    .iter()
-                    .any(|f| f.kind.is_published());
+                let files = db::videos::files(conn, video_id)?;
+                let has_rendition = files.iter().any(|f| f.kind.is_published());
                 let next = derive_vod_state(&jobs, has_rendition);
+                let mut error = None;
                 if next != current {
-                    let error = match next {
+                    error = match next {
                         VideoState::TranscodingFailed => {
                             db::jobs::last_error_of_video(conn, video_id, &following)?
                                 .or_else(|| Some("Every job was cancelled".to_owned()))
@@ -444,6 +471,20 @@ pub async fn refresh_state(
                     db::videos::set_state(conn, video_id, next, error.as_deref(), now)?;
                     tracing::info!(video_id, state = next.name(), "video state changed");
                 }
+                let unannounced: Vec<VideoFile> = files
+                    .into_iter()
+                    .filter(|f| f.kind.is_published() && f.announced_at.is_none())
+                    .collect();
+                db::webhooks::mark_announced(conn, &unannounced, now)?;
+                let mut notices: Vec<Notice<'_>> =
+                    unannounced.iter().map(Notice::RenditionReady).collect();
+                notices.extend(state_notices(
+                    current,
+                    next,
+                    has_rendition,
+                    error.as_deref(),
+                ));
+                let emitted = outbox.record(conn, video_id, &notices, now)?;
                 // Once every job ended nothing reads these, unless the video failed:
                 // a retry (`service::jobs::retry`) runs its failed jobs again, on
                 // these inputs.
@@ -453,14 +494,62 @@ pub async fn refresh_state(
                     } else {
                         Vec::new()
                     };
-                Ok::<_, DbError>((Some(next), unneeded))
+                Ok::<_, DbError>((Some(next), unneeded, emitted))
             })
         })
         .await?;
+    emitted.publish(&state.events);
     for key in &unneeded {
         if let Err(e) = state.storage.delete(key).await {
             tracing::error!(key, error = %e, "cannot delete an intermediate file");
         }
     }
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::webhook::EventType;
+    use VideoState::*;
+
+    fn types(current: VideoState, next: VideoState, has_rendition: bool) -> Vec<EventType> {
+        state_notices(current, next, has_rendition, Some("why"))
+            .iter()
+            .map(Notice::event_type)
+            .collect()
+    }
+
+    #[test]
+    fn each_state_change_has_its_events() {
+        assert_eq!(types(ToTranscode, ToTranscode, false), []);
+        assert_eq!(types(Playable, Playable, true), []);
+        assert_eq!(
+            types(ToTranscode, Playable, true),
+            [EventType::VideoPlayable]
+        );
+        assert_eq!(
+            types(Playable, Published, true),
+            [EventType::VideoPublished]
+        );
+        // Published without ever being playable: playable first.
+        assert_eq!(
+            types(ToTranscode, Published, true),
+            [EventType::VideoPlayable, EventType::VideoPublished]
+        );
+        assert_eq!(
+            types(ToTranscode, Published, false),
+            [EventType::VideoPublished]
+        );
+        assert_eq!(
+            types(Playable, TranscodingFailed, true),
+            [EventType::VideoFailed]
+        );
+        assert_eq!(
+            types(Published, TranscodingFailed, true),
+            [EventType::VideoFailed]
+        );
+        let failed = state_notices(ToTranscode, TranscodingFailed, false, Some("boom"));
+        assert!(matches!(failed[..], [Notice::Failed("boom")]));
+    }
 }

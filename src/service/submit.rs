@@ -28,6 +28,7 @@ use crate::service::Context;
 use crate::service::events::Event;
 use crate::service::jobs::{JobParent, JobSpec, create_jobs};
 use crate::service::transcription;
+use crate::service::webhooks::{Emitted, Notice, Outbox};
 use crate::storage::{LocalCopy, StagedFile, StorageError, validate_key};
 
 /// The parent of default folders (`videos/<uuid>`).
@@ -80,6 +81,8 @@ pub struct Submission {
     pub destination: Option<String>,
     /// Output options.
     pub options: OutputOptions,
+    /// Where this video's own events are sent, signed with `webhooks.secret`.
+    pub callback_url: Option<String>,
     /// Also transcribe the source (a `video-transcription` job beside the transcoding;
     /// a source without audio is then refused).
     pub transcription: bool,
@@ -218,9 +221,25 @@ pub fn source_facts(info: &MediaInfo) -> SourceFacts {
     }
 }
 
+/// A `callbackUrl` must be signable and reach an allowed target.
+async fn check_callback(state: &Context, url: &str) -> Result<(), ServiceError> {
+    let hooks = &state.settings.webhooks;
+    if hooks.secret.is_none() {
+        return Err(invalid(
+            "callbackUrl: this server has no webhooks.secret to sign callbacks with",
+        ));
+    }
+    crate::service::webhooks::send::check_target(&hooks.target_policy(), url)
+        .await
+        .map_err(|e| invalid(format!("callbackUrl: {e}")))
+}
+
 /// Creates a video from `sub` and returns it. See the module documentation.
 pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceError> {
     check_request(&sub)?;
+    if let Some(url) = &sub.callback_url {
+        check_callback(state, url).await?;
+    }
     let t = &state.settings.transcoding;
     let outputs = Outputs {
         hls: sub.options.hls.unwrap_or(t.hls),
@@ -305,6 +324,7 @@ pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceEr
         info,
         plan,
         options,
+        callback_url: sub.callback_url,
         transcription: sub.transcription,
     };
     // Detached from the request: it finishes (or cleans up) even if the client leaves.
@@ -358,6 +378,7 @@ struct Prepared {
     info: MediaInfo,
     plan: Vec<PlannedJob>,
     options: VideoOptions,
+    callback_url: Option<String>,
     transcription: bool,
 }
 
@@ -391,6 +412,7 @@ async fn store(state: &Context, p: Prepared) -> Result<Video, ServiceError> {
         options: p.options,
     };
     let source_file = source_facts_of(&p.info, source_key.clone(), source_size);
+    let callback_url = p.callback_url;
     let video = state
         .db
         .run(move |conn| {
@@ -398,6 +420,9 @@ async fn store(state: &Context, p: Prepared) -> Result<Video, ServiceError> {
                 let video = db::folders::claim(conn, &new_video, stored.as_deref(), now)?
                     .map_err(|c| folder_conflict(&c))?;
                 db::videos::insert_file(conn, video.id, &source_file, now)?;
+                if let Some(url) = &callback_url {
+                    db::webhooks::set_callback_url(conn, video.id, url)?;
+                }
                 Ok::<_, ServiceError>(video)
             })
         })
@@ -461,8 +486,8 @@ async fn write_and_plan(
     if jobs.transcription {
         specs.push(transcription::job_spec(state.public_url(), video));
     }
-    let (id, now) = (video.id, state.now());
-    state
+    let (id, now, outbox) = (video.id, state.now(), Outbox::of(state));
+    let (video, emitted): (Video, Emitted) = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
@@ -471,10 +496,14 @@ async fn write_and_plan(
                     return Err(ServiceError::NotFound("Video"));
                 }
                 create_jobs(conn, &specs, now)?;
-                db::videos::find(conn, id)?.ok_or(ServiceError::NotFound("Video"))
+                let emitted = outbox.record(conn, id, &[Notice::Created], now)?;
+                let video = db::videos::find(conn, id)?.ok_or(ServiceError::NotFound("Video"))?;
+                Ok((video, emitted))
             })
         })
-        .await
+        .await?;
+    emitted.publish(&state.events);
+    Ok(video)
 }
 
 /// The job specs of `plan` for `video` (UUIDs generated here, before insertion,

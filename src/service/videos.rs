@@ -11,10 +11,13 @@ use crate::db::{self, DbError};
 use crate::domain::caption::Caption;
 use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::job::{Job, JobState, JobType};
+use crate::domain::lifecycle::policy;
+use crate::domain::progress::{JobShare, video_progress};
 use crate::domain::video::{FileKind, Video, VideoFile, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
 use crate::service::captions::CaptionView;
 use crate::service::transcription::{self, TranscriptionView};
+use crate::service::webhooks::{Notice, Outbox};
 use crate::service::{Context, jobs, timefmt};
 use crate::storage::Storage;
 
@@ -128,6 +131,11 @@ pub struct VideoView {
     pub state: VideoState,
     /// Why it failed.
     pub error: Option<String>,
+    /// 0–100: its transcoding jobs' progress, weighted by rendition size
+    /// ([`crate::domain::progress`]); 100 once every job completed.
+    pub progress: u8,
+    /// Where its own events are sent (`callbackUrl` at submission).
+    pub callback_url: Option<String>,
     /// Seconds.
     pub duration: Option<f64>,
     /// Storage folder of the outputs.
@@ -169,7 +177,8 @@ pub struct VideoPage {
     pub data: Vec<VideoView>,
 }
 
-fn rendition(storage: &Storage, f: &VideoFile) -> RenditionView {
+/// A produced file as the resource lists it.
+pub fn rendition(storage: &Storage, f: &VideoFile) -> RenditionView {
     RenditionView {
         resolution: f.resolution,
         width: f.width,
@@ -200,6 +209,24 @@ fn job_view(job: &Job, uuids: &HashMap<i64, JobUuid>) -> JobView {
         started_at: job.started_at,
         finished_at: job.finished_at,
     }
+}
+
+/// A video's progress from its jobs (those its state follows, with an output rung).
+pub fn progress(jobs: &[Job]) -> u8 {
+    let shares: Vec<JobShare> = jobs
+        .iter()
+        .filter(|j| policy(j.job_type()).video_follows_jobs)
+        .filter_map(|j| {
+            let (resolution, fps) = j.payload.output_rung()?;
+            Some(JobShare {
+                resolution,
+                fps,
+                state: j.state,
+                progress: j.progress,
+            })
+        })
+        .collect();
+    video_progress(&shares)
 }
 
 /// Builds the resource from a video's rows.
@@ -242,6 +269,8 @@ pub fn view(
         name: video.name,
         state: video.state,
         error: video.error,
+        progress: progress(jobs),
+        callback_url: video.callback_url,
         duration: video.duration,
         directory: video.directory,
         base_filename: video.base_filename,
@@ -359,22 +388,29 @@ pub async fn delete(ctx: &Context, uuid: VideoUuid) -> Result<(), ServiceError> 
         })
         .await?;
     remove_objects(&ctx.storage, &keys).await;
-    let id = video.id;
-    let last = ctx
+    // A submission a crash left `importing` was never acknowledged: nobody was told of
+    // it, nobody is told of its removal.
+    let announced = video.state != VideoState::Importing;
+    let (id, outbox) = (video.id, Outbox::of(ctx));
+    let (last, emitted) = ctx
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
+                // Recorded first: the event carries the resource as it was.
+                let notices: &[Notice<'_>] = if announced { &[Notice::Deleted] } else { &[] };
+                let emitted = outbox.record(conn, id, notices, now)?;
                 // Every job row goes with the video (ON DELETE CASCADE).
-                let now = db::outputs::owned_keys(conn, &video)?;
+                let keys = db::outputs::owned_keys(conn, &video)?;
                 // A concurrent deletion (another request, another instance's cleanup)
                 // removed it first: it reports the deletion, this one finds nothing.
                 if !db::videos::delete(conn, id)? {
                     return Err(ServiceError::NotFound("Video"));
                 }
-                Ok::<_, ServiceError>(now)
+                Ok::<_, ServiceError>((keys, emitted))
             })
         })
         .await?;
+    emitted.publish(&ctx.events);
     // Again, every key: a completion may have written an object (a new rendition, a
     // re-run's, the master playlist rebuilt after its commit) after the first pass.
     remove_objects(&ctx.storage, &last).await;

@@ -79,6 +79,8 @@ pub fn spawn(
                         let n = hub.disconnect_owner(NAMESPACE, &runner_id);
                         tracing::debug!(runner_id, sockets = n, "closing a removed runner's sockets");
                     }
+                    // Video events and webhook wake-ups are for other subscribers.
+                    Ok(Event::VideoEvent { .. } | Event::Progress { .. } | Event::DeliveriesDue) => {}
                     Ok(Event::Resync) => periodic_round(&hub, &lookups).await,
                     Err(RecvError::Closed) => return,
                 },

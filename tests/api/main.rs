@@ -40,3 +40,6 @@ mod video_folders;
 mod video_helpers;
 mod videos;
 mod videos_api;
+mod webhook_helpers;
+mod webhooks_delivery;
+mod webhooks_flow;

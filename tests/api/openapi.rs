@@ -381,6 +381,11 @@ async fn real_answers_of_every_operation_match_the_document() {
         s.auth.api_keys = vec![Secret::new(API_KEY)];
         s.transcoding.max_failures = 1;
         s.limits.runner_upload_bytes = 50 * 1024 * 1024;
+        // Loopback and not allowed: each delivery is refused, dead at once.
+        s.webhooks.endpoints = vec![crate::webhook_helpers::endpoint(
+            "refused",
+            "http://127.0.0.1:9/hook",
+        )];
     })
     .await;
     let spec = Spec::load(&app).await;
@@ -510,6 +515,71 @@ async fn real_answers_of_every_operation_match_the_document() {
     )
     .await;
     assert_eq!(s.check("get", "/api/v1/videos/{uuid}", res).await.0, 404);
+
+    // Webhook deliveries: the video's `video.created`, refused, so dead.
+    let deliveries = "/api/v1/webhooks/deliveries";
+    let dead = format!("{deliveries}?video={video_uuid}&state=dead&event=video.created");
+    let mut page = Value::Null;
+    for _ in 0..100 {
+        let res = send(&app, get.clone(), &dead, api, None).await;
+        let (status, body) = s.check("get", deliveries, res).await;
+        assert_eq!(status, 200);
+        if body["total"].as_i64() > Some(0) {
+            page = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let id = page["data"][0]["id"].as_i64().expect("a dead delivery");
+    let res = send(
+        &app,
+        get.clone(),
+        &format!("{deliveries}?state=lost"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(s.check("get", deliveries, res).await.0, 400);
+    let one = "/api/v1/webhooks/deliveries/{id}";
+    let res = send(&app, get.clone(), &format!("{deliveries}/{id}"), api, None).await;
+    let (status, body) = s.check("get", one, res).await;
+    assert_eq!(
+        (status, body["payload"]["type"].as_str()),
+        (200, Some("video.created"))
+    );
+    let res = send(
+        &app,
+        get.clone(),
+        &format!("{deliveries}/999999"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(s.check("get", one, res).await.0, 404);
+    let again = "/api/v1/webhooks/deliveries/{id}/redeliver";
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("{deliveries}/{id}/redeliver"),
+        api,
+        None,
+    )
+    .await;
+    let (status, body) = s.check("post", again, res).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        body["eventId"], page["data"][0]["eventId"],
+        "the same event"
+    );
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("{deliveries}/999999/redeliver"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(s.check("post", again, res).await.0, 404);
     let res = send(
         &app,
         get.clone(),
@@ -1321,8 +1391,15 @@ async fn real_answers_of_every_operation_match_the_document() {
     )
     .await;
     assert_eq!(s.check("delete", tokens_path, res).await.0, 204);
+    // The live stream: headers now, the body ends with `video.deleted`.
+    let events_path = format!("{video_path}/events");
+    let events = send(&app, get.clone(), &events_path, api, None).await;
     let res = send(&app, del.clone(), &video_path, api, None).await;
     assert_eq!(s.check("delete", "/api/v1/videos/{uuid}", res).await.0, 204);
+    let stream = "/api/v1/videos/{uuid}/events";
+    assert_eq!(s.check("get", stream, events).await.0, 200);
+    let res = send(&app, get.clone(), &events_path, api, None).await;
+    assert_eq!(s.check("get", stream, res).await.0, 404);
     let res = send(&app, del.clone(), &video_path, api, None).await;
     assert_eq!(s.check("delete", "/api/v1/videos/{uuid}", res).await.0, 404);
 

@@ -16,7 +16,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, captions, files, health, jobs, runners, socket, static_files, videos};
+use super::{
+    admin, captions, files, health, jobs, runners, socket, static_files, video_events, videos,
+    webhooks,
+};
 
 /// Where the document is served.
 pub const DOCUMENT_PATH: &str = "/api/openapi.json";
@@ -68,6 +71,10 @@ pub const UI_PATH: &str = "/api/docs";
         captions::list,
         captions::put,
         captions::delete,
+        video_events::events,
+        webhooks::list,
+        webhooks::get,
+        webhooks::redeliver,
         static_files::serve,
         document,
         ui_index,
@@ -81,6 +88,7 @@ pub const UI_PATH: &str = "/api/docs";
         (name = "Runner Files", description = "Job inputs, downloaded with POST and the tokens in a JSON body"),
         (name = "Admin", description = "PeerTube's runner admin API: `Authorization: Bearer <admin key>`"),
         (name = "Videos", description = "The private video API: `Authorization: Bearer <api key or admin key>`"),
+        (name = "Webhooks", description = "Deliveries of signed webhook events: `Authorization: Bearer <api key or admin key>`"),
         (name = "Outputs", description = "Published outputs of videos"),
         (name = "Service", description = "Health, the Socket.IO hub, this document"),
     )

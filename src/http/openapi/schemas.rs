@@ -14,6 +14,7 @@ use crate::domain::ids::{JobToken, JobUuid, RegistrationToken, RunnerToken, Vide
 use crate::domain::job::{JobState, JobType};
 use crate::domain::payloads::{JobPayload, PrivatePayload};
 use crate::domain::video::{VideoOptions, VideoState};
+use crate::domain::webhook::{DeliveryState, EventType};
 use crate::service::admin::RunnerJobAdminView;
 use crate::service::jobs::view::RunnerJobView;
 
@@ -109,6 +110,42 @@ struct VideoOptionsWire {
     source_owned: bool,
 }
 schema_as!(VideoOptions, VideoOptionsWire, "VideoOptions");
+
+/// The type of a webhook event (Standard Webhooks' dotted names).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema, never built")]
+enum EventTypeWire {
+    #[serde(rename = "video.created")]
+    VideoCreated,
+    #[serde(rename = "video.rendition.ready")]
+    VideoRenditionReady,
+    #[serde(rename = "video.playable")]
+    VideoPlayable,
+    #[serde(rename = "video.published")]
+    VideoPublished,
+    #[serde(rename = "video.failed")]
+    VideoFailed,
+    #[serde(rename = "video.deleted")]
+    VideoDeleted,
+    #[serde(rename = "transcription.completed")]
+    TranscriptionCompleted,
+    #[serde(rename = "transcription.failed")]
+    TranscriptionFailed,
+    #[serde(rename = "job.failed")]
+    JobFailed,
+}
+schema_as!(EventType, EventTypeWire, "WebhookEventType");
+
+/// Where a webhook delivery is.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "a schema, never built")]
+enum DeliveryStateWire {
+    Pending,
+    Delivered,
+    Dead,
+}
+schema_as!(DeliveryState, DeliveryStateWire, "DeliveryState");
 
 /// Where a caption comes from.
 #[derive(ToSchema)]

@@ -36,7 +36,7 @@ pub use cancel::{cancel_job, cancel_jobs_of_video, cancel_video_jobs_in, delete_
 pub use retry::{retry_job, retry_video};
 
 use crate::db::jobs::{Guard, Transitioned};
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, DbError};
 use crate::domain::ids::{JobToken, JobUuid, RunnerToken, TokenHash};
 use crate::domain::job::{Job, JobState, NewJob};
 use crate::domain::lifecycle::{RunnerCall, Transition};
@@ -46,6 +46,7 @@ use crate::error::ServiceError;
 use crate::service::Context;
 use crate::service::events::Event;
 use crate::service::runners;
+use crate::service::webhooks::{Emitted, Outbox};
 
 /// Where a new job's parent is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,10 +202,27 @@ pub(crate) async fn apply(
     guard: OwnedGuard,
 ) -> Result<Option<Transitioned>, ServiceError> {
     let (job_owned, now) = (job.clone(), ctx.now());
-    let changed = ctx
+    // A job failing for good is an event, recorded with the change.
+    let fails = t.rule().to == JobState::Errored;
+    let outbox = Outbox::of(ctx);
+    let (changed, emitted) = ctx
         .db
-        .run(move |conn| db::jobs::transition(conn, &job_owned, &t, guard.as_guard(), now))
+        .run(move |conn| {
+            if !fails {
+                let changed = db::jobs::transition(conn, &job_owned, &t, guard.as_guard(), now)?;
+                return Ok((changed, Emitted::default()));
+            }
+            db::write_transaction(conn, |conn| {
+                let changed = db::jobs::transition(conn, &job_owned, &t, guard.as_guard(), now)?;
+                let emitted = match &changed {
+                    Some(c) => outbox.job_ended(conn, &c.job, now)?,
+                    None => Emitted::default(),
+                };
+                Ok::<_, DbError>((changed, emitted))
+            })
+        })
         .await?;
+    emitted.publish(&ctx.events);
     if let Some(changed) = &changed {
         after_change(ctx, std::iter::once(&changed.job).chain(&changed.cascaded)).await;
     }

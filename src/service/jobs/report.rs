@@ -1,11 +1,13 @@
 //! `update` (1.6), `abort` (1.5) and `error` (1.7).
 
 use super::{HeldJob, JobCredentials, OwnedGuard, RunnerUpload, apply, hold, lost_race, per_type};
-use crate::db;
+use crate::db::{self, DbError};
 use crate::domain::lifecycle::{RunnerCall, on_abort, on_error, policy, update_is_ignored};
 use crate::domain::runner_input::{LiveFiles, UPDATE_FILE_FIELDS, parse_live_update};
 use crate::error::ServiceError;
 use crate::service::Context;
+use crate::service::events::Event;
+use crate::service::videos;
 
 /// What an `update` whose tokens passed the check does.
 #[derive(Debug)]
@@ -69,10 +71,30 @@ pub async fn update(
     } else {
         None
     };
-    let (id, now) = (held.job.id, ctx.now());
-    ctx.db
-        .run(move |conn| db::jobs::touch(conn, id, progress, now))
+    let (id, now, video_id) = (held.job.id, ctx.now(), held.job.video_id);
+    let progressed = ctx
+        .db
+        .run(move |conn| {
+            let touched = db::jobs::touch(conn, id, progress, now)?;
+            // The video's progress, for its live event streams.
+            let (Some(_), Some(video_id), true) = (progress, video_id, touched) else {
+                return Ok(None);
+            };
+            let Some(video) = db::videos::find(conn, video_id)? else {
+                return Ok(None);
+            };
+            let jobs = db::jobs::of_videos(conn, &[video_id])?;
+            Ok::<_, DbError>(Some((video.uuid, videos::progress(&jobs))))
+        })
         .await?;
+    if let (Some((video, video_progress)), Some(job_progress)) = (progressed, progress) {
+        ctx.events.publish(Event::Progress {
+            video,
+            job: held.job.uuid,
+            job_progress,
+            progress: video_progress,
+        });
+    }
     match live {
         Some(update) => per_type::live_chunk(ctx, &held.job, update, upload).await,
         None => Ok(()),
