@@ -12,10 +12,24 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the database answers; 503 otherwise.
+/// `GET /readyz`: the database and storage answer; 503 otherwise, naming what is down
+/// (`storage` says what failed and what to check: a missing bucket, wrong
+/// credentials).
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    health::ready(&state)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
+    let r = health::ready(&state).await;
+    if r.is_ready() {
+        return Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok", "storage": "ok"})));
+    }
+    let database = match &r.database {
+        Ok(()) => "ok",
+        Err(_) => "unavailable",
+    };
+    let storage = match &r.storage {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    let cause = format!("database: {database}; storage: {storage}");
+    Err(ApiError::unavailable(&cause)
+        .with_extra("database", json!(database))
+        .with_extra("storage", json!(storage)))
 }

@@ -12,7 +12,7 @@ use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::video::{FileKind, Video, VideoFile, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
 use crate::service::{Context, jobs, timefmt};
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
 
 /// Largest page of the video list.
 pub const MAX_PAGE: i64 = 100;
@@ -159,8 +159,12 @@ pub struct VideoPage {
     pub data: Vec<VideoView>,
 }
 
-fn rendition(storage: &Storage, f: &VideoFile) -> RenditionView {
-    RenditionView {
+async fn rendition(storage: &Storage, f: &VideoFile) -> Result<RenditionView, StorageError> {
+    let playlist_url = match f.playlist_key.as_deref() {
+        Some(k) => Some(storage.url(k).await?),
+        None => None,
+    };
+    Ok(RenditionView {
         resolution: f.resolution,
         width: f.width,
         height: f.height,
@@ -168,9 +172,9 @@ fn rendition(storage: &Storage, f: &VideoFile) -> RenditionView {
         size: f.size,
         bitrate: f.bitrate,
         codecs: f.codecs.clone(),
-        file_url: storage.url(&f.storage_key),
-        playlist_url: f.playlist_key.as_deref().map(|k| storage.url(k)),
-    }
+        file_url: storage.url(&f.storage_key).await?,
+        playlist_url,
+    })
 }
 
 fn job_view(job: &Job, uuids: &HashMap<i64, JobUuid>) -> JobView {
@@ -192,8 +196,14 @@ fn job_view(job: &Job, uuids: &HashMap<i64, JobUuid>) -> JobView {
     }
 }
 
-/// Builds the resource from a video's rows.
-pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) -> VideoView {
+/// Builds the resource from a video's rows (with presigned URLs on an S3 backend
+/// configured so).
+pub async fn view(
+    storage: &Storage,
+    video: Video,
+    files: &[VideoFile],
+    jobs: &[Job],
+) -> Result<VideoView, StorageError> {
     let source = files
         .iter()
         .find(|f| f.kind == FileKind::Source)
@@ -208,20 +218,29 @@ pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) 
             bitrate: f.bitrate,
             codecs: f.codecs.clone(),
         });
-    let of_kind = |kind: FileKind| -> Vec<RenditionView> {
-        files
-            .iter()
-            .filter(|f| f.kind == kind)
-            .map(|f| rendition(storage, f))
-            .collect()
+    let mut hls_renditions = Vec::new();
+    let mut web_videos = Vec::new();
+    for f in files {
+        match f.kind {
+            FileKind::Hls => hls_renditions.push(rendition(storage, f).await?),
+            FileKind::WebVideo => web_videos.push(rendition(storage, f).await?),
+            _ => {}
+        }
+    }
+    let hls = if hls_renditions.is_empty() {
+        None
+    } else {
+        Some(HlsView {
+            master_playlist_url: storage.url(&keys::master(&video.directory)).await?,
+            renditions: hls_renditions,
+        })
     };
-    let hls_renditions = of_kind(FileKind::Hls);
-    let hls = (!hls_renditions.is_empty()).then(|| HlsView {
-        master_playlist_url: storage.url(&keys::master(&video.directory)),
-        renditions: hls_renditions,
-    });
+    let thumbnail_url = match video.thumbnail_key.as_deref() {
+        Some(k) => Some(storage.url(k).await?),
+        None => None,
+    };
     let uuids: HashMap<i64, JobUuid> = jobs.iter().map(|j| (j.id, j.uuid)).collect();
-    VideoView {
+    Ok(VideoView {
         uuid: video.uuid,
         name: video.name,
         state: video.state,
@@ -231,13 +250,13 @@ pub fn view(storage: &Storage, video: Video, files: &[VideoFile], jobs: &[Job]) 
         base_filename: video.base_filename,
         options: video.options,
         source,
-        thumbnail_url: video.thumbnail_key.as_deref().map(|k| storage.url(k)),
+        thumbnail_url,
         hls,
-        web_videos: of_kind(FileKind::WebVideo),
+        web_videos,
         jobs: jobs.iter().map(|j| job_view(j, &uuids)).collect(),
         created_at: video.created_at,
         updated_at: video.updated_at,
-    }
+    })
 }
 
 /// The video `uuid`, or [`ServiceError::NotFound`].
@@ -252,7 +271,7 @@ pub async fn get(ctx: &Context, uuid: VideoUuid) -> Result<VideoView, ServiceErr
             Ok::<_, ServiceError>((video, files, jobs))
         })
         .await?;
-    Ok(view(&ctx.storage, video, &files, &jobs))
+    Ok(view(&ctx.storage, video, &files, &jobs).await?)
 }
 
 /// A page of videos, newest first, optionally only those in `filter` state.
@@ -284,18 +303,19 @@ pub async fn list(
             .or_default()
             .push(j);
     }
-    let data = videos
-        .into_iter()
-        .map(|v| {
-            let (f, j) = (files_by.remove(&v.id), jobs_by.remove(&v.id));
+    let mut data = Vec::with_capacity(videos.len());
+    for v in videos {
+        let (f, j) = (files_by.remove(&v.id), jobs_by.remove(&v.id));
+        data.push(
             view(
                 &ctx.storage,
                 v,
                 f.as_deref().unwrap_or_default(),
                 j.as_deref().unwrap_or_default(),
             )
-        })
-        .collect();
+            .await?,
+        );
+    }
     Ok(VideoPage { total, data })
 }
 

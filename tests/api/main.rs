@@ -18,6 +18,8 @@ mod probe_corpus;
 mod register;
 mod renditions;
 mod runner_sim;
+mod s3_server;
+mod s3_storage;
 mod schema;
 mod shutdown;
 mod socket;

@@ -13,7 +13,7 @@ use crate::runner_sim::{FilePart, SimRunner, wait_state};
 use crate::video_helpers::*;
 
 /// What the runner's ffmpeg makes for `job` from `input`, as success file parts.
-fn transcode(job: &Value, input: &Path, dir: &Path) -> Vec<FilePart> {
+pub fn transcode(job: &Value, input: &Path, dir: &Path) -> Vec<FilePart> {
     let uuid = job["uuid"].as_str().unwrap();
     let out = &job["payload"]["output"];
     let (res, fps) = (
@@ -85,7 +85,7 @@ fn transcode(job: &Value, input: &Path, dir: &Path) -> Vec<FilePart> {
     }
 }
 
-async fn ffprobe_ok(url: &str) {
+pub async fn ffprobe_ok(url: &str) {
     let out = tokio::process::Command::new("ffprobe")
         .args([
             "-v",
