@@ -13,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::config::StorageBackend;
 use crate::db::{Db, PoolOptions};
 use crate::http::inflight::{InFlight, TrackInFlight};
 use crate::media::Media;
@@ -20,7 +21,6 @@ use crate::service::Context;
 use crate::service::events::EventBus;
 use crate::shutdown::{Drain, ShutdownHandle, ShutdownListener};
 use crate::state::AppState;
-use crate::config::StorageBackend;
 use crate::storage::{LocalStorage, S3Storage, S3Urls, Staging, Storage, StorageError};
 
 /// Why the application could not start.

@@ -254,7 +254,10 @@ mod tests {
             assert!(err.to_string().contains(needle), "{needle}: {err}");
         };
         refused(vec![("PRC_STORAGE__BACKEND", "s3")], "storage.s3.bucket");
-        refused(vec![("PRC_STORAGE__BACKEND", "gcs")], "backend");
+        refused(
+            vec![("PRC_STORAGE__BACKEND", "gcs")],
+            "PRC_STORAGE__BACKEND",
+        );
         refused(
             s3_env(&[("PRC_STORAGE__S3__ENDPOINT", "ftp://x")]),
             "storage.s3.endpoint",

@@ -18,7 +18,9 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let r = health::ready(&state).await;
     if r.is_ready() {
-        return Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok", "storage": "ok"})));
+        return Ok(
+            HttpResponse::Ok().json(json!({"status": "ready", "database": "ok", "storage": "ok"}))
+        );
     }
     let database = match &r.database {
         Ok(()) => "ok",

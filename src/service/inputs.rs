@@ -61,10 +61,13 @@ pub async fn deliver(
             .ok_or(ServiceError::NotFound("Preview"))?,
         InputKind::StudioTaskFile(name) => keys::studio_task_file(&video.directory, &name),
     };
-    ctx.storage.deliver(&key, Audience::Runner).await.map_err(|e| match e {
-        StorageError::NotFound(_) | StorageError::InvalidKey(_) => {
-            ServiceError::NotFound("Video file")
-        }
-        other => other.into(),
-    })
+    ctx.storage
+        .deliver(&key, Audience::Runner)
+        .await
+        .map_err(|e| match e {
+            StorageError::NotFound(_) | StorageError::InvalidKey(_) => {
+                ServiceError::NotFound("Video file")
+            }
+            other => other.into(),
+        })
 }

@@ -32,8 +32,12 @@ pub async fn deliver(state: &Context, key: &str) -> Result<Delivery, ServiceErro
     if !published {
         return Err(NOT_FOUND);
     }
-    state.storage.deliver(&key, Audience::Public).await.map_err(|e| match e {
-        StorageError::NotFound(_) | StorageError::InvalidKey(_) => NOT_FOUND,
-        other => other.into(),
-    })
+    state
+        .storage
+        .deliver(&key, Audience::Public)
+        .await
+        .map_err(|e| match e {
+            StorageError::NotFound(_) | StorageError::InvalidKey(_) => NOT_FOUND,
+            other => other.into(),
+        })
 }

@@ -86,7 +86,10 @@ async fn on_s3_a_video_is_published_with_presigned_urls_that_ffprobe_reads() {
     let source_key = body["source"]["key"].as_str().unwrap().to_owned();
     // The source went to the bucket, under the prefix; nothing stays on local disk.
     assert!(
-        server.keys(BUCKET).await.contains(&format!("prc/{source_key}")),
+        server
+            .keys(BUCKET)
+            .await
+            .contains(&format!("prc/{source_key}")),
         "{:?}",
         server.keys(BUCKET).await
     );
@@ -117,7 +120,13 @@ async fn on_s3_a_video_is_published_with_presigned_urls_that_ffprobe_reads() {
     let thumbnail = view["thumbnailUrl"].as_str().unwrap();
     presigned(thumbnail);
     let res = app.client.get(thumbnail).send().await.unwrap();
-    assert_eq!((res.status().as_u16(), res.headers()["content-type"].to_str().unwrap()), (200, "image/jpeg"));
+    assert_eq!(
+        (
+            res.status().as_u16(),
+            res.headers()["content-type"].to_str().unwrap()
+        ),
+        (200, "image/jpeg")
+    );
     // The master playlist, read through its presigned URL, lists every rendition.
     let master_url = view["hls"]["masterPlaylistUrl"].as_str().unwrap();
     presigned(master_url);
@@ -128,13 +137,23 @@ async fn on_s3_a_video_is_published_with_presigned_urls_that_ffprobe_reads() {
     );
     let master = master.text().await.unwrap();
     for r in &hls {
-        let name = r["playlistUrl"].as_str().unwrap().split('?').next().unwrap();
+        let name = r["playlistUrl"]
+            .as_str()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap();
         let name = name.rsplit('/').next().unwrap();
         assert!(master.contains(name), "{name} missing from\n{master}");
     }
     // Outputs are not served here: their URLs point at the bucket.
     let mp4_key = format!("videos/{uuid}/{uuid}-240.mp4");
-    let res = app.client.get(app.url(&format!("/static/{mp4_key}"))).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/static/{mp4_key}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 }
 
@@ -187,8 +206,18 @@ async fn on_s3_proxied_outputs_play_through_static_and_sources_stay_private() {
     ffprobe_ok(master_url).await;
     // The source is in the bucket but never served.
     let source_key = view["source"]["key"].as_str().unwrap();
-    assert!(server.keys(BUCKET).await.contains(&format!("prc/{source_key}")));
-    let res = app.client.get(app.url(&format!("/static/{source_key}"))).send().await.unwrap();
+    assert!(
+        server
+            .keys(BUCKET)
+            .await
+            .contains(&format!("prc/{source_key}"))
+    );
+    let res = app
+        .client
+        .get(app.url(&format!("/static/{source_key}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 }
 
@@ -199,7 +228,9 @@ async fn put_object(server: &S3Server, key: &str, src: &Path) {
         .put_object()
         .bucket(BUCKET)
         .key(format!("prc/{key}"))
-        .body(aws_sdk_s3::primitives::ByteStream::from(std::fs::read(src).unwrap()))
+        .body(aws_sdk_s3::primitives::ByteStream::from(
+            std::fs::read(src).unwrap(),
+        ))
         .send()
         .await
         .unwrap();
@@ -230,7 +261,12 @@ async fn on_s3_a_stored_source_is_submitted_by_key_and_runners_stream_it_with_ra
     let body = submit_stored(&app, json!({"filePath": "uploads/clip.mp4"})).await;
     assert_eq!(body["source"]["key"], "uploads/clip.mp4");
     assert_eq!(body["source"]["height"], 240);
-    assert!(body["thumbnailUrl"].as_str().unwrap().contains("X-Amz-Signature="));
+    assert!(
+        body["thumbnailUrl"]
+            .as_str()
+            .unwrap()
+            .contains("X-Amz-Signature=")
+    );
     // The probe's downloaded copy is gone.
     assert_staging_empty(&app).await;
 
@@ -254,10 +290,18 @@ async fn on_s3_a_stored_source_is_submitted_by_key_and_runners_stream_it_with_ra
         .unwrap();
     assert_eq!(part.status(), 206);
     let len = std::fs::metadata(&src).unwrap().len();
-    assert_eq!(part.headers()["content-range"], format!("bytes 100-199/{len}").as_str());
-    assert_eq!(part.bytes().await.unwrap(), std::fs::read(&src).unwrap()[100..200]);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 100-199/{len}").as_str()
+    );
+    assert_eq!(
+        part.bytes().await.unwrap(),
+        std::fs::read(&src).unwrap()[100..200]
+    );
     // With a wrong job token: nothing, not even a redirect.
-    let refused = runner.download(url, "ptrjt-00000000-0000-4000-8000-000000000000").await;
+    let refused = runner
+        .download(url, "ptrjt-00000000-0000-4000-8000-000000000000")
+        .await;
     assert_eq!(refused.status(), 404);
 }
 
@@ -296,7 +340,11 @@ async fn on_s3_delete_removes_exactly_the_objects_the_video_records() {
         ]
     );
     let neighbour_keys = of("courses/42/intro-b");
-    assert_eq!(neighbour_keys.len(), 2, "source and thumbnail: {neighbour_keys:?}");
+    assert_eq!(
+        neighbour_keys.len(),
+        2,
+        "source and thumbnail: {neighbour_keys:?}"
+    );
 
     for video in [&doomed, &uploaded] {
         let uuid = video["uuid"].as_str().unwrap();
@@ -316,7 +364,11 @@ async fn on_s3_delete_removes_exactly_the_objects_the_video_records() {
     expected.extend(neighbour_keys);
     expected.sort();
     assert_eq!(server.keys(BUCKET).await, expected);
-    let res = get(&app, &format!("/api/v1/videos/{}", neighbour["uuid"].as_str().unwrap())).await;
+    let res = get(
+        &app,
+        &format!("/api/v1/videos/{}", neighbour["uuid"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(res.status(), 200);
 }
 
@@ -351,9 +403,13 @@ async fn a_missing_bucket_or_wrong_credentials_stop_the_start_with_a_clear_error
         Ok(_) => panic!("a missing bucket must stop the start"),
         Err(e) => e.to_string(),
     };
-    assert!(err.contains("`absent`") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("`absent`") && err.contains("does not exist"),
+        "{err}"
+    );
     let err = match build(&|s| {
-        s.storage.s3.secret_access_key = Some(peertube_runner_connector::config::Secret::new("wrong"))
+        s.storage.s3.secret_access_key =
+            Some(peertube_runner_connector::config::Secret::new("wrong"))
     })
     .await
     {
@@ -373,8 +429,14 @@ async fn a_missing_bucket_or_wrong_credentials_stop_the_start_with_a_clear_error
         .env("PRC_STORAGE__S3__ENDPOINT", &server.endpoint)
         .env("PRC_STORAGE__S3__REGION", "us-east-1")
         .env("PRC_STORAGE__S3__FORCE_PATH_STYLE", "true")
-        .env("PRC_STORAGE__S3__ACCESS_KEY_ID", crate::s3_server::ACCESS_KEY)
-        .env("PRC_STORAGE__S3__SECRET_ACCESS_KEY", crate::s3_server::SECRET_KEY)
+        .env(
+            "PRC_STORAGE__S3__ACCESS_KEY_ID",
+            crate::s3_server::ACCESS_KEY,
+        )
+        .env(
+            "PRC_STORAGE__S3__SECRET_ACCESS_KEY",
+            crate::s3_server::SECRET_KEY,
+        )
         .output()
         .await
         .unwrap();
@@ -395,15 +457,27 @@ async fn readyz_and_the_healthcheck_report_a_bucket_that_disappears() {
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!((body["database"].as_str(), body["storage"].as_str()), (Some("ok"), Some("ok")));
+    assert_eq!(
+        (body["database"].as_str(), body["storage"].as_str()),
+        (Some("ok"), Some("ok"))
+    );
     // The (empty: the startup probe is deleted) bucket is removed.
-    server.client().delete_bucket().bucket(BUCKET).send().await.unwrap();
+    server
+        .client()
+        .delete_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 503);
     let body = crate::helpers::problem(res).await;
     assert_eq!(body["database"], "ok");
     let storage = body["storage"].as_str().unwrap();
-    assert!(storage.contains(&format!("`{BUCKET}`")) && storage.contains("does not exist"), "{storage}");
+    assert!(
+        storage.contains(&format!("`{BUCKET}`")) && storage.contains("does not exist"),
+        "{storage}"
+    );
     let bin = env!("CARGO_BIN_EXE_peertube-runner-connector");
     let out = tokio::process::Command::new(bin)
         .args(["healthcheck", "--url", &app.url("/readyz")])

@@ -144,7 +144,11 @@ impl S3Server {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.unwrap();
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
         }
         keys.sort();
         keys

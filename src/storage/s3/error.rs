@@ -25,12 +25,19 @@ impl Failure {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let status = err.raw_response().map(|r| r.status().as_u16());
-        let code = err.as_service_error().and_then(|e| e.code()).map(str::to_owned);
+        let code = err
+            .as_service_error()
+            .and_then(|e| e.code())
+            .map(str::to_owned);
         let unreachable = matches!(
             err,
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
         );
-        let detail = match (status, &code, err.as_service_error().and_then(|e| e.message())) {
+        let detail = match (
+            status,
+            &code,
+            err.as_service_error().and_then(|e| e.message()),
+        ) {
             (Some(status), Some(code), Some(message)) => format!("{status} {code}: {message}"),
             (Some(status), Some(code), None) => format!("{status} {code}"),
             (Some(status), None, _) => format!("HTTP {status}"),
@@ -46,8 +53,7 @@ impl Failure {
 
     /// The object (or bucket) does not exist.
     pub fn is_not_found(&self) -> bool {
-        self.status == Some(404)
-            || matches!(self.code.as_deref(), Some("NoSuchKey" | "NotFound"))
+        self.status == Some(404) || matches!(self.code.as_deref(), Some("NoSuchKey" | "NotFound"))
     }
 
     /// The bucket does not exist.
@@ -72,17 +78,23 @@ impl Failure {
             _ if self.unreachable => {
                 "the endpoint cannot be reached (check storage.s3.endpoint and the network)"
             }
-            (_, Some("NoSuchBucket")) => "the bucket does not exist (create it, or fix storage.s3.bucket)",
+            (_, Some("NoSuchBucket")) => {
+                "the bucket does not exist (create it, or fix storage.s3.bucket)"
+            }
             (_, Some("InvalidAccessKeyId" | "SignatureDoesNotMatch")) | (Some(401), _) => {
                 "the credentials are wrong (storage.s3.access_key_id and secret_access_key, or the AWS chain)"
             }
             (Some(403), _) => {
                 "access denied: check the credentials and that they may use this bucket"
             }
-            (Some(301 | 307), _) | (_, Some("PermanentRedirect" | "AuthorizationHeaderMalformed")) => {
+            (Some(301 | 307), _)
+            | (_, Some("PermanentRedirect" | "AuthorizationHeaderMalformed")) => {
                 "the bucket is in another region (set storage.s3.region)"
             }
-            (Some(404), None) => "the bucket does not exist (create it, or fix storage.s3.bucket)",
+            // A HEAD of the bucket: no body, the SDK names it `NotFound`.
+            (Some(404), code) if code != Some("NoSuchKey") => {
+                "the bucket does not exist (create it, or fix storage.s3.bucket)"
+            }
             _ => "",
         };
         if hint.is_empty() {

@@ -43,7 +43,11 @@ pub enum S3Urls {
 impl S3Urls {
     /// The policy of `settings`, given `storage.public_base_url` and this server's
     /// `<public_url><serve_path>`.
-    pub fn from_settings(s3: &S3Settings, public_base_url: Option<&str>, served_at: &str) -> S3Urls {
+    pub fn from_settings(
+        s3: &S3Settings,
+        public_base_url: Option<&str>,
+        served_at: &str,
+    ) -> S3Urls {
         let trim = |s: &str| s.trim_end_matches('/').to_owned();
         match (s3.output_urls, public_base_url) {
             (OutputUrls::Presigned, _) => S3Urls::Presigned,
@@ -117,10 +121,7 @@ impl S3Storage {
             client: aws_sdk_s3::Client::from_conf(config.build()),
             bucket: s3.bucket.clone(),
             prefix: s3.prefix.clone(),
-            endpoint: s3
-                .endpoint
-                .clone()
-                .unwrap_or_else(|| "AWS S3".to_owned()),
+            endpoint: s3.endpoint.clone().unwrap_or_else(|| "AWS S3".to_owned()),
             staging,
             urls,
             runner_downloads: s3.runner_downloads,
@@ -171,10 +172,16 @@ impl S3Storage {
         R: tokio::io::AsyncRead + Unpin + Send,
     {
         self.object(key)?;
-        let (tmp, file) = self.staging.create_file("put-", "").await.map_err(io(key))?;
+        let (tmp, file) = self
+            .staging
+            .create_file("put-", "")
+            .await
+            .map_err(io(key))?;
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         let mut reader = reader;
-        tokio::io::copy(&mut reader, &mut out).await.map_err(io(key))?;
+        tokio::io::copy(&mut reader, &mut out)
+            .await
+            .map_err(io(key))?;
         out.flush().await.map_err(io(key))?;
         out.into_inner().sync_all().await.map_err(io(key))?;
         self.put_file(key, tmp).await
@@ -246,7 +253,11 @@ impl S3Storage {
             .rsplit_once('.')
             .map(|(_, ext)| format!(".{ext}"))
             .unwrap_or_default();
-        let (copy, file) = self.staging.create_file("copy-", &ext).await.map_err(io(key))?;
+        let (copy, file) = self
+            .staging
+            .create_file("copy-", &ext)
+            .await
+            .map_err(io(key))?;
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         let mut body = reader.stream(None).await?;
         while let Some(chunk) = body.next().await {
@@ -342,16 +353,15 @@ impl S3Storage {
     /// rather than at the first upload.
     pub(super) async fn startup_check(&self) -> Result<(), StorageError> {
         self.health_check().await?;
-        let key = format!(
-            "connector-health-check/{}",
-            uuid::Uuid::new_v4().simple()
-        );
+        let key = format!("connector-health-check/{}", uuid::Uuid::new_v4().simple());
         let unusable = |e: StorageError| StorageError::Unusable {
             bucket: self.bucket.clone(),
             endpoint: self.endpoint.clone(),
             reason: format!("a test object could not be written, read and deleted: {e}"),
         };
-        self.put_bytes(&key, Bytes::from_static(b"ok")).await.map_err(unusable)?;
+        self.put_bytes(&key, Bytes::from_static(b"ok"))
+            .await
+            .map_err(unusable)?;
         let read = self.head(&key).await.map_err(unusable);
         let deleted = self.delete(&key).await.map_err(unusable);
         match read? {

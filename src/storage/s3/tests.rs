@@ -43,7 +43,10 @@ async fn a_file_larger_than_a_part_goes_up_in_parts_and_reads_back_whole_and_by_
         s.put_file("videos/v/big-720.mp4", staged).await.unwrap(),
         data.len() as u64
     );
-    assert!(!staged_path.exists(), "the staged file is removed once uploaded");
+    assert!(
+        !staged_path.exists(),
+        "the staged file is removed once uploaded"
+    );
     let head = server
         .client()
         .head_object()
@@ -82,12 +85,20 @@ async fn objects_carry_their_media_type_and_live_under_the_prefix() {
         return;
     };
     s.put_bytes("v/a/master.m3u8", "#EXTM3U\n").await.unwrap();
-    let thumb = s.staging().write_file("t-", ".jpg", b"\xff\xd8").await.unwrap();
+    let thumb = s
+        .staging()
+        .write_file("t-", ".jpg", b"\xff\xd8")
+        .await
+        .unwrap();
     s.put_file("v/a/thumbnail.jpg", thumb).await.unwrap();
     s.put_stream("v/a/in.webm", &b"webm"[..]).await.unwrap();
     assert_eq!(
         server.keys("media").await,
-        ["prc/v/a/in.webm", "prc/v/a/master.m3u8", "prc/v/a/thumbnail.jpg"]
+        [
+            "prc/v/a/in.webm",
+            "prc/v/a/master.m3u8",
+            "prc/v/a/thumbnail.jpg"
+        ]
     );
     for (key, ty) in [
         ("prc/v/a/master.m3u8", "application/vnd.apple.mpegurl"),
@@ -122,7 +133,9 @@ async fn presigned_urls_read_the_object_and_runners_are_redirected_when_configur
     else {
         return;
     };
-    s.put_bytes("v/b/source.mp4", vec![9u8; 1000]).await.unwrap();
+    s.put_bytes("v/b/source.mp4", vec![9u8; 1000])
+        .await
+        .unwrap();
     let Delivery::Redirect(url) = s.deliver("v/b/source.mp4", Audience::Runner).await.unwrap()
     else {
         panic!("runners are redirected");
@@ -159,7 +172,10 @@ async fn output_urls_are_presigned_public_or_served_here() {
         S3Storage::connect(&settings, staging, urls)
     };
     let presigned = Storage::S3(open(S3Urls::Presigned).await);
-    presigned.put_bytes("v/c/thumbnail.jpg", "jpg").await.unwrap();
+    presigned
+        .put_bytes("v/c/thumbnail.jpg", "jpg")
+        .await
+        .unwrap();
     let url = presigned.url("v/c/thumbnail.jpg").await.unwrap();
     assert!(url.starts_with(&format!("{}/media/prc/v/c/thumbnail.jpg?", server.endpoint)));
     let res = reqwest::get(&url).await.unwrap();
@@ -198,13 +214,20 @@ async fn a_missing_bucket_or_wrong_credentials_fail_the_startup_check_saying_why
     let (startup, ready) = check(s3_settings(&server, "media")).await;
     startup.unwrap();
     ready.unwrap();
-    assert_eq!(server.keys("media").await, Vec::<String>::new(), "the probe is deleted");
+    assert_eq!(
+        server.keys("media").await,
+        Vec::<String>::new(),
+        "the probe is deleted"
+    );
 
     let (startup, ready) = check(s3_settings(&server, "missing")).await;
     for e in [startup.unwrap_err(), ready.unwrap_err()] {
         let msg = e.to_string();
         assert!(matches!(e, StorageError::Unusable { .. }), "{msg}");
-        assert!(msg.contains("`missing`") && msg.contains("does not exist"), "{msg}");
+        assert!(
+            msg.contains("`missing`") && msg.contains("does not exist"),
+            "{msg}"
+        );
     }
 
     let mut wrong = s3_settings(&server, "media");

@@ -81,41 +81,40 @@ pub(super) async fn upload_file(
     };
     let part = part_size(size, s.part_size);
     let count = size.div_ceil(part);
-    let uploaded: Result<Vec<CompletedPart>, StorageError> =
-        futures_util::stream::iter(0..count)
-            .map(|index| {
-                let (offset, upload_id) = (index * part, upload_id.as_str());
-                let len = part.min(size - offset);
-                async move {
-                    let body = ByteStream::read_from()
-                        .path(path)
-                        .offset(offset)
-                        .length(Length::Exact(len))
-                        .build()
-                        .await
-                        .map_err(|e| read_error(key, e))?;
-                    let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
-                    let sent = s
-                        .client
-                        .upload_part()
-                        .bucket(&s.bucket)
-                        .key(object)
-                        .upload_id(upload_id)
-                        .part_number(number)
-                        .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-                        .body(body)
-                        .send()
-                        .await
-                        .map_err(|e| storage_error(key, &e))?;
-                    Ok(CompletedPart::builder()
-                        .part_number(number)
-                        .set_e_tag(sent.e_tag().map(str::to_owned))
-                        .build())
-                }
-            })
-            .buffered(s.upload_concurrency)
-            .try_collect()
-            .await;
+    let uploaded: Result<Vec<CompletedPart>, StorageError> = futures_util::stream::iter(0..count)
+        .map(|index| {
+            let (offset, upload_id) = (index * part, upload_id.as_str());
+            let len = part.min(size - offset);
+            async move {
+                let body = ByteStream::read_from()
+                    .path(path)
+                    .offset(offset)
+                    .length(Length::Exact(len))
+                    .build()
+                    .await
+                    .map_err(|e| read_error(key, e))?;
+                let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
+                let sent = s
+                    .client
+                    .upload_part()
+                    .bucket(&s.bucket)
+                    .key(object)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| storage_error(key, &e))?;
+                Ok(CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(sent.e_tag().map(str::to_owned))
+                    .build())
+            }
+        })
+        .buffered(s.upload_concurrency)
+        .try_collect()
+        .await;
     let parts = match uploaded {
         Ok(parts) => parts,
         Err(e) => {
@@ -173,7 +172,10 @@ impl Drop for AbortOnDrop {
         let Some(s) = self.storage.take() else {
             return;
         };
-        let (object, upload_id) = (std::mem::take(&mut self.object), std::mem::take(&mut self.upload_id));
+        let (object, upload_id) = (
+            std::mem::take(&mut self.object),
+            std::mem::take(&mut self.upload_id),
+        );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move { abort(&s, &object, &upload_id).await });
         }
