@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 mod fanout;
 mod sources;
 pub use fanout::{FanoutBackend, FanoutSettings};
+mod s3;
+mod sources;
+pub use s3::{OutputUrls, RunnerDownloads, S3Settings, StorageBackend};
 use sources::{EnvLayer, list, with_password};
 mod webhooks;
 pub use webhooks::{EndpointSettings, WebhookSettings, check_url as check_webhook_url};
@@ -155,7 +158,10 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
-    /// Root of local storage. Unset: `<data_dir>/storage`.
+    /// `local` (files under `root`) or `s3` (`[storage.s3]`).
+    pub backend: StorageBackend,
+    /// Root of local storage (with S3: only its `.staging` folder is used). Unset:
+    /// `<data_dir>/storage`.
     pub root: Option<PathBuf>,
     /// URL path under which this server serves local storage (outputs, thumbnails).
     pub serve_path: String,
@@ -165,11 +171,15 @@ pub struct StorageSettings {
     /// (`storage::staging` has the whole rule).
     #[serde(with = "humantime_serde")]
     pub staging_max_age: Duration,
+    /// The S3 backend.
+    pub s3: S3Settings,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
         StorageSettings {
+            backend: StorageBackend::Local,
+            s3: S3Settings::default(),
             root: None,
             serve_path: "/static".to_owned(),
             public_base_url: None,
@@ -642,6 +652,10 @@ impl Settings {
             ));
         }
         self.storage.serve_path = self.storage.serve_path.trim_end_matches('/').to_owned();
+        if self.storage.backend == StorageBackend::S3 {
+            let public_base_url = self.storage.public_base_url.clone();
+            self.storage.s3.resolve(public_base_url.as_deref())?;
+        }
         if self.storage.staging_max_age < Duration::from_secs(1) {
             return Err(ConfigError::Invalid(
                 "storage.staging_max_age must be at least 1s".to_owned(),

@@ -489,6 +489,7 @@ impl ApiError {
             ServiceError::Storage(StorageError::NotFound(_)) => {
                 ApiError::not_found("File not found")
             }
+            ServiceError::Storage(e @ StorageError::Unusable { .. }) => ApiError::unavailable(&e),
             ServiceError::Storage(e) => ApiError::internal(&e),
             ServiceError::Media(e) if e.is_bad_input() => {
                 // The tool's output names server paths: it goes to the log.

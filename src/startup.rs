@@ -13,13 +13,14 @@ use tracing_actix_web::TracingLogger;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::config::StorageBackend;
 use crate::db::{Db, PoolOptions};
 use crate::http::inflight::{InFlight, TrackInFlight};
 use crate::media::Media;
 use crate::service::Context;
 use crate::shutdown::{Drain, ShutdownHandle, ShutdownListener};
 use crate::state::AppState;
-use crate::storage::{LocalStorage, Storage};
+use crate::storage::{LocalStorage, S3Storage, S3Urls, Staging, Storage, StorageError};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -82,20 +83,34 @@ async fn stop_relay(
     }
 }
 
-/// Opens the storage backend described by `settings` (`server.public_url` set).
-pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
-    let public_base = match &settings.storage.public_base_url {
-        Some(base) => base.trim_end_matches('/').to_owned(),
-        None => format!(
-            "{}{}",
-            settings.server.public_url.as_deref().unwrap_or_default(),
-            settings.storage.serve_path
-        ),
+/// Opens the storage backend described by `settings` (`server.public_url` set) and
+/// checks it can be used ([`Storage::startup_check`]): a missing bucket or wrong
+/// credentials fail the start, with what to check.
+pub async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
+    let served_at = format!(
+        "{}{}",
+        settings.server.public_url.as_deref().unwrap_or_default(),
+        settings.storage.serve_path
+    );
+    let public_base_url = settings.storage.public_base_url.as_deref();
+    let storage = match settings.storage.backend {
+        StorageBackend::Local => Storage::Local(LocalStorage::open(
+            &settings.storage_root(),
+            public_base_url.map_or(served_at.as_str(), |b| b.trim_end_matches('/')),
+        )?),
+        StorageBackend::S3 => {
+            let area = settings.storage_root().join(".staging");
+            let staging = Staging::open(area.clone()).map_err(|source| StorageError::Io {
+                key: area.display().to_string(),
+                source,
+            })?;
+            let s3 = &settings.storage.s3;
+            let urls = S3Urls::from_settings(s3, public_base_url, &served_at);
+            Storage::S3(S3Storage::connect(s3, staging, urls).await)
+        }
     };
-    Ok(Storage::Local(LocalStorage::open(
-        &settings.storage_root(),
-        &public_base,
-    )?))
+    storage.startup_check().await?;
+    Ok(storage)
 }
 
 /// Opens the database pool described by `settings`.
@@ -202,7 +217,7 @@ impl Application {
         if settings.auth.admin_keys.is_empty() {
             tracing::info!("{}", crate::http::auth::ADMIN_DISABLED);
         }
-        let storage = open_storage(&settings)?;
+        let storage = open_storage(&settings).await?;
         let shutdown = ShutdownHandle::default();
         // Events cross to the other instances through the relay, if one is configured.
         let (events, relay) = crate::fanout::open(&settings)?;

@@ -20,30 +20,9 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use crate::error::ApiError;
 use crate::service::files::{Delivery, ObjectMeta};
 
-/// The media type of a stored object, by its extension (players need
-/// `application/vnd.apple.mpegurl` for HLS playlists, which actix-files' guess calls
-/// `audio/x-mpegurl`).
-pub fn content_type(key: &str) -> String {
-    let ext = key
-        .rsplit_once('/')
-        .map_or(key, |(_, name)| name)
-        .rsplit_once('.')
-        .map(|(_, ext)| ext.to_ascii_lowercase())
-        .unwrap_or_default();
-    let known = match ext.as_str() {
-        "m3u8" => "application/vnd.apple.mpegurl",
-        "mp4" | "m4v" => "video/mp4",
-        "m4a" => "audio/mp4",
-        "m4s" => "video/iso.segment",
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "vtt" => "text/vtt; charset=utf-8",
-        "json" => "application/json",
-        "" => return mime::APPLICATION_OCTET_STREAM.to_string(),
-        other => return actix_files::file_extension_to_mime(other).to_string(),
-    };
-    known.to_owned()
-}
+/// The media type of a stored object, by its extension (also what object storage
+/// records with each object).
+pub use crate::service::files::content_type;
 
 /// What the conditional headers ask for.
 #[derive(Debug, PartialEq, Eq)]

@@ -3,7 +3,9 @@
 //! conditional and range requests need, or a redirect). `http` works with these
 //! types and calls services; it never reaches storage itself.
 
-pub use crate::storage::{ByteStream, Delivery, ObjectMeta, ObjectReader, StagedFile, Staging};
+pub use crate::storage::{
+    ByteStream, Delivery, ObjectMeta, ObjectReader, StagedFile, Staging, content_type,
+};
 
 use crate::service::Context;
 

@@ -3,10 +3,29 @@
 use crate::db::DbError;
 use crate::service::Context;
 use crate::service::events::RelayStatus;
+use crate::storage::StorageError;
 
-/// Whether the database answers a trivial query.
-pub async fn ready(ctx: &Context) -> Result<(), DbError> {
-    ctx.db.ping().await
+/// What each dependency answered.
+#[derive(Debug)]
+pub struct Readiness {
+    /// The database answers a trivial query.
+    pub database: Result<(), DbError>,
+    /// Storage can be used ([`crate::storage::Storage::health_check`]: on S3 the
+    /// bucket answers to the credentials).
+    pub storage: Result<(), StorageError>,
+}
+
+impl Readiness {
+    /// Whether everything is ready.
+    pub fn is_ready(&self) -> bool {
+        self.database.is_ok() && self.storage.is_ok()
+    }
+}
+
+/// Checks the database and storage, at the same time.
+pub async fn ready(ctx: &Context) -> Readiness {
+    let (database, storage) = tokio::join!(ctx.db.ping(), ctx.storage.health_check());
+    Readiness { database, storage }
 }
 
 /// The cross-instance relay's state (`None`: events stay in this instance). It is

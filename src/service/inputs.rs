@@ -5,7 +5,7 @@ use crate::domain::ids::VideoUuid;
 use crate::domain::video::{FileKind, keys};
 use crate::error::ServiceError;
 use crate::service::Context;
-use crate::storage::{Delivery, StorageError};
+use crate::storage::{Audience, Delivery, StorageError};
 
 /// The input a download URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +61,13 @@ pub async fn deliver(
             .ok_or(ServiceError::NotFound("Preview"))?,
         InputKind::StudioTaskFile(name) => keys::studio_task_file(&video.directory, &name),
     };
-    ctx.storage.deliver(&key).await.map_err(|e| match e {
-        StorageError::NotFound(_) | StorageError::InvalidKey(_) => {
-            ServiceError::NotFound("Video file")
-        }
-        other => other.into(),
-    })
+    ctx.storage
+        .deliver(&key, Audience::Runner)
+        .await
+        .map_err(|e| match e {
+            StorageError::NotFound(_) | StorageError::InvalidKey(_) => {
+                ServiceError::NotFound("Video file")
+            }
+            other => other.into(),
+        })
 }

@@ -3,17 +3,21 @@
 //! folder holds it records it as an HLS or web-video file or playlist, its
 //! thumbnail, master playlist, a caption or its storyboard. Sources (uploaded or
 //! named by `filePath`), intermediate files, and anything else a folder may hold
-//! are not served, whatever the URL.
+//! are not served, whatever the URL. With S3 storage nothing is served unless
+//! `storage.s3.output_urls = "proxy"`: output URLs then point at the bucket.
 
 use crate::db;
 use crate::error::ServiceError;
 use crate::service::Context;
-use crate::storage::{Delivery, StorageError, validate_key};
+use crate::storage::{Audience, Delivery, StorageError, validate_key};
 
 /// The published object `key`, ready to send, or [`ServiceError::NotFound`] (also
 /// for keys that are not valid, not published, or reached through a symbolic link).
 pub async fn deliver(state: &Context, key: &str) -> Result<Delivery, ServiceError> {
     const NOT_FOUND: ServiceError = ServiceError::NotFound("File");
+    if !state.storage.serves_published() {
+        return Err(NOT_FOUND);
+    }
     let key = validate_key(key).map_err(|_| NOT_FOUND)?.to_owned();
     let lookup = key.clone();
     let published = state
@@ -28,8 +32,12 @@ pub async fn deliver(state: &Context, key: &str) -> Result<Delivery, ServiceErro
     if !published {
         return Err(NOT_FOUND);
     }
-    state.storage.deliver(&key).await.map_err(|e| match e {
-        StorageError::NotFound(_) | StorageError::InvalidKey(_) => NOT_FOUND,
-        other => other.into(),
-    })
+    state
+        .storage
+        .deliver(&key, Audience::Public)
+        .await
+        .map_err(|e| match e {
+            StorageError::NotFound(_) | StorageError::InvalidKey(_) => NOT_FOUND,
+            other => other.into(),
+        })
 }

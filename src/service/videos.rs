@@ -304,7 +304,43 @@ pub async fn get(ctx: &Context, uuid: VideoUuid) -> Result<VideoView, ServiceErr
             Ok::<_, ServiceError>((video, files, jobs, captions))
         })
         .await?;
-    Ok(view(&ctx.storage, video, &files, &jobs, &captions))
+    fresh_links(&ctx.storage, view(&ctx.storage, video, &files, &jobs, &captions)).await
+}
+
+/// The resource as the video API gives it: on an S3 backend that presigns, every
+/// link replaced by a presigned URL (the durable links [`view`] gives, which webhook
+/// and event bodies keep, redirect to fresh ones).
+async fn fresh_links(storage: &Storage, mut v: VideoView) -> Result<VideoView, ServiceError> {
+    if !storage.presigns() {
+        return Ok(v);
+    }
+    let base = storage.url("");
+    let fresh = async |url: &mut String| -> Result<(), ServiceError> {
+        if let Some(key) = url.strip_prefix(&base) {
+            *url = storage.fresh_url(key).await?;
+        }
+        Ok(())
+    };
+    if let Some(url) = &mut v.thumbnail_url {
+        fresh(url).await?;
+    }
+    let renditions = v.hls.iter_mut().flat_map(|h| h.renditions.iter_mut());
+    for r in renditions.chain(v.web_videos.iter_mut()) {
+        fresh(&mut r.file_url).await?;
+        if let Some(url) = &mut r.playlist_url {
+            fresh(url).await?;
+        }
+    }
+    if let Some(h) = &mut v.hls {
+        fresh(&mut h.master_playlist_url).await?;
+    }
+    for c in &mut v.captions {
+        fresh(&mut c.url).await?;
+    }
+    if let Some(url) = v.transcription.as_mut().and_then(|t| t.caption_url.as_mut()) {
+        fresh(url).await?;
+    }
+    Ok(v)
 }
 
 /// A page of videos, newest first, optionally only those in `filter` state.
@@ -341,20 +377,19 @@ pub async fn list(
     for c in captions {
         captions_by.entry(c.video_id).or_default().push(c);
     }
-    let data = videos
-        .into_iter()
-        .map(|v| {
-            let (f, j) = (files_by.remove(&v.id), jobs_by.remove(&v.id));
-            let c = captions_by.remove(&v.id);
-            view(
-                &ctx.storage,
-                v,
-                f.as_deref().unwrap_or_default(),
-                j.as_deref().unwrap_or_default(),
-                c.as_deref().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let mut data = Vec::with_capacity(videos.len());
+    for v in videos {
+        let (f, j) = (files_by.remove(&v.id), jobs_by.remove(&v.id));
+        let c = captions_by.remove(&v.id);
+        let resource = view(
+            &ctx.storage,
+            v,
+            f.as_deref().unwrap_or_default(),
+            j.as_deref().unwrap_or_default(),
+            c.as_deref().unwrap_or_default(),
+        );
+        data.push(fresh_links(&ctx.storage, resource).await?);
+    }
     Ok(VideoPage { total, data })
 }
 

@@ -1,17 +1,61 @@
-//! What every backend must do, checked on each of them (an S3 backend joins the list).
+//! What every backend must do, checked on each of them: local disk, memory, and S3
+//! against a real S3 server on loopback (`s3s-fs`, see `tests/support/s3_server.rs`).
+
+use std::any::Any;
 
 use futures_util::StreamExt;
 
 use super::*;
+use crate::config::{S3Settings, Secret};
 
-async fn backends() -> Vec<(tempfile::TempDir, Storage)> {
+#[path = "../../tests/support/s3_server.rs"]
+#[allow(dead_code, reason = "shared with tests/api, which uses all of it")]
+pub(super) mod s3_server;
+
+use s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+
+/// Settings for `bucket` of `server`, objects under `prc/`.
+pub(super) fn s3_settings(server: &S3Server, bucket: &str) -> S3Settings {
+    S3Settings {
+        bucket: bucket.to_owned(),
+        endpoint: Some(server.endpoint.clone()),
+        region: Some("us-east-1".to_owned()),
+        force_path_style: true,
+        prefix: "prc/".to_owned(),
+        access_key_id: Some(ACCESS_KEY.to_owned()),
+        secret_access_key: Some(Secret::new(SECRET_KEY)),
+        ..S3Settings::default()
+    }
+}
+
+/// An S3 storage on a fresh server and bucket (`None`: no server, skipped), with
+/// `/static`-style URLs; the guard keeps the server and staging folder alive.
+pub(super) async fn s3_storage(
+    configure: impl FnOnce(&mut S3Settings),
+) -> Option<(Box<dyn Any>, S3Server, Storage)> {
+    let server = S3Server::start()?;
+    server.create_bucket("media").await;
+    let mut settings = s3_settings(&server, "media");
+    configure(&mut settings);
+    let dir = tempfile::tempdir().unwrap();
+    let staging = Staging::open(dir.path().join(".staging")).unwrap();
+    let urls = S3Urls::Proxy("http://h/static".to_owned());
+    let s = S3Storage::connect(&settings, staging, urls).await;
+    Some((Box::new(dir), server, Storage::S3(s)))
+}
+
+async fn backends() -> Vec<(Box<dyn Any>, Storage)> {
     let dir = tempfile::tempdir().unwrap();
     let local = LocalStorage::open(&dir.path().join("root"), "http://h/static/").unwrap();
     let memory = MemoryStorage::new("http://h/static").unwrap();
-    vec![
-        (dir, Storage::Local(local)),
-        (tempfile::tempdir().unwrap(), Storage::Memory(memory)),
-    ]
+    let mut all: Vec<(Box<dyn Any>, Storage)> = vec![
+        (Box::new(dir), Storage::Local(local)),
+        (Box::new(()), Storage::Memory(memory)),
+    ];
+    if let Some((guard, server, s3)) = s3_storage(|_| {}).await {
+        all.push((Box::new((guard, server)), s3));
+    }
+    all
 }
 
 async fn read_all(stream: ByteStream) -> Vec<u8> {
@@ -26,6 +70,7 @@ fn name(s: &Storage) -> &'static str {
     match s {
         Storage::Local(_) => "local",
         Storage::Memory(_) => "memory",
+        Storage::S3(_) => "s3",
     }
 }
 
@@ -75,7 +120,10 @@ async fn puts_of_every_kind_read_back_whole_and_by_range() {
             Err(StorageError::TooLarge { .. })
         ));
         assert_eq!(s.size("v/a/file.mp4").await.unwrap(), Some(10), "{b}");
-        assert_eq!(s.url("v/a/small.m3u8"), "http://h/static/v/a/small.m3u8");
+        assert_eq!(
+            s.url("v/a/small.m3u8"),
+            "http://h/static/v/a/small.m3u8"
+        );
     }
 }
 
@@ -100,7 +148,7 @@ async fn a_rewrite_changes_the_etag_and_deletes_are_idempotent() {
             "{b}"
         );
         assert!(matches!(
-            s.deliver("m/master.m3u8").await,
+            s.deliver("m/master.m3u8", Audience::Runner).await,
             Err(StorageError::NotFound(_))
         ));
     }
@@ -123,7 +171,7 @@ async fn materialized_copies_are_readable_files() {
             s.exists("in/clip.mp4").await.unwrap(),
             "{b}: the object stays"
         );
-        if let Storage::Memory(_) = s {
+        if let Storage::Memory(_) | Storage::S3(_) = s {
             for _ in 0..100 {
                 if !path.exists() {
                     break;

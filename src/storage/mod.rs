@@ -12,8 +12,12 @@
 //! - Reads: [`Storage::open`] gives the object's metadata (size, modification time,
 //!   entity tag) before any byte is read, then a stream of all or a range of its
 //!   bytes; [`Storage::deliver`] is how to hand it to an HTTP client (that stream, or
-//!   a redirect where the backend hands out URLs); [`Storage::materialize`] a local
-//!   file for ffprobe and ffmpeg. Local disk never follows a symbolic link.
+//!   a redirect to a presigned URL for runners of an S3 backend configured so);
+//!   [`Storage::materialize`] a local file for ffprobe and ffmpeg. Local disk never
+//!   follows a symbolic link.
+//! - URLs: [`Storage::url`] is an object's URL for applications (under `/static`, a
+//!   public base URL, or presigned); [`Storage::serves_published`] whether `/static`
+//!   serves outputs at all (with S3 only when configured to proxy them).
 //! - Deletion is per object only: nothing deletes a folder's content wholesale, so an
 //!   object is only ever removed by whoever recorded it.
 //!
@@ -25,8 +29,10 @@
 
 mod key;
 mod local;
+mod media_type;
 mod memory;
 mod object;
+pub mod s3;
 pub mod staging;
 
 use std::ops::Range;
@@ -38,8 +44,10 @@ use tokio::io::AsyncRead;
 
 pub use key::{KeyError, validate_key};
 pub use local::LocalStorage;
+pub use media_type::content_type;
 pub use memory::{MemoryStorage, PutHook};
 pub use object::{ByteStream, Delivery, LocalCopy, ObjectMeta, ObjectReader};
+pub use s3::{S3Storage, S3Urls};
 pub use staging::{StagedFile, Staging, SweepReport};
 
 /// What storage reports.
@@ -73,6 +81,33 @@ pub enum StorageError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The object store refused or failed a request on an object.
+    #[error("object storage failed for `{key}`: {reason}")]
+    ObjectStore {
+        /// The key concerned.
+        key: String,
+        /// What the store answered, and what to check.
+        reason: String,
+    },
+    /// The bucket cannot be used (missing, wrong credentials, unreachable).
+    #[error("cannot use bucket `{bucket}` at {endpoint}: {reason}")]
+    Unusable {
+        /// The bucket.
+        bucket: String,
+        /// The endpoint (or `AWS S3`).
+        endpoint: String,
+        /// What failed, and what to check.
+        reason: String,
+    },
+}
+
+/// Who an object is delivered to ([`Storage::deliver`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A runner downloading a job input.
+    Runner,
+    /// Anyone reading a published output under `/static`.
+    Public,
 }
 
 /// The configured storage backend. Cheap to clone.
@@ -82,6 +117,8 @@ pub enum Storage {
     Local(LocalStorage),
     /// In memory, for tests.
     Memory(MemoryStorage),
+    /// An S3-compatible bucket.
+    S3(S3Storage),
 }
 
 impl Storage {
@@ -91,6 +128,7 @@ impl Storage {
         match self {
             Storage::Local(s) => s.staging(),
             Storage::Memory(s) => s.staging(),
+            Storage::S3(s) => s.staging(),
         }
     }
 
@@ -106,6 +144,7 @@ impl Storage {
         match self {
             Storage::Local(s) => s.put_file(key, file).await,
             Storage::Memory(s) => s.put_file(key, file).await,
+            Storage::S3(s) => s.put_file(key, file).await,
         }
     }
 
@@ -118,6 +157,7 @@ impl Storage {
         match self {
             Storage::Local(s) => s.put_stream(key, reader).await,
             Storage::Memory(s) => s.put_stream(key, reader).await,
+            Storage::S3(s) => s.put_stream(key, reader).await,
         }
     }
 
@@ -127,6 +167,7 @@ impl Storage {
         match self {
             Storage::Local(s) => s.put_bytes(key, bytes).await,
             Storage::Memory(s) => s.put_bytes(key, bytes).await,
+            Storage::S3(s) => s.put_bytes(key, bytes).await,
         }
     }
 
@@ -137,6 +178,7 @@ impl Storage {
         match self {
             Storage::Local(s) => s.read(key).await,
             Storage::Memory(s) => s.read(key).await,
+            Storage::S3(s) => s.read(key).await,
         }
     }
 
@@ -168,6 +210,7 @@ impl Storage {
         match self {
             Storage::Local(s) => s.head(key).await,
             Storage::Memory(s) => s.head(key).await,
+            Storage::S3(s) => s.head(key).await,
         }
     }
 
@@ -187,14 +230,28 @@ impl Storage {
         match self {
             Storage::Local(s) => s.delete(key).await,
             Storage::Memory(s) => s.delete(key).await,
+            Storage::S3(s) => s.delete(key).await,
         }
     }
 
-    /// How to hand the object to an HTTP client: a stream from this process (local
-    /// disk, memory), or a URL to redirect to (what an object store configured for
-    /// redirects answers).
-    pub async fn deliver(&self, key: &str) -> Result<Delivery, StorageError> {
-        Ok(Delivery::Stream(self.open(key).await?))
+    /// How to hand the object to `audience`: a stream from this process, or (for a
+    /// runner, from an S3 backend with `runner_downloads = "redirect"`) a presigned
+    /// URL to redirect to. [`StorageError::NotFound`] when there is no object.
+    pub async fn deliver(&self, key: &str, audience: Audience) -> Result<Delivery, StorageError> {
+        match self {
+            Storage::S3(s) => s.deliver(key, audience).await,
+            Storage::Local(_) | Storage::Memory(_) => Ok(Delivery::Stream(self.open(key).await?)),
+        }
+    }
+
+    /// Whether `storage.serve_path` (`/static`) serves published outputs: always on
+    /// local disk; with S3 only when `output_urls = "proxy"` (otherwise their URLs
+    /// point at the bucket).
+    pub fn serves_published(&self) -> bool {
+        match self {
+            Storage::Local(_) | Storage::Memory(_) => true,
+            Storage::S3(s) => s.serves_published(),
+        }
     }
 
     /// The object as a local file for tools such as ffprobe, kept while the returned
@@ -204,22 +261,59 @@ impl Storage {
         match self {
             Storage::Local(s) => s.materialize(key).await,
             Storage::Memory(s) => s.materialize(key).await,
+            Storage::S3(s) => s.materialize(key).await,
         }
     }
 
-    /// The public URL of an object (for API responses).
+    /// The durable URL of the object, one that does not expire (webhook and event
+    /// bodies, and the resource unless [`Self::presigns`]): under
+    /// `storage.serve_path` or `storage.public_base_url`, or the bucket's public base.
+    /// With presigned S3 outputs it is this server's `/static` URL, which redirects to
+    /// a fresh presigned URL.
     pub fn url(&self, key: &str) -> String {
         match self {
             Storage::Local(s) => s.url(key),
             Storage::Memory(s) => s.url(key),
+            Storage::S3(s) => s.url(key),
         }
     }
 
-    /// Checks that the backend can be written.
+    /// Whether the video resource gives presigned URLs ([`Self::fresh_url`]) rather
+    /// than the durable ones.
+    pub fn presigns(&self) -> bool {
+        match self {
+            Storage::S3(s) => s.presigns(),
+            _ => false,
+        }
+    }
+
+    /// The URL the video resource gives for the object: presigned, valid for
+    /// `storage.s3.presign_lifetime`, on an S3 backend configured so; else
+    /// [`Self::url`].
+    pub async fn fresh_url(&self, key: &str) -> Result<String, StorageError> {
+        match self {
+            Storage::S3(s) => s.fresh_url(key).await,
+            _ => Ok(self.url(key)),
+        }
+    }
+
+    /// Readiness: the backend can be used now (local: staging is writable; S3: the
+    /// bucket answers to the credentials, and staging is writable).
     pub async fn health_check(&self) -> Result<(), StorageError> {
         match self {
             Storage::Local(s) => s.health_check().await,
             Storage::Memory(_) => Ok(()),
+            Storage::S3(s) => s.health_check().await,
+        }
+    }
+
+    /// At startup, before anything is served: [`Storage::health_check`], and on S3 a
+    /// test object written, read and deleted, so that a missing bucket or credentials
+    /// that cannot write fail the start rather than the first upload.
+    pub async fn startup_check(&self) -> Result<(), StorageError> {
+        match self {
+            Storage::S3(s) => s.startup_check().await,
+            _ => self.health_check().await,
         }
     }
 
@@ -229,6 +323,7 @@ impl Storage {
         match self {
             Storage::Local(s) => s.sweep_staging(max_age).await,
             Storage::Memory(s) => s.sweep_staging(max_age).await,
+            Storage::S3(s) => s.sweep_staging(max_age).await,
         }
     }
 }

@@ -51,6 +51,8 @@ enum Body {
     File(tokio::fs::File),
     /// An in-memory object.
     Memory(Bytes),
+    /// An object in a bucket, read when streamed.
+    Remote(super::s3::RemoteObject),
 }
 
 impl ObjectReader {
@@ -67,6 +69,18 @@ impl ObjectReader {
             key: key.to_owned(),
             meta,
             body: Body::Memory(bytes),
+        }
+    }
+
+    pub(super) fn remote(
+        key: &str,
+        meta: ObjectMeta,
+        remote: super::s3::RemoteObject,
+    ) -> ObjectReader {
+        ObjectReader {
+            key: key.to_owned(),
+            meta,
+            body: Body::Remote(remote),
         }
     }
 
@@ -104,6 +118,10 @@ impl ObjectReader {
                     limited, CHUNK,
                 )))
             }
+            Body::Remote(remote) => {
+                let part = (range != (0..size)).then_some(range);
+                remote.stream(&self.key, part).await
+            }
             Body::Memory(bytes) => {
                 let slice = bytes.slice(
                     usize::try_from(range.start).unwrap_or(usize::MAX)
@@ -122,8 +140,8 @@ impl ObjectReader {
 pub enum Delivery {
     /// Stream it from this process.
     Stream(ObjectReader),
-    /// Redirect the client to this URL (an object store configured to hand out
-    /// presigned or public URLs). Local disk never redirects.
+    /// Redirect the client to this URL (a presigned URL, for runners of an S3 backend
+    /// configured so). Local disk never redirects.
     Redirect(String),
 }
 

@@ -26,6 +26,8 @@ mod protocol_gaps;
 mod register;
 mod renditions;
 mod runner_sim;
+mod s3_server;
+mod s3_storage;
 mod schema;
 mod shutdown;
 mod socket;

@@ -85,7 +85,7 @@ pub fn transcode(job: &Value, input: &Path, dir: &Path) -> Vec<FilePart> {
     }
 }
 
-async fn ffprobe_ok(url: &str) {
+pub async fn ffprobe_ok(url: &str) {
     let out = tokio::process::Command::new("ffprobe")
         .args([
             "-v",

@@ -511,8 +511,34 @@ pub struct Ready {
     status: String,
     /// `ok`.
     database: String,
+    /// `ok`.
+    storage: String,
     /// The link to the other instances (informative: it does not decide readiness).
     fanout: FanoutStatus,
+}
+
+/// `GET /readyz` when something is down: a problem document (code `unavailable`)
+/// naming what.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct NotReady {
+    /// `about:blank`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// `Service Unavailable`.
+    title: String,
+    /// 503.
+    status: u16,
+    /// What is down, for people.
+    detail: String,
+    /// A copy of `detail`.
+    error: String,
+    /// `unavailable`.
+    code: String,
+    /// `ok` or `unavailable`.
+    database: String,
+    /// `ok`, or what storage answered (a missing bucket, refused credentials, …).
+    storage: String,
 }
 
 /// The cross-instance fan-out as `/readyz` shows it: `{"backend": "none"}` for a
