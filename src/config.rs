@@ -13,7 +13,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod metrics;
 mod sources;
+pub use metrics::MetricsSettings;
 use sources::{EnvLayer, list, with_password};
 
 /// Prefix of every environment variable read as configuration.
@@ -95,6 +97,8 @@ pub struct Settings {
     pub media: MediaSettings,
     /// Logging.
     pub log: LogSettings,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSettings,
 }
 
 /// `[server]`
@@ -379,6 +383,7 @@ impl Default for Settings {
             socket: SocketSettings::default(),
             media: MediaSettings::default(),
             log: LogSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }

@@ -8,7 +8,9 @@
 //! `db` knows which SQL backend runs, and it maps the domain's enums to their stored
 //! form in one place. Time comes from [`clock::Clock`], so tests move it. `socket` is
 //! the `/runners` glue over the `socketio-actix` crate, which knows nothing of this
-//! one; it reaches `service` only through the callbacks `startup` gives it.
+//! one; it reaches `service` only through the callbacks `startup` gives it. `metrics`
+//! is a leaf like `clock`: the families `http`, `service` and `socket` record into, its
+//! registry held in the context (no global recorder).
 
 #![warn(missing_docs)]
 
@@ -21,6 +23,7 @@ pub mod error;
 pub mod healthcheck;
 pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod service;
 pub mod shutdown;
 pub mod socket;

@@ -18,6 +18,7 @@ use super::multipart::RunnerForm;
 use crate::domain::ids::{JobToken, RunnerToken};
 use crate::domain::runner_input::parse_progress;
 use crate::error::ApiError;
+use crate::metrics::uploads::UploadKind;
 use crate::service::jobs::JobCredentials;
 use crate::state::AppState;
 
@@ -113,13 +114,15 @@ impl FromRequest for JobForm {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
-        let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(u64::MAX, |s| s.settings.limits.runner_upload_bytes);
+        let state = req.app_data::<web::Data<AppState>>();
+        let limit = state.map_or(u64::MAX, |s| s.settings.limits.runner_upload_bytes);
+        let meter = state
+            .map(|s| s.metrics.uploads.meter(UploadKind::Runner))
+            .unwrap_or_default();
         let body = web::Payload::from_request(&req, payload).into_inner();
         let opened = body
             .map_err(|e| ApiError::internal(&e))
-            .and_then(|body| RunnerForm::open(&req, body, limit));
+            .and_then(|body| RunnerForm::open(&req, body, limit, meter));
         Box::pin(async move {
             let mut form = opened?;
             match read_form_fields(&mut form, &req).await {

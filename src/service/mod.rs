@@ -11,6 +11,7 @@ pub mod health;
 pub mod inputs;
 pub mod job_availability;
 pub mod jobs;
+pub mod metrics;
 pub mod published;
 pub mod registration_tokens;
 pub mod renditions;

@@ -80,6 +80,8 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// `http://…` of the `metrics.bind` listener, when the test set one.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub state: AppState,
     pub data_dir: PathBuf,
@@ -138,6 +140,7 @@ pub async fn spawn_app_with_clock(configure: impl FnOnce(&mut Settings), clock: 
         .await
         .expect("application builds");
     let port = app.port();
+    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
     let state = app.state().clone();
     let server = app.server_handle();
     let shutdown = app.shutdown_handle();
@@ -146,6 +149,7 @@ pub async fn spawn_app_with_clock(configure: impl FnOnce(&mut Settings), clock: 
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_address,
         client: reqwest::Client::new(),
         state,
         data_dir: dir.path().to_owned(),

@@ -12,6 +12,7 @@ mod jobs_offer;
 mod jobs_race;
 mod jobs_success;
 mod media;
+mod metrics;
 mod node;
 mod pipeline;
 mod probe_corpus;
