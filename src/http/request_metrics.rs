@@ -217,10 +217,7 @@ mod tests {
             Some("1")
         );
         assert!(!text.contains("/items/1"), "no raw path: {text}");
-    }
-
-    #[test]
-    fn unusual_methods_share_one_label() {
+        // Unusual methods share one label: a client cannot create series at will.
         assert_eq!(method_label(&Method::GET), "GET");
         assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
     }

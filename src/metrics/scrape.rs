@@ -173,3 +173,54 @@ impl Snapshot {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Format, Metrics};
+
+    fn render(s: &Snapshot) -> String {
+        Metrics::new().render(s, Format::Prometheus).unwrap()
+    }
+
+    #[test]
+    fn every_unfinished_state_and_type_is_listed_and_final_states_never() {
+        let text = render(&Snapshot {
+            database: Some(DatabaseCounts {
+                jobs: vec![(JobState::Pending, JobType::VodHlsTranscoding, 3)],
+                runners_registered: 2,
+            }),
+            ..Snapshot::default()
+        });
+        assert!(text.contains("prc_jobs{state=\"pending\",type=\"vod-hls-transcoding\"} 3\n"));
+        assert!(
+            text.contains("prc_jobs{state=\"completing\",type=\"generate-video-storyboard\"} 0\n")
+        );
+        assert_eq!(text.matches("\nprc_jobs{").count(), 4 * JobType::ALL.len());
+        assert!(!text.contains("state=\"completed\""), "{text}");
+        assert!(text.contains("prc_runners_registered 2\n"));
+        assert!(text.contains("prc_database_up 1\n"));
+    }
+
+    #[test]
+    fn an_unreadable_database_leaves_its_families_out_and_says_so() {
+        let text = render(&Snapshot {
+            database: None,
+            pool: PoolGauges {
+                max: 4,
+                open: 3,
+                idle: 1,
+                waiting: 5,
+            },
+            ..Snapshot::default()
+        });
+        assert!(text.contains("prc_database_up 0\n"), "{text}");
+        assert!(!text.contains("prc_jobs{"));
+        assert!(!text.contains("# TYPE prc_runners_registered"));
+        assert!(!text.contains("# TYPE prc_jobs "));
+        assert!(text.contains("prc_db_pool_connections{state=\"in_use\"} 2\n"));
+        assert!(text.contains("prc_db_pool_connections{state=\"idle\"} 1\n"));
+        assert!(text.contains("prc_db_pool_waiting 5\n"));
+        assert!(text.contains("prc_db_pool_max_connections 4\n"));
+    }
+}
