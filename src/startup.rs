@@ -188,14 +188,11 @@ impl Application {
             &state.settings.socket,
             async move { stop.requested().await },
         );
-        let metrics_server = match &state.settings.metrics {
-            m if m.enabled => m
-                .bind
-                .as_deref()
-                .map(|bind| Self::metrics_server(bind, &state)),
+        let metrics = &state.settings.metrics;
+        let metrics_server = match (metrics.enabled, metrics.bind.as_deref()) {
+            (true, Some(bind)) => Some(Self::metrics_server(bind, &state)?),
             _ => None,
-        }
-        .transpose()?;
+        };
         let inflight = InFlight::default();
         let server = Self::server(listener, state.clone(), inflight.clone()).map_err(|source| {
             StartupError::Bind {

@@ -12,7 +12,6 @@
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -83,7 +82,8 @@ impl<B: MessageBody> MessageBody for TimedBody<B> {
 
     fn try_into_bytes(self) -> Result<Bytes, Self> {
         let TimedBody { body, timer } = self;
-        // An in-memory body: its request is recorded as it is handed over.
+        // A body held in memory (most answers): its request is recorded as it is handed
+        // to the connection, which writes it at once.
         body.try_into_bytes()
             .map_err(|body| TimedBody { body, timer })
     }
@@ -139,10 +139,10 @@ where
         let handled = self.service.call(req);
         Box::pin(async move {
             let res = handled.await?;
-            let route: Arc<str> = match res.request().match_pattern() {
-                Some(pattern) => pattern.into(),
-                None => UNMATCHED.into(),
-            };
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| UNMATCHED.to_owned());
             let status = res.status();
             let timer = Timer {
                 metrics,
@@ -153,8 +153,13 @@ where
                 },
                 started,
             };
-            // A WebSocket's body is the socket: its request ends with the 101.
-            let timer = (status != StatusCode::SWITCHING_PROTOCOLS).then_some(timer);
+            let timer = if status == StatusCode::SWITCHING_PROTOCOLS {
+                // A WebSocket's body is the socket: its request ends with the 101.
+                drop(timer);
+                None
+            } else {
+                Some(timer)
+            };
             Ok(res.map_body(|_, body| TimedBody { body, timer }))
         })
     }

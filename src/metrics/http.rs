@@ -6,7 +6,6 @@ use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, seconds: 1 ms to 5 min (uploads are long).
@@ -23,7 +22,7 @@ pub struct RequestLabels {
     /// `GET`, `POST`, … (`other` for unusual methods).
     pub method: &'static str,
     /// The route pattern, or [`UNMATCHED`].
-    pub route: Arc<str>,
+    pub route: String,
     /// The response status.
     pub status: u16,
 }
