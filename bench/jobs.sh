@@ -9,7 +9,9 @@
 #      (SQLite run only).
 # Needs wrk, curl, jq, python3, sqlite3 and psql. Environment: DURATION (10s), CONNS
 # (64), THREADS (2), PORT (18089), PG_ADMIN (postgres://postgres@127.0.0.1:5432/test;
-# empty to skip PostgreSQL), PRC_DATABASE__MAX_CONNECTIONS (4), CARGO_TARGET_DIR.
+# empty to skip PostgreSQL), PRC_DATABASE__MAX_CONNECTIONS (4), CARGO_TARGET_DIR, BIN (a
+# prebuilt server binary to measure instead of building this tree: for before/after
+# comparisons, run alternately with each build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,9 +37,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --quiet
-# The target directory may be shared: keep our own copy of the binary.
-cp "$TARGET/release/peertube-runner-connector" "$WORK/prc"
+if [ -n "${BIN:-}" ]; then
+  cp "$BIN" "$WORK/prc"
+else
+  cargo build --release --quiet
+  # The target directory may be shared: keep our own copy of the binary.
+  cp "$TARGET/release/peertube-runner-connector" "$WORK/prc"
+fi
 BIN="$WORK/prc"
 
 start_server() { # DATABASE_URL

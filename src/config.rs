@@ -14,10 +14,11 @@ use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 mod fanout;
-mod sources;
-pub use fanout::{FanoutBackend, FanoutSettings};
+mod metrics;
 mod s3;
 mod sources;
+pub use fanout::{FanoutBackend, FanoutSettings};
+pub use metrics::MetricsSettings;
 pub use s3::{OutputUrls, RunnerDownloads, S3Settings, StorageBackend};
 use sources::{EnvLayer, list, with_password};
 mod webhooks;
@@ -112,6 +113,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// How events reach the other server instances.
     pub fanout: FanoutSettings,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSettings,
 }
 
 /// `[server]`
@@ -431,6 +434,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             webhooks: WebhookSettings::default(),
             fanout: FanoutSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }

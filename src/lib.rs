@@ -10,7 +10,9 @@
 //! the `/runners` glue over the `socketio-actix` crate, which knows nothing of this
 //! one; it reaches `service` only through the callbacks `startup` gives it. `fanout`
 //! relays the event bus between server instances (PostgreSQL LISTEN/NOTIFY, Redis); it
-//! knows the bus and the settings, nothing else.
+//! knows the bus and the settings, nothing else. `metrics` is a leaf like `clock`: the
+//! families `http`, `service` and `socket` record into, its registry held in the
+//! context (no global recorder).
 
 #![warn(missing_docs)]
 
@@ -24,6 +26,7 @@ pub mod fanout;
 pub mod healthcheck;
 pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod service;
 pub mod shutdown;
 pub mod socket;

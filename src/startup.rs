@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::middleware::{Condition, NormalizePath, TrailingSlash};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
@@ -16,7 +16,9 @@ use crate::config::Settings;
 use crate::config::StorageBackend;
 use crate::db::{Db, PoolOptions};
 use crate::http::inflight::{InFlight, TrackInFlight};
+use crate::http::request_metrics::RecordRequests;
 use crate::media::Media;
+use crate::metrics::Metrics;
 use crate::service::Context;
 use crate::shutdown::{Drain, ShutdownHandle, ShutdownListener};
 use crate::state::AppState;
@@ -51,6 +53,8 @@ pub enum StartupError {
 pub struct Application {
     addr: SocketAddr,
     server: Server,
+    /// The `metrics.bind` listener, when set.
+    metrics_server: Option<(SocketAddr, Server)>,
     state: AppState,
     inflight: InFlight,
     shutdown: ShutdownHandle,
@@ -231,6 +235,7 @@ impl Application {
                 events,
                 storage,
                 clock,
+                metrics: Metrics::new(),
             },
         };
         // What a killed instance left goes before anything is served.
@@ -250,6 +255,11 @@ impl Application {
             });
             (task, stop)
         });
+        let metrics = &state.settings.metrics;
+        let metrics_server = match (metrics.enabled, metrics.bind.as_deref()) {
+            (true, Some(bind)) => Some(Self::metrics_server(bind, &state)?),
+            _ => None,
+        };
         let inflight = InFlight::default();
         let server = Self::server(listener, state.clone(), inflight.clone()).map_err(|source| {
             StartupError::Bind {
@@ -260,6 +270,7 @@ impl Application {
         Ok(Application {
             addr,
             server,
+            metrics_server,
             state,
             inflight,
             shutdown,
@@ -281,11 +292,16 @@ impl Application {
         // Our own shutdown ends every request within the grace period; actix's stop
         // timeout is only a backstop.
         let backstop = state.settings.server.shutdown_grace.as_secs() + 2;
+        // With metrics off, the middleware has nothing to record for.
+        let record = RecordRequests(state.metrics.http.clone());
+        let record_requests = state.settings.metrics.enabled;
         let data = web::Data::new(state);
         let track = TrackInFlight(inflight.clone());
         let server = HttpServer::new(move || {
             App::new()
-                // Innermost of the three, so that its refusals are logged in the request span.
+                // Around the router only: it times the handlers and their bodies.
+                .wrap(Condition::new(record_requests, record.clone()))
+                // Inside the logger, so that its refusals are logged in the request span.
                 .wrap(track.clone())
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::default())
@@ -301,6 +317,36 @@ impl Application {
         .listen(listener)?
         .run();
         Ok(server)
+    }
+
+    /// The `metrics.bind` listener: `/metrics` only, one worker, no request metrics
+    /// of its own (scrapes would count themselves).
+    fn metrics_server(bind: &str, state: &AppState) -> Result<(SocketAddr, Server), StartupError> {
+        let failed = |source| StartupError::Bind {
+            addr: bind.to_owned(),
+            source,
+        };
+        let listener = TcpListener::bind(bind).map_err(failed)?;
+        let addr = listener.local_addr().map_err(failed)?;
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .configure(crate::http::metrics::configure_listener)
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(listener)
+        .map_err(failed)?
+        .run();
+        Ok((addr, server))
+    }
+
+    /// The address of the `metrics.bind` listener, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|(addr, _)| *addr)
     }
 
     /// The bound port (useful with port 0).
@@ -364,6 +410,12 @@ impl Application {
         );
         let background = vec![watchdog, cleanup, webhooks, self.notifier];
         let relay = self.relay;
+        let metrics = self.metrics_server.map(|(addr, server)| {
+            tracing::info!(addr = %addr, "serving /metrics");
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let server_handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {
@@ -372,6 +424,9 @@ impl Application {
                 self.shutdown.shutdown();
                 for task in background {
                     let _ = task.await;
+                }
+                if let Some(metrics) = metrics {
+                    metrics.stop(false).await;
                 }
                 stop_relay(relay).await;
                 return served.unwrap_or_else(|e| Err(std::io::Error::other(e)));
@@ -388,6 +443,10 @@ impl Application {
         }
         .run()
         .await;
+        // Scrapes were answered while the server drained.
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
+        }
         // Every request is over, and what they published is queued: relay it, then stop.
         stop_relay(relay).await;
         // Nothing writes to this instance's staging folder any more: leave it empty

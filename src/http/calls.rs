@@ -20,6 +20,7 @@ use super::runner_body::{self, RunnerBody};
 use crate::domain::ids::{JobToken, RunnerToken};
 use crate::domain::runner_input::parse_progress;
 use crate::error::ApiError;
+use crate::metrics::uploads::UploadKind;
 use crate::service::files::Staging;
 use crate::service::jobs::{JobCredentials, UploadedFile};
 use crate::state::AppState;
@@ -178,13 +179,15 @@ impl FromRequest for JobForm {
                 })
             });
         }
-        let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(u64::MAX, |s| s.settings.limits.runner_upload_bytes);
+        let state = req.app_data::<web::Data<AppState>>();
+        let limit = state.map_or(u64::MAX, |s| s.settings.limits.runner_upload_bytes);
+        let meter = state
+            .map(|s| s.metrics.uploads.meter(UploadKind::Runner))
+            .unwrap_or_default();
         let body = web::Payload::from_request(&req, payload).into_inner();
         let opened = body
             .map_err(|e| ApiError::internal(&e))
-            .and_then(|body| RunnerForm::open(&req, body, limit));
+            .and_then(|body| RunnerForm::open(&req, body, limit, meter));
         Box::pin(async move {
             let mut form = opened?;
             let read = match form.read_fields().await {

@@ -10,9 +10,11 @@ pub mod health;
 pub mod inflight;
 pub mod jobs;
 pub mod listing;
+pub mod metrics;
 pub mod multipart;
 pub mod objects;
 pub mod openapi;
+pub mod request_metrics;
 pub mod runner_body;
 pub mod runners;
 pub mod socket;
@@ -30,6 +32,8 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        // 404 when disabled or served on `metrics.bind` instead.
+        .route("/metrics", web::get().to(metrics::api_port))
         // Engine.IO: GET and POST (polling), GET + Upgrade (WebSocket); `/socket.io/` too,
         // since NormalizePath trims the trailing slash.
         .route("/socket.io", web::route().to(socket::socket_io))

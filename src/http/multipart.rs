@@ -15,6 +15,8 @@
 //!   no control characters); never a path.
 //! - An answer given before the body is read ([`MultipartForm::fail`]) drains the
 //!   rest first (up to the limit), so a client still sending reads it.
+//! - Each file part being saved counts in `prc_uploads_in_progress`, its bytes in
+//!   `prc_upload_received_bytes_total` ([`UploadMeter`], by kind: video or runner).
 //! - File I/O runs on tokio's blocking pool ([`crate::service::files::Staging`]),
 //!   never on an async worker; a file part cut short or refused leaves no file.
 
@@ -33,6 +35,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::ApiError;
+use crate::metrics::uploads::UploadMeter;
 use crate::service::files::Staging;
 use crate::service::jobs::UploadedFile;
 
@@ -124,15 +127,17 @@ pub struct MultipartForm {
     limits: FormLimits,
     file_bytes: u64,
     text_fields: usize,
+    meter: UploadMeter,
 }
 
 impl MultipartForm {
     /// Opens the body of `req`: 415 unless it is `multipart/form-data`, 413 when the
-    /// declared length exceeds the limits.
+    /// declared length exceeds the limits. Its file parts are counted by `meter`.
     pub fn open(
         req: &HttpRequest,
         payload: web::Payload,
         limits: FormLimits,
+        meter: UploadMeter,
     ) -> Result<MultipartForm, ApiError> {
         let is_multipart = req
             .mime_type()
@@ -167,6 +172,7 @@ impl MultipartForm {
             limits,
             file_bytes: 0,
             text_fields: 0,
+            meter,
         })
     }
 
@@ -235,6 +241,7 @@ impl MultipartForm {
     /// limit. A part cut short or over the limit leaves no file.
     pub async fn save(&mut self, part: Part, staging: &Staging) -> Result<UploadedFile, ApiError> {
         let io = |e: std::io::Error| ApiError::internal(&format!("cannot stage an upload: {e}"));
+        let _in_progress = self.meter.start();
         let (staged, file) = staging.create_file("upload-", "").await.map_err(io)?;
         let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let written = self.copy(part, &mut out).await;
@@ -267,6 +274,7 @@ impl MultipartForm {
         let mut size = 0u64;
         while let Some(chunk) = part.field.next().await {
             let chunk = chunk.map_err(|e| self.error(e))?;
+            self.meter.received(chunk.len() as u64);
             size += chunk.len() as u64;
             self.file_bytes = self.file_bytes.saturating_add(chunk.len() as u64);
             if self.file_bytes > self.limits.files {
@@ -350,11 +358,13 @@ const RUNNER_TEXT_FIELD: usize = 64 * 1024;
 const RUNNER_TEXT_FIELDS: usize = 256;
 
 impl RunnerForm {
-    /// Opens a runner call's body; its files may hold `limit` bytes.
+    /// Opens a runner call's body; its files may hold `limit` bytes and are counted by
+    /// `meter`.
     pub fn open(
         req: &HttpRequest,
         payload: web::Payload,
         limit: u64,
+        meter: UploadMeter,
     ) -> Result<RunnerForm, ApiError> {
         let limits = FormLimits {
             files: limit,
@@ -362,7 +372,7 @@ impl RunnerForm {
             text_fields: RUNNER_TEXT_FIELDS,
         };
         Ok(RunnerForm {
-            form: MultipartForm::open(req, payload, limits)?,
+            form: MultipartForm::open(req, payload, limits, meter)?,
             pending: None,
             fields: BTreeMap::new(),
         })

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::extract::Fields;
 use super::multipart::{FormLimits, MultipartForm};
 use crate::error::ApiError;
+use crate::metrics::uploads::UploadKind;
 use crate::service::files;
 use crate::service::submit::{OutputOptions, SourceInput, Submission};
 use crate::state::AppState;
@@ -54,7 +55,8 @@ pub async fn read_multipart(
         text_field: MAX_TEXT_FIELD,
         text_fields: MAX_TEXT_FIELDS,
     };
-    let mut form = MultipartForm::open(req, payload, limits)?;
+    let meter = state.metrics.uploads.meter(UploadKind::Video);
+    let mut form = MultipartForm::open(req, payload, limits, meter)?;
     match read_parts(state, &mut form).await {
         Ok(submission) => Ok(submission),
         Err(e) => Err(form.fail(e).await),

@@ -8,10 +8,12 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::media::Media;
+use crate::metrics::Metrics;
 use crate::service::events::EventBus;
 use crate::storage::Storage;
 
-/// The service context: database, storage, media tools, event bus, settings and clock.
+/// The service context: database, storage, media tools, event bus, metrics, settings
+/// and clock.
 /// Cheap to clone. It holds no transport: the socket hub subscribes to the events.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -27,6 +29,8 @@ pub struct Context {
     pub media: Media,
     /// The time every timestamp and cutoff comes from.
     pub clock: Clock,
+    /// This application's metrics registry (`/metrics`).
+    pub metrics: Metrics,
 }
 
 impl Context {

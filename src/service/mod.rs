@@ -14,6 +14,7 @@ pub mod inputs;
 pub mod job_availability;
 pub mod jobs;
 pub mod live;
+pub mod metrics;
 pub mod published;
 pub mod registration_tokens;
 pub mod renditions;

@@ -8,6 +8,7 @@
 //!   sockets.
 //!
 //! This module holds no database handle: `startup` hands it callbacks into `service`.
+//! [`gauges`] reads the hub for `/metrics`.
 
 pub mod notifier;
 pub mod runners;
@@ -46,4 +47,20 @@ where
     Hub::builder(hub_config(settings))
         .namespace(runners::NAMESPACE, runners::namespace(authenticate))
         .build()
+}
+
+/// The hub's state for `/metrics`: sessions by transport, the distinct runners with a
+/// socket in `/runners` (never their names or ids), the broadcast counters.
+pub fn gauges(hub: &Hub) -> crate::metrics::scrape::SocketGauges {
+    let stats = hub.stats();
+    let mut runners = hub.owners_in(runners::NAMESPACE);
+    runners.sort_unstable();
+    runners.dedup();
+    crate::metrics::scrape::SocketGauges {
+        websocket_sessions: stats.websocket_sessions,
+        polling_sessions: stats.polling_sessions,
+        runners_connected: runners.len() as u64,
+        broadcasts: stats.broadcasts,
+        broadcast_messages: stats.broadcast_messages,
+    }
 }

@@ -88,6 +88,8 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// `http://…` of the `metrics.bind` listener, when the test set one.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub state: AppState,
     pub data_dir: PathBuf,
@@ -151,6 +153,7 @@ pub async fn spawn_app_with_clock(configure: impl FnOnce(&mut Settings), clock: 
 /// Runs a built application as a [`TestApp`] owning `db` and `dir`.
 pub fn spawn_built(app: Application, db: TestDb, dir: TempDir) -> TestApp {
     let port = app.port();
+    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
     let state = app.state().clone();
     let server = app.server_handle();
     let shutdown = app.shutdown_handle();
@@ -159,6 +162,7 @@ pub fn spawn_built(app: Application, db: TestDb, dir: TempDir) -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_address,
         client: reqwest::Client::new(),
         state,
         data_dir: dir.path().to_owned(),

@@ -17,6 +17,7 @@ mod jobs_offer;
 mod jobs_race;
 mod jobs_success;
 mod media;
+mod metrics;
 mod multi_instance;
 mod node;
 mod openapi;

@@ -409,6 +409,11 @@ async fn real_answers_of_every_operation_match_the_document() {
         send(&app, get.clone(), "/readyz", None, None).await,
     )
     .await;
+    let res = send(&app, get.clone(), "/metrics", None, None).await;
+    assert_eq!(s.check("get", "/metrics", res).await.0, 200);
+    let guarded = spawn_app_with(|s| s.metrics.keys = vec![Secret::new("scraper")]).await;
+    let res = send(&guarded, get.clone(), "/metrics", Some("other"), None).await;
+    assert_eq!(s.check("get", "/metrics", res).await.0, 401);
     let res = app
         .client
         .get(app.url("/socket.io/?EIO=4&transport=polling"))

@@ -203,6 +203,18 @@ impl<O> Hub<O> {
         lock(&self.inner.members).get(nsp).map_or(0, HashMap::len)
     }
 
+    /// The owners of the sockets joined to the namespace `nsp` (canonical name), one
+    /// entry per socket that has an owner: an owner with two sockets appears twice.
+    pub fn owners_in(&self, nsp: &str) -> Vec<O>
+    where
+        O: Clone,
+    {
+        lock(&self.inner.members)
+            .get(nsp)
+            .map(|members| members.values().filter_map(|m| m.owner.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// Resolves once no Engine.IO session is left (after [`Hub::shutdown`]: once each
     /// delivered its close).
     pub async fn sessions_closed(&self) {
@@ -496,8 +508,14 @@ mod tests {
             (hub.stats().polling_sessions, hub.stats().websocket_sessions),
             (0, 1)
         );
-        let member = hub.join("/runners", "//runners", Some(4), tx);
-        assert_eq!(hub.sockets_in("/runners"), 1);
+        let member = hub.join("/runners", "//runners", Some(4), tx.clone());
+        let again = hub.join("/runners", "/runners", Some(4), tx.clone());
+        let anonymous = hub.join("/runners", "/runners", None, tx);
+        assert_eq!(hub.sockets_in("/runners"), 3);
+        assert_eq!(hub.owners_in("/runners"), [4, 4]);
+        assert!(hub.owners_in("/other").is_empty());
+        drop((again, anonymous));
+        assert_eq!(hub.owners_in("/runners"), [4]);
         drop(member);
         assert_eq!(hub.sockets_in("/runners"), 0);
         drop(guard);

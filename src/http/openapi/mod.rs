@@ -17,8 +17,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, captions, files, health, jobs, runners, socket, static_files, video_events, videos,
-    webhooks,
+    admin, captions, files, health, jobs, metrics, runners, socket, static_files, video_events,
+    videos, webhooks,
 };
 
 /// Where the document is served.
@@ -39,6 +39,7 @@ pub const UI_PATH: &str = "/api/docs";
     paths(
         health::healthz,
         health::readyz,
+        metrics::api_port,
         socket::socket_io,
         runners::register,
         runners::unregister,
@@ -108,6 +109,7 @@ impl Modify for Security {
                 "A key of `auth.api_keys` (or of `auth.admin_keys`)",
             ),
             ("admin_key", "A key of `auth.admin_keys`"),
+            ("metrics_key", "A key of `metrics.keys`, when any is set"),
         ] {
             components.add_security_scheme(
                 name,

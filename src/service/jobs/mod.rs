@@ -15,7 +15,8 @@
 //! Every state change is `apply`: the transition table of
 //! [`crate::domain::lifecycle`] applied as one compare-and-set by
 //! [`db::jobs::transition`], then, after the commit, runners told when a job became
-//! PENDING and the per-type side effects of the jobs that ended. Concurrent runners,
+//! PENDING, the metrics of the jobs that ended (and, on accept, of the wait) and the
+//! per-type side effects of the jobs that ended. Concurrent runners,
 //! requests and server instances can never apply two transitions to the same state.
 
 pub mod cancel;
@@ -230,11 +231,13 @@ pub(crate) async fn apply(
 }
 
 /// What follows committed state changes: runners are told when a job became PENDING,
-/// and the jobs that ended get their per-type side effects (once per video).
+/// the jobs that ended are counted in the metrics and get their per-type side effects
+/// (once per video).
 pub(crate) async fn after_change<'a>(ctx: &Context, jobs: impl Iterator<Item = &'a Job>) {
     let mut pending = false;
     let mut ended: Vec<&Job> = Vec::new();
     for job in jobs {
+        ctx.metrics.jobs.changed(job);
         pending |= job.state == JobState::Pending;
         if job.state.is_final() {
             ended.push(job);

@@ -124,7 +124,7 @@ pub async fn accept(
     let token_hash = job_token.hash();
     let interval = ctx.settings.runners.last_contact_interval;
     let (ip, now) = (ip.to_owned(), ctx.now());
-    let (job, parent, runner) = ctx
+    let (job, pending_since, parent, runner) = ctx
         .db
         .run(move |conn| {
             let runner = db::runners::find_by_token_hash(conn, &runner_hash)?
@@ -143,9 +143,13 @@ pub async fn accept(
                 Some(id) => db::jobs::find(conn, id)?,
                 None => None,
             };
-            Ok::<_, ServiceError>((accepted, parent, runner))
+            // A PENDING job's `updated_at` is when it became PENDING.
+            Ok::<_, ServiceError>((accepted, job.updated_at, parent, runner))
         })
         .await?;
+    ctx.metrics
+        .jobs
+        .accepted(job.job_type(), pending_since, now);
     let mut view = RunnerJobView::new(job, parent.as_ref(), Some(&runner));
     view.job_token = Some(job_token);
     Ok(view)

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use super::send::{Outcome, Sender};
 use crate::db::{self, DbError};
 use crate::domain::webhook::Delivery;
+use crate::metrics::webhooks::WebhookOutcome;
 use crate::service::Context;
 use crate::service::events::Event;
 
@@ -126,6 +127,7 @@ async fn attempt(ctx: &Context, sender: &Sender, delivery: Delivery) {
     let id = delivery.id;
     let recorded = match &outcome {
         Outcome::Delivered { url, status } => {
+            ctx.metrics.webhooks.delivery(WebhookOutcome::Delivered);
             let (url, status) = (url.clone(), i32::from(*status));
             ctx.db
                 .run(move |conn| db::webhooks::delivered(conn, id, &lease, &url, status, now))
@@ -148,6 +150,11 @@ async fn attempt(ctx: &Context, sender: &Sender, delivery: Delivery) {
                     rand::random::<f64>(),
                 )
             };
+            ctx.metrics.webhooks.delivery(if next.is_none() {
+                WebhookOutcome::GaveUp
+            } else {
+                WebhookOutcome::Failed
+            });
             if next.is_none() {
                 tracing::warn!(
                     delivery = id, event = %delivery.event, url = %url, attempts = delivery.attempts,
@@ -179,9 +186,8 @@ async fn attempt(ctx: &Context, sender: &Sender, delivery: Delivery) {
     }
 }
 
-/// Where each attempt's outcome is observed: the log, and the place for the metrics
-/// counters (`webhook_deliveries_total{event, outcome}`, attempt latency) once the
-/// metrics registry exists.
+/// Each attempt's outcome in the log (the metrics count it in [`attempt`]:
+/// `prc_webhook_deliveries_total{outcome}`).
 fn observe(delivery: &Delivery, outcome: &Outcome) {
     match outcome {
         Outcome::Delivered { url, status } => tracing::info!(
