@@ -13,7 +13,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod queue;
 mod sources;
+pub use queue::{QueueSettings, RetentionSettings};
 use sources::{EnvLayer, list, with_password};
 
 /// Prefix of every environment variable read as configuration.
@@ -95,6 +97,10 @@ pub struct Settings {
     pub media: MediaSettings,
     /// Logging.
     pub log: LogSettings,
+    /// The in-memory offer index.
+    pub queue: QueueSettings,
+    /// How long finished jobs are kept.
+    pub retention: RetentionSettings,
 }
 
 /// `[server]`
@@ -331,7 +337,8 @@ pub struct SocketSettings {
     pub ping_timeout: Duration,
     /// Engine.IO `maxPayload` in bytes.
     pub max_payload: usize,
-    /// `available-jobs` is sent this long after the first trigger (trailing edge).
+    /// `available-jobs` goes out at once for the first job of a quiet period; later
+    /// triggers within this window make one more broadcast when it ends.
     #[serde(with = "humantime_serde")]
     pub debounce: Duration,
     /// `available-jobs` is re-sent this often while jobs are pending.
@@ -379,6 +386,8 @@ impl Default for Settings {
             socket: SocketSettings::default(),
             media: MediaSettings::default(),
             log: LogSettings::default(),
+            queue: QueueSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }

@@ -18,6 +18,8 @@ use crate::http::inflight::{InFlight, TrackInFlight};
 use crate::media::Media;
 use crate::service::Context;
 use crate::service::events::EventBus;
+use crate::service::jobs::queue::PendingQueue;
+use crate::service::runner_cache::RunnerCache;
 use crate::shutdown::{Drain, ShutdownHandle, ShutdownListener};
 use crate::state::AppState;
 use crate::storage::{LocalStorage, Storage};
@@ -156,22 +158,31 @@ impl Application {
             tracing::warn!("{}", crate::http::auth::DISABLED);
         }
         let storage = open_storage(&settings)?;
+        let events = EventBus::default();
         let state = AppState {
             hub: runners_hub(&settings.socket, &db),
             ctx: Context {
                 media: Media::new(settings.media.clone()),
+                runner_cache: RunnerCache::new(&events, settings.queue.refresh_interval),
+                queue: PendingQueue::default(),
                 settings: Arc::new(settings),
                 db,
-                events: EventBus::default(),
+                events,
                 storage,
                 clock,
             },
         };
         // What a killed instance left goes before anything is served.
         crate::service::cleanup::run(&state).await;
+        // The offer index is read before the first request (the task started by `run`
+        // keeps it in step).
+        if let Err(e) = crate::service::jobs::queue::load(&state.ctx).await {
+            tracing::warn!(error = %e, "cannot read the pending jobs yet; will retry");
+        }
         let shutdown = ShutdownHandle::default();
         // Socket hub: turns job events into `available-jobs` broadcasts.
         let pending_db = state.db.clone();
+        let queue = state.queue.clone();
         let mut stop = shutdown.listener();
         let notifier = crate::socket::notifier::spawn(
             state.hub.clone(),
@@ -179,6 +190,10 @@ impl Application {
             move || {
                 let db = pending_db.clone();
                 async move { crate::service::job_availability::pending_jobs_exist(&db).await }
+            },
+            move || {
+                let queue = queue.clone();
+                async move { queue.settle().await }
             },
             &state.settings.socket,
             async move { stop.requested().await },
@@ -289,7 +304,15 @@ impl Application {
             self.state.ctx.clone(),
             stopped(self.shutdown.listener()),
         );
-        let background = vec![watchdog, cleanup, self.notifier];
+        let queue = crate::service::jobs::queue::spawn(
+            self.state.ctx.clone(),
+            stopped(self.shutdown.listener()),
+        );
+        let retention = crate::service::retention::spawn(
+            self.state.ctx.clone(),
+            stopped(self.shutdown.listener()),
+        );
+        let background = vec![watchdog, cleanup, queue, retention, self.notifier];
         let server_handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {

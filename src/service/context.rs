@@ -9,6 +9,8 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::media::Media;
 use crate::service::events::EventBus;
+use crate::service::jobs::queue::PendingQueue;
+use crate::service::runner_cache::RunnerCache;
 use crate::storage::Storage;
 
 /// The service context: database, storage, media tools, event bus, settings and clock.
@@ -27,6 +29,10 @@ pub struct Context {
     pub media: Media,
     /// The time every timestamp and cutoff comes from.
     pub clock: Clock,
+    /// The pending jobs `/jobs/request` offers, in memory.
+    pub queue: PendingQueue,
+    /// The runners `/jobs/request` knows, in memory.
+    pub runner_cache: RunnerCache,
 }
 
 impl Context {

@@ -14,6 +14,8 @@ pub mod jobs;
 pub mod published;
 pub mod registration_tokens;
 pub mod renditions;
+pub mod retention;
+pub mod runner_cache;
 pub mod runners;
 pub mod submit;
 pub mod timefmt;

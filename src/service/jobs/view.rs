@@ -7,6 +7,7 @@ use crate::domain::ids::{JobToken, JobUuid};
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::payloads::JobPayload;
 use crate::domain::runner::Runner;
+use crate::service::jobs::queue::index::PreparedOffer;
 use crate::service::timefmt;
 
 /// `parent` of a RunnerJob.
@@ -116,22 +117,11 @@ impl RunnerJobView {
     }
 }
 
-/// One entry of `availableJobs`.
-#[derive(Debug, Clone, Serialize)]
-pub struct OfferView {
-    /// UUID.
-    pub uuid: JobUuid,
-    /// Type.
-    #[serde(rename = "type")]
-    pub job_type: JobType,
-    /// What the runner would process.
-    pub payload: JobPayload,
-}
-
-/// The `/jobs/request` answer.
+/// The `/jobs/request` answer: each entry `{uuid, type, payload}`, serialized when the
+/// job entered the offer index.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AvailableJobs {
     /// At most 10 offers.
-    pub available_jobs: Vec<OfferView>,
+    pub available_jobs: Vec<PreparedOffer>,
 }
