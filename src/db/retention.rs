@@ -80,7 +80,11 @@ pub fn purge_video_jobs(
         if unfinished {
             return Ok(0);
         }
-        Ok(diesel::delete(runner_jobs::table.filter(runner_jobs::video_id.eq(video_id)))
-            .execute(conn)?)
+        // Counted first: the jobs waiting for a deleted one go by cascade, which the
+        // statement's own count leaves out on SQLite.
+        let jobs = runner_jobs::table.filter(runner_jobs::video_id.eq(video_id));
+        let count: i64 = jobs.count().get_result(conn)?;
+        diesel::delete(jobs).execute(conn)?;
+        Ok(usize::try_from(count).unwrap_or(0))
     })
 }

@@ -85,13 +85,17 @@ async fn record_contact(
 ) {
     let interval = ctx.settings.runners.last_contact_interval;
     let now = ctx.now();
-    if runners::contact_due(&runner, &ip, version.as_deref(), interval, now).is_none() {
+    let Some(stale_before) = runners::contact_due(&runner, &ip, version.as_deref(), interval, now)
+    else {
         return;
-    }
+    };
     runners::record_contact(&ctx.db, &runner, &ip, version.as_deref(), interval, now).await;
+    // What `db::runners::touch_contact` wrote.
     ctx.runner_cache.update(hash, |r| {
-        r.last_contact = now;
-        r.ip = ip;
+        if r.last_contact < stale_before || r.ip != ip {
+            r.last_contact = now;
+            r.ip = ip;
+        }
         if version.is_some() {
             r.version = version;
         }
