@@ -1,16 +1,18 @@
 -- wrk script: every connection walks the same list of PENDING job UUIDs and POSTs
 -- /accept for each, so connections contend for the same job as runners that all take
 -- availableJobs[0] do. Counts wins (200) and losses (400/409); anything else is an error.
--- Usage: RUNNER_TOKEN=ptrt-… JOBS_FILE=uuids.txt wrk -s accept.lua URL
+-- PER_JOB (default 8) consecutive requests go to each job.
+-- Usage: RUNNER_TOKEN=ptrt-… JOBS_FILE=uuids.txt [PER_JOB=8] wrk -s accept.lua URL
 local uuids = {}
 for line in io.lines(os.getenv("JOBS_FILE")) do table.insert(uuids, line) end
 local body = '{"runnerToken":"' .. os.getenv("RUNNER_TOKEN") .. '"}'
+local per_job = tonumber(os.getenv("PER_JOB") or "8")
 local i = 0
 won, lost, other = 0, 0, 0
 
 function request()
   i = i + 1
-  local uuid = uuids[math.floor(i / 8) % #uuids + 1]
+  local uuid = uuids[math.floor(i / per_job) % #uuids + 1]
   return wrk.format("POST", "/api/v1/runners/jobs/" .. uuid .. "/accept",
     {["Content-Type"] = "application/json"}, body)
 end

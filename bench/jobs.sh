@@ -2,7 +2,9 @@
 # Benchmark of the runner job API against a release build, on SQLite and PostgreSQL
 # (not a timed test; figures go to stdout):
 #   1. POST /api/v1/runners/jobs/request, 64 connections, 10 PENDING jobs:
-#      requests/s, p50, p99.
+#      requests/s, p50, p99; then GET /healthz with the same wrk against the same
+#      server, and the request figures against their targets (>= 20,000 req/s, p99
+#      < 10 ms, >= 40 % of /healthz). bench/scale.sh does the same with 1,000,000 jobs.
 #   2. POST /jobs/{uuid}/accept under contention: 64 connections walking the same list
 #      of PENDING jobs, 8 consecutive requests per job: accepts won per second.
 #   3. RSS growth of the server process during a 1 GiB multipart `success` upload
@@ -107,10 +109,19 @@ bench_backend() { # LABEL DATABASE_URL
   # Warm up (pool connections, caches) before measuring.
   RUNNER_TOKEN="$token" wrk -t"$THREADS" -c"$CONNS" -d2s -s bench/request.lua \
     "$BASE/api/v1/runners/jobs/request" >/dev/null
-  echo "--- /jobs/request, $CONNS connections, 10 pending jobs"
+  echo "--- /jobs/request, $CONNS connections, 10 pending jobs (load $(cut -d' ' -f1 /proc/loadavg))"
   RUNNER_TOKEN="$token" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
-    -s bench/request.lua "$BASE/api/v1/runners/jobs/request" |
-    grep -E "Requests/sec|Latency  |50%|90%|99%|non-200|Socket errors"
+    -s bench/request.lua "$BASE/api/v1/runners/jobs/request" >"$WORK/request.out"
+  grep -E "Requests/sec|Latency  |50%|90%|99%|non-200|Socket errors" "$WORK/request.out"
+  echo "--- GET /healthz, the same wrk against the same server (the harness ceiling)"
+  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$BASE/healthz" >"$WORK/healthz.out"
+  grep -E "Requests/sec|99%" "$WORK/healthz.out"
+  awk '/Requests\/sec/ {r[FILENAME] = $2} / 99%/ {p[FILENAME] = $2}
+    END { a = r[ARGV[1]]; b = r[ARGV[2]]; q = p[ARGV[1]]
+      ms = q; if (ms ~ /us$/) { sub(/us$/, "", ms); ms /= 1000 } else if (ms ~ /ms$/) sub(/ms$/, "", ms); else { sub(/s$/, "", ms); ms *= 1000 }
+      printf "/jobs/request: %.0f req/s (target >= 20000: %s), p99 %s (target < 10 ms: %s), %.0f %% of /healthz (target >= 40 %%: %s)\n",
+        a, (a >= 20000 ? "ok" : "MISS"), q, (ms < 10 ? "ok" : "MISS"), 100 * a / b, (100 * a / b >= 40 ? "ok" : "MISS") }' \
+    "$WORK/request.out" "$WORK/healthz.out"
   seed_jobs "$DB_URL" 60000 "$WORK/accept.txt"
   echo "--- /accept under contention, $CONNS connections"
   RUNNER_TOKEN="$token" JOBS_FILE="$WORK/accept.txt" wrk -t"$THREADS" -c"$CONNS" \
