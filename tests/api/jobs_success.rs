@@ -50,7 +50,7 @@ async fn hls_success_stores_the_rendition_and_releases_only_waiting_children() {
     assert_eq!(res.status(), 204);
     let done = wait_state(&app, &rows[0].uuid, Completed).await;
     assert!(done.finished_at.is_some() && done.progress.is_none());
-    assert_eq!(events.recv().await.unwrap(), Event::JobsAvailable);
+    assert_eq!(crate::helpers::announced(&mut events).await, [rows[1].id]);
     assert_eq!(
         job(&app, &rows[1].uuid).await.state,
         Pending,

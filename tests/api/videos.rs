@@ -62,9 +62,15 @@ async fn a_small_video_gets_its_planned_jobs_with_exact_payloads() {
             t("vod-hls-transcoding", 144, 30, WaitingForParentJob),
         ]
     );
+    let rows = job_rows(&app).await;
+    assert_eq!(
+        events.try_recv().ok(),
+        Some(Event::JobsChanged {
+            job_ids: vec![rows[0].id]
+        })
+    );
     assert_eq!(events.try_recv().ok(), Some(Event::JobsAvailable));
 
-    let rows = job_rows(&app).await;
     let parent = &rows[0];
     assert!(peertube_runner_connector::domain::ids::is_uuid_v4(
         &parent.uuid.to_string()
