@@ -100,10 +100,11 @@ bench_backend() { # LABEL DATABASE_URL
   echo "=== $1 ==="
   DB_URL="$2"
   "$BIN" --database-url "$DB_URL" migrate >/dev/null
+  # Seeded behind the server's back: before it starts, so its offer index reads them.
+  seed_jobs "$DB_URL" 10 "$WORK/offered.txt"
   start_server "$DB_URL"
   local token
   token=$(register_runner "bench-$1")
-  seed_jobs "$DB_URL" 10 "$WORK/offered.txt"
   curl -sf -H 'content-type: application/json' -d "{\"runnerToken\":\"$token\"}" \
     "$BASE/api/v1/runners/jobs/request" | jq -e '.availableJobs | length == 10' >/dev/null
   # Warm up (pool connections, caches) before measuring.
