@@ -11,7 +11,11 @@ pub const MAX_JOB_IDS: usize = 256;
 
 /// Something other parts of the process react to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Event {
     /// At least one job became PENDING: runners should poll `/jobs/request`.
     JobsAvailable,
@@ -97,7 +101,10 @@ mod tests {
         assert_eq!(events.len(), 3);
         for event in &events {
             let json = serde_json::to_string(event).unwrap();
-            assert!(json.starts_with(r#"{"type":"jobs-changed","jobIds":["#), "{json}");
+            assert!(
+                json.starts_with(r#"{"type":"jobs-changed","jobIds":["#),
+                "{json}"
+            );
             assert!(json.len() < 8000 / 2, "{} bytes", json.len());
             assert_eq!(&serde_json::from_str::<Event>(&json).unwrap(), event);
         }

@@ -166,9 +166,15 @@ mod tests {
         assert!(d.event(t0, w), "leading edge");
         assert_eq!(d.deadline(), Some(t0 + w));
         for i in 1..5 {
-            assert!(!d.event(t0 + Duration::from_millis(100 * i), w), "coalesced");
+            assert!(
+                !d.event(t0 + Duration::from_millis(100 * i), w),
+                "coalesced"
+            );
         }
-        assert!(d.window_closed(t0 + w, w), "one trailing broadcast for the burst");
+        assert!(
+            d.window_closed(t0 + w, w),
+            "one trailing broadcast for the burst"
+        );
         assert_eq!(d.deadline(), Some(t0 + 2 * w), "the next window opens");
         assert!(!d.window_closed(t0 + 2 * w, w), "quiet: nothing more");
         assert_eq!(d.deadline(), None);

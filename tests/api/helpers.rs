@@ -226,7 +226,9 @@ pub async fn assert_staging_empty(app: &TestApp) {
 /// The announcement the job engine makes after a change that made jobs PENDING: the
 /// jobs' ids for the offer indexes, then `available-jobs` for runners. Returns the ids.
 pub async fn announced(
-    events: &mut tokio::sync::broadcast::Receiver<peertube_runner_connector::service::events::Event>,
+    events: &mut tokio::sync::broadcast::Receiver<
+        peertube_runner_connector::service::events::Event,
+    >,
 ) -> Vec<i64> {
     use peertube_runner_connector::service::events::Event;
     let ids = match events.recv().await.unwrap() {

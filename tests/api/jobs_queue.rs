@@ -90,7 +90,10 @@ async fn a_job_taken_elsewhere_leaves_the_offers_with_its_event_or_at_the_lost_a
     assert_eq!(runner.available(json!({})).await.len(), 1);
     let res = runner.accept(b.uuid).await;
     assert_eq!(res.status(), 409);
-    assert_eq!(problem(res).await["code"], "runner_job_not_in_pending_state");
+    assert_eq!(
+        problem(res).await["code"],
+        "runner_job_not_in_pending_state"
+    );
     assert!(runner.available(json!({})).await.is_empty());
 }
 
@@ -110,7 +113,10 @@ async fn the_winner_of_an_accept_is_not_offered_again_on_this_instance() {
     );
     let res = r2.accept(rows[0].uuid).await;
     assert_eq!(res.status(), 400);
-    assert_eq!(problem(res).await["code"], "runner_job_not_in_pending_state");
+    assert_eq!(
+        problem(res).await["code"],
+        "runner_job_not_in_pending_state"
+    );
 }
 
 #[tokio::test]
@@ -127,7 +133,10 @@ async fn changes_no_event_carried_are_seen_within_the_refresh_interval() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(seen, "a job created without an event is offered after a refresh");
+    assert!(
+        seen,
+        "a job created without an event is offered after a refresh"
+    );
     set_state_quietly(&app, rows[0].id, JobState::Cancelled).await;
     let mut gone = false;
     for _ in 0..200 {
@@ -137,7 +146,10 @@ async fn changes_no_event_carried_are_seen_within_the_refresh_interval() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(gone, "a job gone without an event stops being offered after a refresh");
+    assert!(
+        gone,
+        "a job gone without an event stops being offered after a refresh"
+    );
 }
 
 #[tokio::test]
@@ -163,7 +175,10 @@ async fn more_pending_jobs_than_a_window_are_offered_in_order_as_the_head_is_tak
         taken.push(first);
     }
     let expected: Vec<String> = rows[..40].iter().map(|r| r.uuid.to_string()).collect();
-    assert_eq!(taken, expected, "always the head of the queue, across refills");
+    assert_eq!(
+        taken, expected,
+        "always the head of the queue, across refills"
+    );
     assert_eq!(runner.available(json!({})).await.len(), 10);
 }
 
@@ -207,6 +222,8 @@ async fn a_runner_removed_on_another_instance_is_refused_once_its_event_arrives(
         200,
         "cached until its event or the refresh interval"
     );
-    app.state.events.publish(Event::RunnerRemoved { runner_id: id });
+    app.state
+        .events
+        .publish(Event::RunnerRemoved { runner_id: id });
     assert_eq!(runner.request(json!({})).await.status(), 404);
 }

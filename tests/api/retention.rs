@@ -56,7 +56,11 @@ async fn only_videos_whose_jobs_all_ended_long_enough_ago_lose_their_jobs() {
         "a pending job keeps every job of its video"
     );
     assert_eq!(
-        videos::get(&app.state, recent.uuid).await.unwrap().jobs.len(),
+        videos::get(&app.state, recent.uuid)
+            .await
+            .unwrap()
+            .jobs
+            .len(),
         2,
         "ended less than an hour ago"
     );
@@ -69,14 +73,26 @@ async fn with_the_default_nothing_is_purged() {
     let video = make_video(&app).await;
     insert_jobs(
         &app,
-        vec![video_spec(&app, &video, JobType::VodHlsTranscoding, 240, None)],
+        vec![video_spec(
+            &app,
+            &video,
+            JobType::VodHlsTranscoding,
+            240,
+            None,
+        )],
     )
     .await;
     cancel_jobs_of_video(&app.state, video.id).await.unwrap();
-    app.state.clock.advance(Duration::from_secs(10 * 365 * 86400));
+    app.state
+        .clock
+        .advance(Duration::from_secs(10 * 365 * 86400));
     assert_eq!(sweep(&app.state).await.unwrap(), PurgeReport::default());
     assert_eq!(
-        videos::get(&app.state, video.uuid).await.unwrap().jobs.len(),
+        videos::get(&app.state, video.uuid)
+            .await
+            .unwrap()
+            .jobs
+            .len(),
         1
     );
 }

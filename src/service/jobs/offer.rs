@@ -1,8 +1,8 @@
 //! `/jobs/request` (1.3) and `/jobs/{uuid}/accept` (1.4).
 
 use super::queue::index::PreparedOffer;
-use crate::db::jobs::Guard;
 use crate::db;
+use crate::db::jobs::Guard;
 use crate::domain::ids::{JobToken, JobUuid, RunnerToken, TokenHash};
 use crate::domain::job::{JobState, JobType};
 use crate::domain::lifecycle::Transition;
@@ -204,9 +204,7 @@ mod tests {
         priorities
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                PreparedOffer::new(i as i64, JobUuid::generate(), *p, &payload).unwrap()
-            })
+            .map(|(i, p)| PreparedOffer::new(i as i64, JobUuid::generate(), *p, &payload).unwrap())
             .collect()
     }
 

@@ -58,7 +58,12 @@ struct OfferJson<'a> {
 
 impl PreparedOffer {
     /// The entry for a pending job; `None` if its payload cannot be serialized.
-    pub fn new(id: i64, uuid: JobUuid, priority: i32, payload: &JobPayload) -> Option<PreparedOffer> {
+    pub fn new(
+        id: i64,
+        uuid: JobUuid,
+        priority: i32,
+        payload: &JobPayload,
+    ) -> Option<PreparedOffer> {
         let job_type = payload.job_type();
         let text = serde_json::to_string(&OfferJson {
             uuid,

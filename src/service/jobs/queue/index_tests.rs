@@ -104,7 +104,11 @@ fn a_read_begun_before_a_local_change_does_not_undo_it() {
     assert_eq!(ids(&index.offers(&[HLS], 10)), [2, 3]);
     index.begin_read();
     index.apply_window(HLS, read(vec![job(1, 1, HLS), job(2, 1, HLS)], true));
-    assert_eq!(ids(&index.offers(&[HLS], 10)), [1, 2], "a later read is the truth");
+    assert_eq!(
+        ids(&index.offers(&[HLS], 10)),
+        [1, 2],
+        "a later read is the truth"
+    );
 }
 
 #[test]

@@ -176,7 +176,10 @@ impl Work {
             Ok(Event::JobsChanged { job_ids }) => self.jobs.extend(job_ids),
             Ok(Event::JobsAvailable | Event::RunnerRemoved { .. }) => {}
             Err(RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "the offer index lagged behind the event bus: reloading");
+                tracing::warn!(
+                    missed = n,
+                    "the offer index lagged behind the event bus: reloading"
+                );
                 self.everything = true;
             }
             Err(RecvError::Closed) => return false,
