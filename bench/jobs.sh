@@ -9,6 +9,7 @@
 #      of PENDING jobs, 8 consecutive requests per job: accepts won per second.
 #   3. RSS growth of the server process during a 1 GiB multipart `success` upload
 #      (SQLite run only).
+# Usage: bench/jobs.sh [BINARY] (default: a release build of this checkout).
 # Needs wrk, curl, jq, python3, sqlite3 and psql. Environment: DURATION (10s), CONNS
 # (64), THREADS (2), PORT (18089), PG_ADMIN (postgres://postgres@127.0.0.1:5432/test;
 # empty to skip PostgreSQL), PRC_DATABASE__MAX_CONNECTIONS (4), CARGO_TARGET_DIR.
@@ -37,9 +38,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --quiet
-# The target directory may be shared: keep our own copy of the binary.
-cp "$TARGET/release/peertube-runner-connector" "$WORK/prc"
+if [ -n "${1:-}" ]; then
+  cp "$1" "$WORK/prc" # a given binary (e.g. an older build, to compare)
+else
+  cargo build --release --quiet
+  # The target directory may be shared: keep our own copy of the binary.
+  cp "$TARGET/release/peertube-runner-connector" "$WORK/prc"
+fi
 BIN="$WORK/prc"
 
 start_server() { # DATABASE_URL
