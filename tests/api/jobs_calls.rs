@@ -6,7 +6,6 @@ use std::time::Duration;
 use peertube_runner_connector::domain::ids::JobUuid;
 use peertube_runner_connector::domain::job::JobState::{self, *};
 use peertube_runner_connector::domain::job::JobType;
-use peertube_runner_connector::service::events::Event;
 use peertube_runner_connector::service::jobs::{self, JobParent, watchdog};
 use serde_json::json;
 

@@ -2,7 +2,6 @@
 
 use peertube_runner_connector::domain::job::JobState::*;
 use peertube_runner_connector::domain::job::JobType;
-use peertube_runner_connector::service::events::Event;
 use peertube_runner_connector::service::jobs::JobParent;
 use serde_json::Value;
 
