@@ -193,7 +193,9 @@ bench_backend() { # label url scales...
     read -r _ hrps _ _ <<<"$hz"
     echo "  request   $rps req/s, p50 $p50, p99 $p99; healthz $hrps req/s: $(awk -v a="$rps" -v b="$hrps" 'BEGIN {printf "%.0f", 100 * a / b}') % of it"
     report "$label" "$n" request-rps "$rps" 1
-    report "$label" "$n" request-p99 "$(echo "$p99" | to_ms)" 0
+    # p50, not p99: on a shared 2-core machine the tail is the scheduler's (the same
+    # run's /healthz p99 moves as much).
+    report "$label" "$n" request-p50 "$(echo "$p50" | to_ms)" 0
     seed 300000001 20000 1 3 50 # the accept set
     case "$DB_URL" in
       sqlite://*) echo "SELECT uuid FROM runner_jobs WHERE priority = 50;" ;;
