@@ -2,11 +2,14 @@
 # Benchmark of the runner job API against a release build, on SQLite and PostgreSQL
 # (not a timed test; figures go to stdout):
 #   1. POST /api/v1/runners/jobs/request, 64 connections, 10 PENDING jobs:
-#      requests/s, p50, p99.
+#      requests/s, p50, p99; then GET /healthz with the same wrk against the same
+#      server, and the request figures against their targets (>= 20,000 req/s, p99
+#      < 10 ms, >= 40 % of /healthz). bench/scale.sh does the same with 1,000,000 jobs.
 #   2. POST /jobs/{uuid}/accept under contention: 64 connections walking the same list
 #      of PENDING jobs, 8 consecutive requests per job: accepts won per second.
 #   3. RSS growth of the server process during a 1 GiB multipart `success` upload
 #      (SQLite run only).
+# Usage: bench/jobs.sh [BINARY] (default: a release build of this checkout).
 # Needs wrk, curl, jq, python3, sqlite3 and psql. Environment: DURATION (10s), CONNS
 # (64), THREADS (2), PORT (18089), PG_ADMIN (postgres://postgres@127.0.0.1:5432/test;
 # empty to skip PostgreSQL), PRC_DATABASE__MAX_CONNECTIONS (4), CARGO_TARGET_DIR, BIN (a
@@ -37,8 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -n "${BIN:-}" ]; then
-  cp "$BIN" "$WORK/prc"
+if [ -n "${1:-}${BIN:-}" ]; then
+  cp "${1:-$BIN}" "$WORK/prc" # a given binary (e.g. an older build, to compare)
 else
   cargo build --release --quiet
   # The target directory may be shared: keep our own copy of the binary.
@@ -104,19 +107,29 @@ bench_backend() { # LABEL DATABASE_URL
   echo "=== $1 ==="
   DB_URL="$2"
   "$BIN" --database-url "$DB_URL" migrate >/dev/null
+  # Seeded behind the server's back: before it starts, so its offer index reads them.
+  seed_jobs "$DB_URL" 10 "$WORK/offered.txt"
   start_server "$DB_URL"
   local token
   token=$(register_runner "bench-$1")
-  seed_jobs "$DB_URL" 10 "$WORK/offered.txt"
   curl -sf -H 'content-type: application/json' -d "{\"runnerToken\":\"$token\"}" \
     "$BASE/api/v1/runners/jobs/request" | jq -e '.availableJobs | length == 10' >/dev/null
   # Warm up (pool connections, caches) before measuring.
   RUNNER_TOKEN="$token" wrk -t"$THREADS" -c"$CONNS" -d2s -s bench/request.lua \
     "$BASE/api/v1/runners/jobs/request" >/dev/null
-  echo "--- /jobs/request, $CONNS connections, 10 pending jobs"
+  echo "--- /jobs/request, $CONNS connections, 10 pending jobs (load $(cut -d' ' -f1 /proc/loadavg))"
   RUNNER_TOKEN="$token" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
-    -s bench/request.lua "$BASE/api/v1/runners/jobs/request" |
-    grep -E "Requests/sec|Latency  |50%|90%|99%|non-200|Socket errors"
+    -s bench/request.lua "$BASE/api/v1/runners/jobs/request" >"$WORK/request.out"
+  grep -E "Requests/sec|Latency  |50%|90%|99%|non-200|Socket errors" "$WORK/request.out"
+  echo "--- GET /healthz, the same wrk against the same server (the harness ceiling)"
+  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$BASE/healthz" >"$WORK/healthz.out"
+  grep -E "Requests/sec|99%" "$WORK/healthz.out"
+  awk '/Requests\/sec/ {r[FILENAME] = $2} / 99%/ {p[FILENAME] = $2}
+    END { a = r[ARGV[1]]; b = r[ARGV[2]]; q = p[ARGV[1]]
+      ms = q; if (ms ~ /us$/) { sub(/us$/, "", ms); ms /= 1000 } else if (ms ~ /ms$/) sub(/ms$/, "", ms); else { sub(/s$/, "", ms); ms *= 1000 }
+      printf "/jobs/request: %.0f req/s (target >= 20000: %s), p99 %s (target < 10 ms: %s), %.0f %% of /healthz (target >= 40 %%: %s)\n",
+        a, (a >= 20000 ? "ok" : "MISS"), q, (ms < 10 ? "ok" : "MISS"), 100 * a / b, (100 * a / b >= 40 ? "ok" : "MISS") }' \
+    "$WORK/request.out" "$WORK/healthz.out"
   seed_jobs "$DB_URL" 60000 "$WORK/accept.txt"
   echo "--- /accept under contention, $CONNS connections"
   RUNNER_TOKEN="$token" JOBS_FILE="$WORK/accept.txt" wrk -t"$THREADS" -c"$CONNS" \

@@ -15,10 +15,12 @@ use serde::{Deserialize, Serialize};
 
 mod fanout;
 mod metrics;
+mod queue;
 mod s3;
 mod sources;
 pub use fanout::{FanoutBackend, FanoutSettings};
 pub use metrics::MetricsSettings;
+pub use queue::{QueueSettings, RetentionSettings};
 pub use s3::{OutputUrls, RunnerDownloads, S3Settings, StorageBackend};
 use sources::{EnvLayer, list, with_password};
 mod webhooks;
@@ -115,6 +117,10 @@ pub struct Settings {
     pub fanout: FanoutSettings,
     /// The Prometheus endpoint.
     pub metrics: MetricsSettings,
+    /// The in-memory offer index.
+    pub queue: QueueSettings,
+    /// How long finished jobs are kept.
+    pub retention: RetentionSettings,
 }
 
 /// `[server]`
@@ -383,7 +389,8 @@ pub struct SocketSettings {
     pub ping_timeout: Duration,
     /// Engine.IO `maxPayload` in bytes.
     pub max_payload: usize,
-    /// `available-jobs` is sent this long after the first trigger (trailing edge).
+    /// `available-jobs` goes out at once for the first job of a quiet period; later
+    /// triggers within this window make one more broadcast when it ends.
     #[serde(with = "humantime_serde")]
     pub debounce: Duration,
     /// `available-jobs` is re-sent this often while jobs are pending.
@@ -435,6 +442,8 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             fanout: FanoutSettings::default(),
             metrics: MetricsSettings::default(),
+            queue: QueueSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }

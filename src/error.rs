@@ -198,7 +198,9 @@ pub enum ServiceError {
     /// No job has this UUID, or the job/runner token pair does not match it (1.4, 1.10).
     #[error("Unknown runner job")]
     UnknownRunnerJob,
-    /// Accept pre-check: the job is not PENDING (the usual lost race; no code).
+    /// Accept pre-check: the job is not PENDING (the usual lost race). PeerTube's 400
+    /// and message, with the code `runner_job_not_in_pending_state` (PeerTube sends it
+    /// on the 409 of the same race), which the runner treats as routine.
     #[error("This runner job is not in pending state")]
     JobNotPending,
     /// Accept compare-and-set lost: someone else took the job meanwhile.
@@ -466,11 +468,13 @@ impl ApiError {
             | ServiceError::InvalidMedia(_)
             | ServiceError::NoAudio
             | ServiceError::InvalidCaption(_)
-            | ServiceError::JobNotPending
             | ServiceError::InvalidVideoRef
             | ServiceError::InvalidPayload
             | ServiceError::NotCancellable => ApiError::bad_request(detail),
             ServiceError::UnknownRunnerJob => ApiError::not_found(detail),
+            ServiceError::JobNotPending => {
+                ApiError::bad_request(detail).with_code(ErrorCode::RunnerJobNotInPendingState)
+            }
             ServiceError::JobTaken => ApiError::new(StatusCode::CONFLICT, detail)
                 .with_code(ErrorCode::RunnerJobNotInPendingState),
             ServiceError::JobNotProcessing | ServiceError::LiveNotSupported => {

@@ -20,6 +20,8 @@ use crate::http::request_metrics::RecordRequests;
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::service::Context;
+use crate::service::jobs::queue::PendingQueue;
+use crate::service::runner_cache::RunnerCache;
 use crate::shutdown::{Drain, ShutdownHandle, ShutdownListener};
 use crate::state::AppState;
 use crate::storage::{LocalStorage, S3Storage, S3Urls, Staging, Storage, StorageError};
@@ -135,19 +137,26 @@ async fn stopped(mut listener: ShutdownListener) {
     listener.requested().await
 }
 
-/// What the socket hub's periodic round asks, answered by `service`.
-struct HubLookups(Db);
+/// What the socket hub's notifier asks, answered by `service`.
+struct HubLookups {
+    db: Db,
+    queue: PendingQueue,
+}
 
 impl crate::socket::notifier::Lookups for HubLookups {
     async fn pending_jobs(&self) -> Result<bool, crate::error::ServiceError> {
-        crate::service::job_availability::pending_jobs_exist(&self.0).await
+        crate::service::job_availability::pending_jobs_exist(&self.db).await
     }
 
     async fn existing_runners(
         &self,
         ids: Vec<i64>,
     ) -> Result<Vec<i64>, crate::error::ServiceError> {
-        crate::service::runners::existing(&self.0, ids).await
+        crate::service::runners::existing(&self.db, ids).await
+    }
+
+    async fn settle(&self) {
+        self.queue.settle().await;
     }
 }
 
@@ -230,6 +239,8 @@ impl Application {
             hub: runners_hub(&settings.socket, &db),
             ctx: Context {
                 media: Media::new(settings.media.clone()),
+                runner_cache: RunnerCache::new(&events, settings.queue.refresh_interval),
+                queue: PendingQueue::default(),
                 settings: Arc::new(settings),
                 db,
                 events,
@@ -240,11 +251,19 @@ impl Application {
         };
         // What a killed instance left goes before anything is served.
         crate::service::cleanup::run(&state).await;
+        // The offer index is read before the first request (the task started by `run`
+        // keeps it in step).
+        if let Err(e) = crate::service::jobs::queue::load(&state.ctx).await {
+            tracing::warn!(error = %e, "cannot read the pending jobs yet; will retry");
+        }
         // Socket hub: turns job events into `available-jobs` broadcasts.
         let notifier = crate::socket::notifier::spawn(
             state.hub.clone(),
             &state.events,
-            HubLookups(state.db.clone()),
+            HubLookups {
+                db: state.db.clone(),
+                queue: state.queue.clone(),
+            },
             &state.settings.socket,
             stopped(shutdown.listener()),
         );
@@ -408,7 +427,15 @@ impl Application {
             self.state.ctx.clone(),
             stopped(self.shutdown.listener()),
         );
-        let background = vec![watchdog, cleanup, webhooks, self.notifier];
+        let queue = crate::service::jobs::queue::spawn(
+            self.state.ctx.clone(),
+            stopped(self.shutdown.listener()),
+        );
+        let retention = crate::service::retention::spawn(
+            self.state.ctx.clone(),
+            stopped(self.shutdown.listener()),
+        );
+        let background = vec![watchdog, cleanup, webhooks, queue, retention, self.notifier];
         let relay = self.relay;
         let metrics = self.metrics_server.map(|(addr, server)| {
             tracing::info!(addr = %addr, "serving /metrics");

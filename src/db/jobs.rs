@@ -17,7 +17,6 @@ use super::{DbConnection, DbError};
 use crate::domain::ids::{JobUuid, TokenHash};
 use crate::domain::job::{Job, JobState, JobType, NewJob};
 use crate::domain::lifecycle::{self, Holder, Rule, Transition};
-use crate::domain::payloads::JobPayload;
 use crate::domain::runner::Runner;
 
 /// The stored forms of `states`, for `IN (…)` (a list is bound as one array on
@@ -73,105 +72,6 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Job>, DbError> {
         .optional()?
         .map(Job::try_from)
         .transpose()
-}
-
-/// Which job types an offer query may return.
-#[derive(Debug, Clone, Copy)]
-pub enum TypeFilter<'a> {
-    /// Every type (no `job_type` condition, so the statement is prepared once).
-    All,
-    /// Every type but one (legacy runners: no storyboards); also prepared once.
-    AllBut(JobType),
-    /// These types (`job_type IN (…)`).
-    Only(&'a [JobType]),
-}
-
-/// A PENDING job as offered to runners.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Offer {
-    /// Internal id (keyset paging).
-    pub id: i64,
-    /// UUID.
-    pub uuid: JobUuid,
-    /// Lower runs first.
-    pub priority: i32,
-    /// What the runner receives (its variant is the type).
-    pub payload: JobPayload,
-}
-
-type OfferRow = (i64, String, String, i32, String);
-
-fn offer(row: OfferRow) -> Result<Offer, DbError> {
-    let (id, uuid, job_type, priority, payload) = row;
-    let bad = |e: &dyn std::fmt::Display| DbError::Corrupt(format!("job {id}: {e}"));
-    let job_type: JobType = JobType::try_from(job_type).map_err(|e| bad(&e))?;
-    Ok(Offer {
-        id,
-        uuid: JobUuid::from_stored(&uuid).map_err(|e| bad(&e))?,
-        priority,
-        payload: JobPayload::from_json(job_type, &payload).map_err(|e| bad(&e))?,
-    })
-}
-
-/// Reads up to `max` PENDING jobs matching `types`, by priority then id: what
-/// `/jobs/request` offers. Walks the `(state, priority, id)` index with keyset paging,
-/// reading only as many rows as it still needs; locks nothing. A row this service
-/// cannot read is skipped (and logged), never offered.
-pub fn pending_offers(
-    conn: &mut DbConnection,
-    types: TypeFilter<'_>,
-    max: usize,
-) -> Result<Vec<Offer>, DbError> {
-    let mut offers = Vec::with_capacity(max);
-    let mut after = (i32::MIN, i64::MIN);
-    while offers.len() < max {
-        let want = i64::try_from(max - offers.len()).unwrap_or(i64::MAX);
-        let rows = offer_page(conn, types, after, want)?;
-        let full = rows.len() as i64 == want;
-        if let Some(last) = rows.last() {
-            after = (last.3, last.0);
-        }
-        offers.extend(rows.into_iter().filter_map(|row| {
-            offer(row)
-                .inspect_err(|e| tracing::error!(error = %e, "a pending job cannot be read"))
-                .ok()
-        }));
-        if !full {
-            break;
-        }
-    }
-    Ok(offers)
-}
-
-fn offer_page(
-    conn: &mut DbConnection,
-    types: TypeFilter<'_>,
-    (p, id): (i32, i64),
-    limit: i64,
-) -> Result<Vec<OfferRow>, DbError> {
-    let base = runner_jobs::table
-        .filter(runner_jobs::state.eq(JobState::Pending))
-        .filter(
-            runner_jobs::priority
-                .gt(p)
-                .or(runner_jobs::priority.eq(p).and(runner_jobs::id.gt(id))),
-        )
-        .order((runner_jobs::priority.asc(), runner_jobs::id.asc()))
-        .limit(limit)
-        .select((
-            runner_jobs::id,
-            runner_jobs::uuid,
-            runner_jobs::job_type,
-            runner_jobs::priority,
-            runner_jobs::payload,
-        ));
-    Ok(match types {
-        TypeFilter::All => base.load(conn)?,
-        TypeFilter::AllBut(t) => base.filter(runner_jobs::job_type.ne(t)).load(conn)?,
-        TypeFilter::Only(list) => base
-            .filter(runner_jobs::job_type.eq_any(type_names(list)))
-            .load(conn)?,
-    })
 }
 
 /// The job-token check (1.10): the job `uuid` whose current token hash is `job_token`,

@@ -10,6 +10,8 @@ use crate::db::Db;
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::service::events::EventBus;
+use crate::service::jobs::queue::PendingQueue;
+use crate::service::runner_cache::RunnerCache;
 use crate::storage::Storage;
 
 /// The service context: database, storage, media tools, event bus, metrics, settings
@@ -31,6 +33,10 @@ pub struct Context {
     pub clock: Clock,
     /// This application's metrics registry (`/metrics`).
     pub metrics: Metrics,
+    /// The pending jobs `/jobs/request` offers, in memory.
+    pub queue: PendingQueue,
+    /// The runners `/jobs/request` knows, in memory.
+    pub runner_cache: RunnerCache,
 }
 
 impl Context {

@@ -29,6 +29,10 @@ use tokio::sync::{broadcast, mpsc};
 use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::webhook::EventType;
 
+/// Most job ids in one [`Event::JobsChanged`] (its JSON stays a few kilobytes, well
+/// under PostgreSQL NOTIFY's 8000 bytes): [`jobs_changed`] splits longer lists.
+pub const MAX_JOB_IDS: usize = 256;
+
 /// Something other parts of the process, and of the other instances, react to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -39,6 +43,13 @@ use crate::domain::webhook::EventType;
 pub enum Event {
     /// At least one job became PENDING: runners should poll `/jobs/request`.
     JobsAvailable,
+    /// These jobs entered or left PENDING (committed): whoever keeps a copy of the
+    /// pending jobs (the offer index) re-reads them from the database. Ids only, never
+    /// rows: the database stays the source of truth.
+    JobsChanged {
+        /// The jobs' ids (at most [`MAX_JOB_IDS`]).
+        job_ids: Vec<i64>,
+    },
     /// A runner was deleted or unregistered: close its sockets.
     RunnerRemoved {
         /// The runner's id.
@@ -259,6 +270,14 @@ impl RelayPort {
     }
 }
 
+/// The [`Event::JobsChanged`] events telling that `ids` changed, [`MAX_JOB_IDS`] per
+/// event (none for an empty list).
+pub fn jobs_changed(ids: &[i64]) -> impl Iterator<Item = Event> + '_ {
+    ids.chunks(MAX_JOB_IDS).map(|chunk| Event::JobsChanged {
+        job_ids: chunk.to_vec(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +378,22 @@ mod tests {
             let text = serde_json::to_string(&e).unwrap();
             assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e, "{text}");
         }
+    }
+
+    #[test]
+    fn job_changes_cross_as_small_tagged_json() {
+        let ids: Vec<i64> = (1_000_000_000_000..1_000_000_000_600).collect();
+        let events: Vec<Event> = jobs_changed(&ids).collect();
+        assert_eq!(events.len(), 3);
+        for event in &events {
+            let json = serde_json::to_string(event).unwrap();
+            assert!(
+                json.starts_with(r#"{"type":"jobs-changed","jobIds":["#),
+                "{json}"
+            );
+            assert!(json.len() < 8000 / 2, "{} bytes", json.len());
+            assert_eq!(&serde_json::from_str::<Event>(&json).unwrap(), event);
+        }
+        assert_eq!(jobs_changed(&[]).count(), 0);
     }
 }

@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod published;
 pub mod registration_tokens;
 pub mod renditions;
+pub mod retention;
+pub mod runner_cache;
 pub mod runners;
 pub mod submit;
 pub mod timefmt;

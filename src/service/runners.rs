@@ -183,7 +183,7 @@ pub async fn existing(db: &Db, ids: Vec<i64>) -> Result<Vec<i64>, ServiceError> 
 /// When the contact of `runner` calling from `ip` (with `version`) must be written:
 /// `Some(stale_before)` when the last one is older than `interval`, or the IP or
 /// version changed.
-fn contact_due(
+pub(crate) fn contact_due(
     runner: &Runner,
     ip: &str,
     version: Option<&str>,

@@ -19,13 +19,13 @@ use crate::config::TranscodingSettings;
 use crate::db::folders::FolderConflict;
 use crate::db::{self, DbError};
 use crate::domain::ids::{JobUuid, VideoUuid};
+use crate::domain::job::{Job, JobState};
 use crate::domain::payloads;
 use crate::domain::planning::{self, FpsRules, LadderRules, Outputs, PlannedJob, SourceFacts};
 use crate::domain::video::{FileFacts, FileKind, NewVideo, Video, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
 use crate::media::{MediaInfo, ProbeError};
 use crate::service::Context;
-use crate::service::events::Event;
 use crate::service::jobs::{JobParent, JobSpec, create_jobs};
 use crate::service::transcription;
 use crate::service::webhooks::{Emitted, Notice, Outbox};
@@ -329,10 +329,16 @@ pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceEr
     };
     // Detached from the request: it finishes (or cleans up) even if the client leaves.
     let task_state = state.clone();
-    let video = tokio::spawn(async move { store(&task_state, prepared).await })
-        .await
-        .map_err(|e| ServiceError::Db(DbError::Task(e.to_string())))??;
-    state.events.publish(Event::JobsAvailable);
+    let video = tokio::spawn(async move {
+        let (video, jobs) = store(&task_state, prepared).await?;
+        crate::service::jobs::publish_changes(
+            &task_state,
+            jobs.iter().filter(|j| j.state == JobState::Pending),
+        );
+        Ok::<_, ServiceError>(video)
+    })
+    .await
+    .map_err(|e| ServiceError::Db(DbError::Task(e.to_string())))??;
     Ok(video)
 }
 
@@ -384,7 +390,7 @@ struct Prepared {
 
 /// Claims the folder, stores the objects, creates the jobs (see the module
 /// documentation); on a failure after the claim deletes what it wrote, then the video.
-async fn store(state: &Context, p: Prepared) -> Result<Video, ServiceError> {
+async fn store(state: &Context, p: Prepared) -> Result<(Video, Vec<Job>), ServiceError> {
     let source_key = match &p.source {
         SourceInput::Upload { file_name, .. } => keys::source(
             &p.directory,
@@ -473,7 +479,7 @@ async fn write_and_plan(
     thumbnail: Option<StagedFile>,
     jobs: JobPlan<'_>,
     written: &mut Vec<String>,
-) -> Result<Video, ServiceError> {
+) -> Result<(Video, Vec<Job>), ServiceError> {
     if let SourceInput::Upload { file, .. } = source {
         written.push(source_key.clone());
         state.storage.put_file(&source_key, file).await?;
@@ -487,7 +493,7 @@ async fn write_and_plan(
         specs.push(transcription::job_spec(state.public_url(), video));
     }
     let (id, now, outbox) = (video.id, state.now(), Outbox::of(state));
-    let (video, emitted): (Video, Emitted) = state
+    let (video, jobs, emitted): (Video, Vec<Job>, Emitted) = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
@@ -495,15 +501,15 @@ async fn write_and_plan(
                 if !db::videos::leave_importing(conn, id, VideoState::ToTranscode, now)? {
                     return Err(ServiceError::NotFound("Video"));
                 }
-                create_jobs(conn, &specs, now)?;
+                let jobs = create_jobs(conn, &specs, now)?;
                 let emitted = outbox.record(conn, id, &[Notice::Created], now)?;
                 let video = db::videos::find(conn, id)?.ok_or(ServiceError::NotFound("Video"))?;
-                Ok((video, emitted))
+                Ok((video, jobs, emitted))
             })
         })
         .await?;
     emitted.publish(&state.events);
-    Ok(video)
+    Ok((video, jobs))
 }
 
 /// The job specs of `plan` for `video` (UUIDs generated here, before insertion,

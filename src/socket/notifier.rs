@@ -8,9 +8,15 @@
 //!
 //! Behaviour:
 //! - `JobsAvailable` → `available-jobs` to every `/runners` socket, debounced on the
-//!   trailing edge: the first event arms a timer of `socket.debounce`, events during it
-//!   are coalesced, the broadcast goes out when it fires. The timer is not pushed back by
-//!   later events, so runners hear about a new job at most `debounce` after it appears.
+//!   leading edge: the first event of a quiet period is announced at once and opens a
+//!   window of `socket.debounce`; events during the window are coalesced into one more
+//!   broadcast when it closes (which opens the next window). A lone job reaches idle
+//!   runners without delay, a burst costs at most one broadcast per `debounce`, and no
+//!   job waits more than `debounce` to be announced.
+//! - Before each `available-jobs` the notifier waits (at most [`SETTLE_MAX`]) for
+//!   `settle`: the service's offer index applying the events received so far, so a
+//!   runner polling at once is offered the job it was told about, even one another
+//!   instance created.
 //! - Every `socket.reannounce_interval`, if runners are connected: `available-jobs`
 //!   again when a job is PENDING (a runner that lost an accept race or missed an event
 //!   otherwise idles forever, `runner-protocol.md` trap 12), and the sockets of runners
@@ -25,6 +31,7 @@
 //! reaches every runner, wherever it is connected, within `reannounce_interval`.
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
@@ -36,8 +43,11 @@ use crate::config::SocketSettings;
 use crate::error::ServiceError;
 use crate::service::events::{Event, EventBus};
 
-/// What the periodic round asks of `service` (the socket layer holds no database
-/// handle: `startup` implements this over it).
+/// Longest wait for `settle` before an announce goes out anyway.
+pub const SETTLE_MAX: Duration = Duration::from_millis(500);
+
+/// What the notifier asks of `service` (the socket layer holds no database handle:
+/// `startup` implements this over it).
 pub trait Lookups: Send + Sync + 'static {
     /// Whether at least one job is PENDING.
     fn pending_jobs(&self) -> impl Future<Output = Result<bool, ServiceError>> + Send;
@@ -46,6 +56,42 @@ pub trait Lookups: Send + Sync + 'static {
         &self,
         ids: Vec<i64>,
     ) -> impl Future<Output = Result<Vec<i64>, ServiceError>> + Send;
+    /// Resolves once the offer index has applied the events published so far.
+    fn settle(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// The leading-edge debounce (see the module documentation), as a pure state machine.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Debounce {
+    /// End of the current window, if one is open.
+    window_end: Option<Instant>,
+    /// An event arrived during the window.
+    dirty: bool,
+}
+
+impl Debounce {
+    /// An event at `now`: whether to announce at once (no window was open).
+    pub fn event(&mut self, now: Instant, window: Duration) -> bool {
+        if self.window_end.is_some() {
+            self.dirty = true;
+            return false;
+        }
+        self.window_end = Some(now + window);
+        true
+    }
+
+    /// When the open window ends.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.window_end
+    }
+
+    /// The window ended at `now`: whether to announce (events came during it); if so
+    /// the next window opens.
+    pub fn window_closed(&mut self, now: Instant, window: Duration) -> bool {
+        let announce = std::mem::take(&mut self.dirty);
+        self.window_end = announce.then_some(now + window);
+        announce
+    }
 }
 
 /// Starts the notifier on the current Tokio runtime. It runs until the bus closes or
@@ -64,35 +110,54 @@ pub fn spawn(
         .max(std::time::Duration::from_millis(10));
     tokio::spawn(async move {
         tokio::pin!(stop);
-        let mut fire_at: Option<Instant> = None;
+        let mut window = Debounce::default();
         let mut reannounce = interval_at(Instant::now() + period, period);
         reannounce.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            let debounce_deadline = fire_at.unwrap_or_else(|| Instant::now() + period);
+            let window_end = window.deadline();
             tokio::select! {
                 () = &mut stop => return,
                 event = rx.recv() => match event {
                     Ok(Event::JobsAvailable) | Err(RecvError::Lagged(_)) => {
-                        fire_at.get_or_insert_with(|| Instant::now() + debounce);
+                        if window.event(Instant::now(), debounce) {
+                            announce(&hub, &lookups, "leading edge").await;
+                        }
                     }
                     Ok(Event::RunnerRemoved { runner_id }) => {
                         let n = hub.disconnect_owner(NAMESPACE, &runner_id);
                         tracing::debug!(runner_id, sockets = n, "closing a removed runner's sockets");
                     }
-                    // Video events and webhook wake-ups are for other subscribers.
-                    Ok(Event::VideoEvent { .. } | Event::Progress { .. } | Event::DeliveriesDue) => {}
+                    // For the offer index, the live event streams and the webhook workers.
+                    Ok(
+                        Event::JobsChanged { .. }
+                        | Event::VideoEvent { .. }
+                        | Event::Progress { .. }
+                        | Event::DeliveriesDue,
+                    ) => {}
                     Ok(Event::Resync) => periodic_round(&hub, &lookups).await,
                     Err(RecvError::Closed) => return,
                 },
-                () = sleep_until(debounce_deadline), if fire_at.is_some() => {
-                    fire_at = None;
-                    let n = hub.broadcast(NAMESPACE, AVAILABLE_JOBS, &[]);
-                    tracing::debug!(sockets = n, "available-jobs sent");
+                () = sleep_until(window_end.unwrap_or_else(Instant::now)), if window_end.is_some() => {
+                    if window.window_closed(Instant::now(), debounce) {
+                        announce(&hub, &lookups, "end of window").await;
+                    }
                 }
                 _ = reannounce.tick() => periodic_round(&hub, &lookups).await,
             }
         }
     })
+}
+
+/// `available-jobs` to every socket, once the offer index settled (or [`SETTLE_MAX`]).
+async fn announce(hub: &Hub, lookups: &impl Lookups, why: &'static str) {
+    if tokio::time::timeout(SETTLE_MAX, lookups.settle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the offer index did not settle in time; announcing anyway");
+    }
+    let n = hub.broadcast(NAMESPACE, AVAILABLE_JOBS, &[]);
+    tracing::debug!(sockets = n, why, "available-jobs sent");
 }
 
 /// The re-announce and the check for removed runners (see the module documentation).
@@ -129,5 +194,43 @@ async fn periodic_round(hub: &Hub, lookups: &impl Lookups) {
             sockets = n,
             "closed the sockets of a runner deleted meanwhile"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_event_of_a_quiet_period_goes_out_at_once_and_a_burst_costs_one_more() {
+        let w = Duration::from_secs(1);
+        let t0 = Instant::now();
+        let mut d = Debounce::default();
+        assert!(d.event(t0, w), "leading edge");
+        assert_eq!(d.deadline(), Some(t0 + w));
+        for i in 1..5 {
+            assert!(
+                !d.event(t0 + Duration::from_millis(100 * i), w),
+                "coalesced"
+            );
+        }
+        assert!(
+            d.window_closed(t0 + w, w),
+            "one trailing broadcast for the burst"
+        );
+        assert_eq!(d.deadline(), Some(t0 + 2 * w), "the next window opens");
+        assert!(!d.window_closed(t0 + 2 * w, w), "quiet: nothing more");
+        assert_eq!(d.deadline(), None);
+        assert!(d.event(t0 + 3 * w, w), "a new quiet period starts at once");
+    }
+
+    #[test]
+    fn a_lone_event_makes_one_broadcast() {
+        let w = Duration::from_millis(50);
+        let t0 = Instant::now();
+        let mut d = Debounce::default();
+        assert!(d.event(t0, w));
+        assert!(!d.window_closed(t0 + w, w));
+        assert_eq!(d, Debounce::default());
     }
 }

@@ -239,3 +239,26 @@ pub async fn assert_staging_empty(app: &TestApp) {
     crate::socket_helpers::eventually(|| std::fs::read_dir(&staging).is_ok_and(|d| d.count() == 0))
         .await;
 }
+
+/// The announcement the job engine makes after a change that made jobs PENDING: the
+/// jobs' ids for the offer indexes, then `available-jobs` for runners. Returns the ids.
+pub async fn announced(
+    events: &mut tokio::sync::broadcast::Receiver<
+        peertube_runner_connector::service::events::Event,
+    >,
+) -> Vec<i64> {
+    use peertube_runner_connector::service::events::Event;
+    // The video's own events (webhooks, live streams, progress) come in between.
+    let mut next = async || loop {
+        match events.recv().await.unwrap() {
+            Event::VideoEvent { .. } | Event::Progress { .. } | Event::DeliveriesDue => {}
+            other => break other,
+        }
+    };
+    let ids = match next().await {
+        Event::JobsChanged { job_ids } => job_ids,
+        other => panic!("expected jobs-changed, got {other:?}"),
+    };
+    assert_eq!(next().await, Event::JobsAvailable);
+    ids
+}

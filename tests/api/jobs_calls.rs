@@ -6,7 +6,6 @@ use std::time::Duration;
 use peertube_runner_connector::domain::ids::JobUuid;
 use peertube_runner_connector::domain::job::JobState::{self, *};
 use peertube_runner_connector::domain::job::JobType;
-use peertube_runner_connector::service::events::Event;
 use peertube_runner_connector::service::jobs::{self, JobParent, watchdog};
 use serde_json::json;
 
@@ -213,8 +212,8 @@ async fn abort_requeues_without_a_failure_and_pings_runners() {
     let (uuid, token) = accepted(&app, &runner).await;
     let mut events = app.state.events.subscribe();
     assert_eq!(runner.abort(&uuid, &token).await.status(), 204);
-    assert_eq!(events.recv().await.unwrap(), Event::JobsAvailable);
     let row = job(&app, &uuid).await;
+    assert_eq!(crate::helpers::announced(&mut events).await, [row.id]);
     assert_eq!((row.state, row.failures, row.progress), (Pending, 0, None));
     assert_eq!(
         (row.runner_id, row.token_hash.clone(), row.started_at),
@@ -437,7 +436,7 @@ async fn stalled_jobs_are_requeued_by_the_watchdog_and_live_ones_errored() {
         Processing,
         "heartbeats keep it"
     );
-    assert_eq!(events.recv().await.unwrap(), Event::JobsAvailable);
+    assert_eq!(crate::helpers::announced(&mut events).await, [vod.id]);
     assert_unknown_job(runner.success(rows[0].uuid, &tokens[0], &[], vec![]).await).await;
 }
 

@@ -48,6 +48,10 @@ async fn insert_raw_pending(
         })
         .await
         .unwrap();
+    // No event: the index sees it at its next refresh, done here at once.
+    peertube_runner_connector::service::jobs::queue::load(&app.state)
+        .await
+        .unwrap();
     uuid
 }
 
@@ -298,7 +302,8 @@ async fn accept_checks_in_peertubes_order() {
     let body = problem(res).await;
     assert_eq!(body["detail"], "Unknown runner job");
     assert!(body.get("code").is_none());
-    // Not pending (waiting for its parent): 400 without code, before the token check.
+    // Not pending (waiting for its parent): 400, before the token check, with the code
+    // the runner treats as a routine lost race.
     let res = runner
         .post(
             &format!("/jobs/{}/accept", rows[1].uuid),
@@ -308,7 +313,7 @@ async fn accept_checks_in_peertubes_order() {
     assert_eq!(res.status(), 400);
     let body = problem(res).await;
     assert_eq!(body["detail"], "This runner job is not in pending state");
-    assert!(body.get("code").is_none());
+    assert_eq!(body["code"], "runner_job_not_in_pending_state");
     let res = runner
         .post(&format!("/jobs/{}/accept", rows[0].uuid), json!({}))
         .await;
@@ -324,6 +329,10 @@ async fn accept_checks_in_peertubes_order() {
     runner.accept_ok(rows[0].uuid).await;
     let res = runner.accept(rows[0].uuid).await;
     assert_eq!(res.status(), 400, "the usual lost race");
+    assert_eq!(
+        problem(res).await["code"],
+        "runner_job_not_in_pending_state"
+    );
     // A runner that passed the pre-check but lost the compare-and-set gets the 409.
     let token = RunnerToken::parse(&runner.token).unwrap();
     let lost = offer::accept(&app.state, rows[0].uuid, &token, "127.0.0.1").await;

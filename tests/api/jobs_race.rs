@@ -66,8 +66,9 @@ async fn twenty_runners_racing_over_200_jobs_accept_each_exactly_once() {
     assert_eq!(won.len(), 200, "no job lost");
     for (status, code) in lost.lock().await.iter() {
         match status {
-            400 => assert_eq!(code, &None, "the pre-check answer has no code"),
-            409 => assert_eq!(code.as_deref(), Some("runner_job_not_in_pending_state")),
+            // The pre-check (400) and the compare-and-set (409) both carry the code
+            // peertube-runner treats as a routine lost race.
+            400 | 409 => assert_eq!(code.as_deref(), Some("runner_job_not_in_pending_state")),
             other => panic!("unexpected status {other}"),
         }
     }

@@ -2,7 +2,6 @@
 
 use peertube_runner_connector::domain::job::JobState::*;
 use peertube_runner_connector::domain::job::JobType;
-use peertube_runner_connector::service::events::Event;
 use peertube_runner_connector::service::jobs::JobParent;
 use serde_json::Value;
 
@@ -50,14 +49,7 @@ async fn hls_success_stores_the_rendition_and_releases_only_waiting_children() {
     assert_eq!(res.status(), 204);
     let done = wait_state(&app, &rows[0].uuid, Completed).await;
     assert!(done.finished_at.is_some() && done.progress.is_none());
-    // The video's events (webhooks, live streams) come first.
-    loop {
-        match events.recv().await.unwrap() {
-            Event::JobsAvailable => break,
-            Event::VideoEvent { .. } | Event::DeliveriesDue => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    assert_eq!(crate::helpers::announced(&mut events).await, [rows[1].id]);
     assert_eq!(
         job(&app, &rows[1].uuid).await.state,
         Pending,

@@ -255,8 +255,21 @@ pub fn spec(job_type: JobType, priority: i32, parent: Option<JobParent>) -> JobS
     }
 }
 
-/// Inserts jobs in one transaction.
+/// Inserts jobs in one transaction, then tells the offer index and runners, as the
+/// job engine does after a commit.
 pub async fn insert_jobs(app: &TestApp, specs: Vec<JobSpec>) -> Vec<Job> {
+    let jobs = insert_jobs_quietly(app, specs).await;
+    peertube_runner_connector::service::jobs::publish_changes(
+        &app.state,
+        jobs.iter()
+            .filter(|j| j.state == peertube_runner_connector::domain::job::JobState::Pending),
+    );
+    jobs
+}
+
+/// Inserts jobs through the database layer only: no event, so the offer index learns
+/// about them at its next refresh (`queue::load`), and runners are not told.
+pub async fn insert_jobs_quietly(app: &TestApp, specs: Vec<JobSpec>) -> Vec<Job> {
     let now = app.state.now();
     app.state
         .db

@@ -31,7 +31,7 @@ pub async fn spawn_hub_app_with(configure: impl FnOnce(&mut Settings)) -> TestAp
 /// Inserts a PENDING job through the database layer (no event).
 pub async fn insert_pending_job(app: &TestApp) {
     let spec = crate::runner_sim::spec(JobType::VodHlsTranscoding, 0, None);
-    crate::runner_sim::insert_jobs(app, vec![spec]).await;
+    crate::runner_sim::insert_jobs_quietly(app, vec![spec]).await;
 }
 
 /// Makes a job pending the way the job engine does: insert, then publish.

@@ -45,22 +45,21 @@ async fn a_thousand_websocket_runners_all_receive_one_broadcast() {
 }
 
 #[tokio::test]
-async fn events_within_the_debounce_window_make_one_broadcast() {
+async fn the_first_event_is_announced_at_once_and_a_burst_makes_one_more_broadcast() {
     let app = spawn_hub_app_with(|s| s.socket.debounce = Duration::from_millis(300)).await;
     let (_, token) = app.register_runner("r").await;
     let mut runner = RawRunner::connect(app.port, &token).await;
-    let start = tokio::time::Instant::now();
     for _ in 0..5 {
         app.state.events.publish(Event::JobsAvailable);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The first event went out on its own (the leading edge).
     assert_eq!(runner.next_text().await, AVAILABLE_JOBS);
-    let elapsed = start.elapsed();
-    assert!(elapsed >= Duration::from_millis(290), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
-    let second = tokio::time::timeout(Duration::from_millis(600), runner.next_text()).await;
-    assert!(second.is_err(), "a second broadcast: {second:?}");
-    assert_eq!(app.state.hub.stats().broadcasts, 1);
+    // The four others: one broadcast when the window closes, then nothing.
+    assert_eq!(runner.next_text().await, AVAILABLE_JOBS);
+    let third = tokio::time::timeout(Duration::from_millis(700), runner.next_text()).await;
+    assert!(third.is_err(), "a third broadcast: {third:?}");
+    assert_eq!(app.state.hub.stats().broadcasts, 2);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use super::after_change;
 use crate::db::jobs::Guard;
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::ids::JobUuid;
-use crate::domain::job::Job;
+use crate::domain::job::{Job, JobState};
 use crate::domain::lifecycle::Transition;
 use crate::error::ServiceError;
 use crate::service::Context;
@@ -94,7 +94,13 @@ pub fn cancel_video_jobs_in(
 /// The consequences of a committed cancel (the per-type side effects of the jobs
 /// that ended).
 pub async fn after_cancel(ctx: &Context, cancelled: &[Job]) {
-    after_change(ctx, cancelled.iter()).await;
+    // A job cancelled itself (not through its parent) may have been PENDING.
+    let maybe_pending: Vec<i64> = cancelled
+        .iter()
+        .filter(|j| j.state == JobState::Cancelled)
+        .map(|j| j.id)
+        .collect();
+    after_change(ctx, cancelled.iter(), &maybe_pending).await;
 }
 
 /// The cancel transition from the state read, re-read and retried if another writer

@@ -24,6 +24,7 @@ pub mod complete;
 pub mod downloads;
 pub mod offer;
 pub mod per_type;
+pub mod queue;
 pub mod report;
 pub mod retry;
 pub mod transcription;
@@ -45,7 +46,7 @@ use crate::domain::payloads::{JobPayload, PrivatePayload};
 use crate::domain::runner::Runner;
 use crate::error::ServiceError;
 use crate::service::Context;
-use crate::service::events::Event;
+use crate::service::events::{self, Event};
 use crate::service::runners;
 use crate::service::webhooks::{Emitted, Outbox};
 
@@ -82,8 +83,8 @@ pub struct JobSpec {
 /// the same type; otherwise nothing is inserted and [`ServiceError::Invalid`] is
 /// returned, which rolls back the caller's transaction.
 ///
-/// Publishes nothing: after committing, the caller publishes
-/// [`Event::JobsAvailable`] if any returned job is PENDING.
+/// Publishes nothing: after committing, the caller hands the returned jobs to
+/// [`publish_changes`].
 pub fn create_jobs(
     conn: &mut DbConnection,
     specs: &[JobSpec],
@@ -225,28 +226,62 @@ pub(crate) async fn apply(
         .await?;
     emitted.publish(&ctx.events);
     if let Some(changed) = &changed {
-        after_change(ctx, std::iter::once(&changed.job).chain(&changed.cascaded)).await;
+        let left: &[i64] = if job.state == JobState::Pending {
+            &[job.id]
+        } else {
+            &[]
+        };
+        after_change(
+            ctx,
+            std::iter::once(&changed.job).chain(&changed.cascaded),
+            left,
+        )
+        .await;
     }
     Ok(changed)
 }
 
-/// What follows committed state changes: runners are told when a job became PENDING,
-/// the jobs that ended are counted in the metrics and get their per-type side effects
-/// (once per video).
-pub(crate) async fn after_change<'a>(ctx: &Context, jobs: impl Iterator<Item = &'a Job>) {
-    let mut pending = false;
+/// What follows committed state changes (`jobs` as they are now; `left_pending`: those
+/// of them that were PENDING before): the offer index and runners are told about the
+/// jobs that entered or left PENDING ([`publish_changes`]), the jobs are counted in the
+/// metrics, and the jobs that ended get their per-type side effects (once per video).
+pub(crate) async fn after_change<'a>(
+    ctx: &Context,
+    jobs: impl Iterator<Item = &'a Job>,
+    left_pending: &[i64],
+) {
+    let mut moved: Vec<&Job> = Vec::new();
     let mut ended: Vec<&Job> = Vec::new();
     for job in jobs {
         ctx.metrics.jobs.changed(job);
-        pending |= job.state == JobState::Pending;
+        if job.state == JobState::Pending || left_pending.contains(&job.id) {
+            moved.push(job);
+        }
         if job.state.is_final() {
             ended.push(job);
         }
     }
-    if pending {
+    publish_changes(ctx, moved);
+    per_type::ended(ctx, &ended).await;
+}
+
+/// Committed changes that made `jobs` (as they are now) enter or leave PENDING: this
+/// instance's offer index applies them at once, [`Event::JobsChanged`] tells every
+/// instance's index (through the fan-out), and [`Event::JobsAvailable`] the runners
+/// when one is PENDING now.
+pub fn publish_changes<'a>(ctx: &Context, jobs: impl IntoIterator<Item = &'a Job>) {
+    let jobs: Vec<&Job> = jobs.into_iter().collect();
+    if jobs.is_empty() {
+        return;
+    }
+    ctx.queue.note(jobs.iter().copied());
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    for event in events::jobs_changed(&ids) {
+        ctx.events.publish(event);
+    }
+    if jobs.iter().any(|j| j.state == JobState::Pending) {
         ctx.events.publish(Event::JobsAvailable);
     }
-    per_type::ended(ctx, &ended).await;
 }
 
 /// Owned form of [`Guard`], to move into a database task.

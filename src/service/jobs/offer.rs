@@ -1,14 +1,16 @@
 //! `/jobs/request` (1.3) and `/jobs/{uuid}/accept` (1.4).
 
-use crate::db::jobs::{Guard, Offer, TypeFilter};
-use crate::db::{self, DbConnection, DbError};
-use crate::domain::ids::{JobToken, JobUuid, RunnerToken};
+use super::queue::index::PreparedOffer;
+use crate::db;
+use crate::db::jobs::Guard;
+use crate::domain::ids::{JobToken, JobUuid, RunnerToken, TokenHash};
 use crate::domain::job::{JobState, JobType};
 use crate::domain::lifecycle::Transition;
+use crate::domain::runner::Runner;
 use crate::domain::runner_input::RunnerCapabilities;
 use crate::error::ServiceError;
 use crate::service::Context;
-use crate::service::jobs::view::{AvailableJobs, OfferView, RunnerJobView};
+use crate::service::jobs::view::{AvailableJobs, RunnerJobView};
 use crate::service::runners;
 
 /// Most offers per `/jobs/request`.
@@ -33,55 +35,75 @@ pub struct JobRequest {
 /// `runners.spread_offers`, each run of equal priorities is rotated by the runner id
 /// so runners start on different jobs. Refreshes the runner's contact, IP and version
 /// (throttled).
+///
+/// Served from memory: the offers from the index ([`super::queue`]), the runner from
+/// the runner cache ([`crate::service::runner_cache`]). The database is read only for
+/// a runner not seen lately, and written only when its contact is due.
 pub async fn request_jobs(ctx: &Context, req: JobRequest) -> Result<AvailableJobs, ServiceError> {
     let hash = req.runner_token.hash();
+    let runner = cached_runner(ctx, &hash).await?;
     let types: Vec<JobType> = match req.job_types {
         Some(list) => list,
         None => RunnerCapabilities::from_version(req.version.as_deref()).job_types(),
     };
-    let spread = ctx.settings.runners.spread_offers;
-    let interval = ctx.settings.runners.last_contact_interval;
-    let now = ctx.now();
-    let (ip, version) = (req.ip, req.version);
-    let (runner_id, mut offers) = ctx
-        .db
-        .run(move |conn| {
-            let runner = db::runners::find_by_token_hash(conn, &hash)?
-                .ok_or(ServiceError::UnknownRunnerToken)?;
-            runners::record_contact_in(conn, &runner, &ip, version.as_deref(), interval, now);
-            Ok::<_, ServiceError>((runner.id, collect_offers(conn, &types)?))
-        })
-        .await?;
-    if spread {
-        spread_equal_priorities(&mut offers, runner_id);
+    let mut offers = ctx.queue.offers(&types, MAX_OFFERS);
+    if ctx.settings.runners.spread_offers {
+        spread_equal_priorities(&mut offers, runner.id);
     }
+    record_contact(ctx, &hash, runner, req.ip, req.version).await;
     Ok(AvailableJobs {
-        available_jobs: offers
-            .into_iter()
-            .map(|o| OfferView {
-                uuid: o.uuid,
-                job_type: o.payload.job_type(),
-                payload: o.payload,
-            })
-            .collect(),
+        available_jobs: offers,
     })
 }
 
-fn collect_offers(conn: &mut DbConnection, types: &[JobType]) -> Result<Vec<Offer>, DbError> {
-    let missing: Vec<JobType> = JobType::ALL
-        .into_iter()
-        .filter(|t| !types.contains(t))
-        .collect();
-    let filter = match missing.as_slice() {
-        [] => TypeFilter::All,
-        [one] => TypeFilter::AllBut(*one),
-        _ => TypeFilter::Only(types),
+/// The runner whose token hashes to `hash`: from the cache, else from the database
+/// (then cached). [`ServiceError::UnknownRunnerToken`] only when the database has none.
+async fn cached_runner(ctx: &Context, hash: &TokenHash) -> Result<Runner, ServiceError> {
+    let generation = match ctx.runner_cache.get(hash) {
+        Ok(runner) => return Ok(runner),
+        Err(generation) => generation,
     };
-    db::jobs::pending_offers(conn, filter, MAX_OFFERS)
+    let h = hash.clone();
+    let runner = ctx
+        .db
+        .run(move |conn| db::runners::find_by_token_hash(conn, &h))
+        .await?
+        .ok_or(ServiceError::UnknownRunnerToken)?;
+    ctx.runner_cache
+        .store(hash.clone(), runner.clone(), generation);
+    Ok(runner)
+}
+
+/// Records the runner's contact when due (throttled), and keeps the cached copy in
+/// step.
+async fn record_contact(
+    ctx: &Context,
+    hash: &TokenHash,
+    runner: Runner,
+    ip: String,
+    version: Option<String>,
+) {
+    let interval = ctx.settings.runners.last_contact_interval;
+    let now = ctx.now();
+    let Some(stale_before) = runners::contact_due(&runner, &ip, version.as_deref(), interval, now)
+    else {
+        return;
+    };
+    runners::record_contact(&ctx.db, &runner, &ip, version.as_deref(), interval, now).await;
+    // What `db::runners::touch_contact` wrote.
+    ctx.runner_cache.update(hash, |r| {
+        if r.last_contact < stale_before || r.ip != ip {
+            r.last_contact = now;
+            r.ip = ip;
+        }
+        if version.is_some() {
+            r.version = version;
+        }
+    });
 }
 
 /// Rotates each run of equal priority by `runner_id` positions.
-fn spread_equal_priorities(offers: &mut [Offer], runner_id: i64) {
+fn spread_equal_priorities(offers: &mut [PreparedOffer], runner_id: i64) {
     let mut start = 0;
     while start < offers.len() {
         let priority = offers[start].priority;
@@ -96,8 +118,13 @@ fn spread_equal_priorities(offers: &mut [Offer], runner_id: i64) {
 }
 
 /// Accept, steps 2–3 (1.4): the job exists (404 `Unknown runner job`) and is PENDING
-/// (400 without code, the usual answer to a lost race).
+/// (400 with code `runner_job_not_in_pending_state`: a lost race, which the runner
+/// treats as routine). A job the offer index holds passes without a database read: the
+/// compare-and-set decides.
 pub async fn check_acceptable(ctx: &Context, job_uuid: JobUuid) -> Result<(), ServiceError> {
+    if ctx.queue.contains(&job_uuid) {
+        return Ok(());
+    }
     let state = ctx
         .db
         .run(move |conn| db::jobs::state_by_uuid(conn, job_uuid))
@@ -124,7 +151,7 @@ pub async fn accept(
     let token_hash = job_token.hash();
     let interval = ctx.settings.runners.last_contact_interval;
     let (ip, now) = (ip.to_owned(), ctx.now());
-    let (job, pending_since, parent, runner) = ctx
+    let outcome = ctx
         .db
         .run(move |conn| {
             let runner = db::runners::find_by_token_hash(conn, &runner_hash)?
@@ -136,20 +163,31 @@ pub async fn accept(
                 runner_id: runner.id,
                 token_hash,
             };
-            let accepted = db::jobs::transition(conn, &job, &accept, Guard::State, now)?
-                .ok_or(ServiceError::JobTaken)?
-                .job;
+            let Some(accepted) = db::jobs::transition(conn, &job, &accept, Guard::State, now)?
+            else {
+                return Ok(Err(job.id));
+            };
+            let accepted = accepted.job;
             let parent = match accepted.parent_id {
                 Some(id) => db::jobs::find(conn, id)?,
                 None => None,
             };
             // A PENDING job's `updated_at` is when it became PENDING.
-            Ok::<_, ServiceError>((accepted, job.updated_at, parent, runner))
+            Ok::<_, ServiceError>(Ok((accepted, job.updated_at, parent, runner)))
         })
         .await?;
+    let (job, pending_since, parent, runner) = match outcome {
+        Ok(won) => won,
+        Err(lost) => {
+            // The index offered a job that was taken: it learns it now.
+            ctx.queue.forget(lost);
+            return Err(ServiceError::JobTaken);
+        }
+    };
     ctx.metrics
         .jobs
         .accepted(job.job_type(), pending_since, now);
+    super::publish_changes(ctx, [&job]);
     let mut view = RunnerJobView::new(job, parent.as_ref(), Some(&runner));
     view.job_token = Some(job_token);
     Ok(view)
@@ -160,25 +198,21 @@ mod tests {
     use super::*;
     use crate::domain::payloads::{FileInput, JobPayload, TranscriptionPayload};
 
-    fn offers(priorities: &[i32]) -> Vec<Offer> {
+    fn offers(priorities: &[i32]) -> Vec<PreparedOffer> {
+        let payload = JobPayload::Transcription(TranscriptionPayload {
+            input: FileInput {
+                video_file_url: String::new(),
+            },
+            output: None,
+        });
         priorities
             .iter()
             .enumerate()
-            .map(|(i, p)| Offer {
-                id: i as i64,
-                uuid: JobUuid::generate(),
-                priority: *p,
-                payload: JobPayload::Transcription(TranscriptionPayload {
-                    input: FileInput {
-                        video_file_url: String::new(),
-                    },
-                    output: None,
-                }),
-            })
+            .map(|(i, p)| PreparedOffer::new(i as i64, JobUuid::generate(), *p, &payload).unwrap())
             .collect()
     }
 
-    fn ids(o: &[Offer]) -> Vec<i64> {
+    fn ids(o: &[PreparedOffer]) -> Vec<i64> {
         o.iter().map(|o| o.id).collect()
     }
 

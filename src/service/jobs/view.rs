@@ -7,6 +7,7 @@ use crate::domain::ids::{JobToken, JobUuid};
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::payloads::JobPayload;
 use crate::domain::runner::Runner;
+use crate::service::jobs::queue::index::PreparedOffer;
 use crate::service::timefmt;
 
 /// `parent` of a RunnerJob.
@@ -116,7 +117,8 @@ impl RunnerJobView {
     }
 }
 
-/// One entry of `availableJobs`.
+/// One entry of `availableJobs`, as the document describes it (the offer index
+/// serializes [`PreparedOffer`]s of this shape once, when a job enters it).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OfferView {
     /// UUID.
@@ -128,10 +130,12 @@ pub struct OfferView {
     pub payload: JobPayload,
 }
 
-/// The `/jobs/request` answer.
+/// The `/jobs/request` answer: each entry `{uuid, type, payload}`, serialized when the
+/// job entered the offer index.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AvailableJobs {
     /// At most 10 offers.
-    pub available_jobs: Vec<OfferView>,
+    #[schema(value_type = Vec<OfferView>)]
+    pub available_jobs: Vec<PreparedOffer>,
 }
