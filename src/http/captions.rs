@@ -238,7 +238,9 @@ async fn read_caption(
                 text_field: 1024,
                 text_fields: 8,
             };
-            let mut form = MultipartForm::open(req, payload, limits)?;
+            // Caption files (a few KiB) are not counted in the upload metrics.
+            let unmetered = crate::metrics::uploads::UploadMeter::default();
+            let mut form = MultipartForm::open(req, payload, limits, unmetered)?;
             match read_caption_part(state, &mut form).await {
                 Ok(file) => Ok(file),
                 Err(e) => Err(form.fail(e).await),

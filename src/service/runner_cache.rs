@@ -46,11 +46,13 @@ impl Inner {
                     self.runners.retain(|_, (r, _)| r.id != runner_id);
                     self.removals += 1;
                 }
-                Ok(_) => {}
-                Err(TryRecvError::Lagged(_)) => {
+                // Missed events (of this bus, or of the other instances while the
+                // fan-out was down): any entry may be stale.
+                Ok(Event::Resync) | Err(TryRecvError::Lagged(_)) => {
                     self.runners.clear();
                     self.removals += 1;
                 }
+                Ok(_) => {}
                 Err(TryRecvError::Empty | TryRecvError::Closed) => return,
             }
         }

@@ -32,7 +32,6 @@ use crate::domain::payloads::{
 use crate::domain::video::{FileKind, NewVideo, Video, VideoOptions, VideoState};
 use crate::error::ServiceError;
 use crate::media::{MediaInfo, probe};
-use crate::service::events::Event;
 use crate::service::jobs::{JobSpec, create_jobs};
 use crate::service::submit::{
     DEFAULT_FOLDERS, check_naming, folder_conflict, probe_error, source_facts_of,
@@ -99,7 +98,8 @@ pub async fn request(ctx: &Context, uuid: VideoUuid) -> Result<(), ServiceError>
     }
     let spec = job_spec(ctx.public_url(), &video);
     let (id, now) = (video.id, ctx.now());
-    ctx.db
+    let jobs = ctx
+        .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 // The video lock serialises concurrent requests (PostgreSQL's READ
@@ -117,7 +117,7 @@ pub async fn request(ctx: &Context, uuid: VideoUuid) -> Result<(), ServiceError>
             })
         })
         .await?;
-    ctx.events.publish(Event::JobsAvailable);
+    crate::service::jobs::publish_changes(ctx, &jobs);
     Ok(())
 }
 
@@ -186,19 +186,19 @@ pub async fn transcribe_stored(
     };
     let source = source_facts_of(&info, key.clone(), size);
     let (public_url, now) = (ctx.public_url().to_owned(), ctx.now());
-    let video = ctx
+    let (video, jobs) = ctx
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 let video = db::folders::claim(conn, &new_video, Some(&key), now)?
                     .map_err(|c| folder_conflict(&c))?;
                 db::videos::insert_file(conn, video.id, &source, now)?;
-                create_jobs(conn, &[job_spec(&public_url, &video)], now)?;
-                Ok::<_, ServiceError>(video)
+                let jobs = create_jobs(conn, &[job_spec(&public_url, &video)], now)?;
+                Ok::<_, ServiceError>((video, jobs))
             })
         })
         .await?;
-    ctx.events.publish(Event::JobsAvailable);
+    crate::service::jobs::publish_changes(ctx, &jobs);
     Ok(video)
 }
 

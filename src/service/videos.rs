@@ -304,7 +304,11 @@ pub async fn get(ctx: &Context, uuid: VideoUuid) -> Result<VideoView, ServiceErr
             Ok::<_, ServiceError>((video, files, jobs, captions))
         })
         .await?;
-    fresh_links(&ctx.storage, view(&ctx.storage, video, &files, &jobs, &captions)).await
+    fresh_links(
+        &ctx.storage,
+        view(&ctx.storage, video, &files, &jobs, &captions),
+    )
+    .await
 }
 
 /// The resource as the video API gives it: on an S3 backend that presigns, every
@@ -337,7 +341,11 @@ async fn fresh_links(storage: &Storage, mut v: VideoView) -> Result<VideoView, S
     for c in &mut v.captions {
         fresh(&mut c.url).await?;
     }
-    if let Some(url) = v.transcription.as_mut().and_then(|t| t.caption_url.as_mut()) {
+    if let Some(url) = v
+        .transcription
+        .as_mut()
+        .and_then(|t| t.caption_url.as_mut())
+    {
         fresh(url).await?;
     }
     Ok(v)

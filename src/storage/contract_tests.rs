@@ -120,10 +120,7 @@ async fn puts_of_every_kind_read_back_whole_and_by_range() {
             Err(StorageError::TooLarge { .. })
         ));
         assert_eq!(s.size("v/a/file.mp4").await.unwrap(), Some(10), "{b}");
-        assert_eq!(
-            s.url("v/a/small.m3u8"),
-            "http://h/static/v/a/small.m3u8"
-        );
+        assert_eq!(s.url("v/a/small.m3u8"), "http://h/static/v/a/small.m3u8");
     }
 }
 

@@ -367,10 +367,7 @@ mod tests {
         assert_eq!(s.put_file("v/1/a.mp4", staged).await.unwrap(), 5);
         assert!(!staged_path.exists());
         assert_eq!(s.get_bytes("v/1/a.mp4", 100).await.unwrap(), b"hello");
-        assert_eq!(
-            s.url("v/1/a.mp4").await.unwrap(),
-            "http://h/static/v/1/a.mp4"
-        );
+        assert_eq!(s.url("v/1/a.mp4"), "http://h/static/v/1/a.mp4");
         let copy = s.materialize("v/1/a.mp4").await.unwrap();
         assert_eq!(
             copy.path(),

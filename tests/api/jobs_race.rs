@@ -1,5 +1,6 @@
 //! Guarantees under load: many runners racing for jobs, and a 1 GiB upload.
 
+use peertube_runner_connector::service::job_availability::pending_jobs_exist;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,9 @@ async fn twenty_runners_racing_over_200_jobs_accept_each_exactly_once() {
     let lost: Arc<Mutex<Vec<LostRace>>> = Arc::default();
     let tasks = runners.into_iter().map(|runner| {
         let (won, lost) = (won.clone(), lost.clone());
+        let db = app.state.db.clone();
         tokio::spawn(async move {
+            let mut short = 0;
             loop {
                 // Half the runners behave like 0.0.21 (no version), half like the newest.
                 let extra = if runner.id % 2 == 0 {
@@ -41,7 +44,18 @@ async fn twenty_runners_racing_over_200_jobs_accept_each_exactly_once() {
                     json!({"version": "0.1.0"})
                 };
                 let offers = runner.available(extra).await;
-                let Some(first) = offers.first() else { break };
+                let Some(first) = offers.first() else {
+                    // A window of the offer index being refilled can answer short: a
+                    // runner is told again then (available-jobs); this one asks again.
+                    if pending_jobs_exist(&db).await.unwrap() {
+                        short += 1;
+                        assert!(short < 250, "pending jobs never offered again");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    break;
+                };
+                short = 0;
                 let uuid = first["uuid"].as_str().unwrap().to_owned();
                 let res = runner.accept(&uuid).await;
                 match res.status().as_u16() {

@@ -146,15 +146,29 @@ async fn on_s3_a_video_is_published_with_presigned_urls_that_ffprobe_reads() {
         let name = name.rsplit('/').next().unwrap();
         assert!(master.contains(name), "{name} missing from\n{master}");
     }
-    // Outputs are not served here: their URLs point at the bucket.
+    // The durable links (webhook bodies) are /static's: a published output redirects
+    // to a fresh presigned URL, the source stays private.
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let mp4_key = format!("videos/{uuid}/{uuid}-240.mp4");
-    let res = app
-        .client
+    let res = no_redirect
         .get(app.url(&format!("/static/{mp4_key}")))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 404);
+    assert_eq!(res.status(), 302);
+    let fresh = res.headers()["location"].to_str().unwrap().to_owned();
+    presigned(&fresh);
+    ffprobe_ok(&fresh).await;
+    let source_key = view["source"]["key"].as_str().unwrap();
+    let res = no_redirect
+        .get(app.url(&format!("/static/{source_key}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "sources are never linked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -203,18 +203,6 @@ impl<O> Hub<O> {
         lock(&self.inner.members).get(nsp).map_or(0, HashMap::len)
     }
 
-    /// The owners of the sockets joined to the namespace `nsp` (canonical name), one
-    /// entry per socket that has an owner: an owner with two sockets appears twice.
-    pub fn owners_in(&self, nsp: &str) -> Vec<O>
-    where
-        O: Clone,
-    {
-        lock(&self.inner.members)
-            .get(nsp)
-            .map(|members| members.values().filter_map(|m| m.owner.clone()).collect())
-            .unwrap_or_default()
-    }
-
     /// Resolves once no Engine.IO session is left (after [`Hub::shutdown`]: once each
     /// delivered its close).
     pub async fn sessions_closed(&self) {

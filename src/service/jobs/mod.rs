@@ -204,13 +204,14 @@ pub(crate) async fn apply(
     guard: OwnedGuard,
 ) -> Result<Option<Transitioned>, ServiceError> {
     let (job_owned, now) = (job.clone(), ctx.now());
-    // A job failing for good is an event, recorded with the change.
-    let fails = t.rule().to == JobState::Errored;
+    // A job failing for good (or a transcription completing) is an event, recorded
+    // with the change.
+    let announced = Outbox::announces(job.job_type(), t.rule().to);
     let outbox = Outbox::of(ctx);
     let (changed, emitted) = ctx
         .db
         .run(move |conn| {
-            if !fails {
+            if !announced {
                 let changed = db::jobs::transition(conn, &job_owned, &t, guard.as_guard(), now)?;
                 return Ok((changed, Emitted::default()));
             }

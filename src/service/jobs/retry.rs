@@ -49,7 +49,7 @@ fn reopen_in(
 /// What follows a committed retry: runners are told, the video's state is recomputed
 /// (a failed video goes back to transcoding, or playable).
 async fn after_retry(ctx: &Context, reopened: &[Job]) {
-    after_change(ctx, reopened.iter()).await;
+    after_change(ctx, reopened.iter(), &[]).await;
     let mut videos: Vec<i64> = reopened
         .iter()
         .filter(|j| policy(j.job_type()).video_follows_jobs)

@@ -205,8 +205,9 @@ impl Outbox {
         };
         let files = db::videos::files(conn, video_id)?;
         let jobs = db::jobs::of_videos(conn, &[video_id])?;
+        let captions = db::captions::of_videos(conn, &[video_id])?;
         let callback = video.callback_url.clone();
-        let view = videos::view(&self.storage, video, &files, &jobs);
+        let view = videos::view(&self.storage, video, &files, &jobs, &captions);
         let hooks = &self.settings.webhooks;
         let expires_at = hooks.retry_policy().expiry(now);
         for notice in notices {
@@ -248,22 +249,51 @@ impl Outbox {
         Ok(emitted)
     }
 
-    /// Records `job.failed` (and `transcription.failed` for a transcription job) when
-    /// `job`, as a transition left it, failed for good; nothing otherwise.
+    /// Whether a transition of a `job_type` job to `to` records events
+    /// ([`Self::job_ended`]).
+    pub fn announces(job_type: JobType, to: JobState) -> bool {
+        to == JobState::Errored
+            || (to == JobState::Completed && job_type == JobType::VideoTranscription)
+    }
+
+    /// Records, for `job` as a transition left it: `job.failed` (and
+    /// `transcription.failed` for a transcription job) when it failed for good;
+    /// `transcription.completed`, with the caption it stored, when a transcription job
+    /// completed; nothing otherwise.
     pub fn job_ended(
         &self,
         conn: &mut DbConnection,
         job: &Job,
         now: NaiveDateTime,
     ) -> Result<Emitted, DbError> {
-        let Some(video_id) = job.video_id.filter(|_| job.state == JobState::Errored) else {
+        let Some(video_id) = job.video_id else {
             return Ok(Emitted::default());
         };
-        let mut notices = vec![Notice::JobFailed(job)];
-        if job.job_type() == JobType::VideoTranscription {
-            notices.push(Notice::TranscriptionFailed(job));
+        let transcription = job.job_type() == JobType::VideoTranscription;
+        match job.state {
+            JobState::Errored => {
+                let mut notices = vec![Notice::JobFailed(job)];
+                if transcription {
+                    notices.push(Notice::TranscriptionFailed(job));
+                }
+                self.record(conn, video_id, &notices, now)
+            }
+            JobState::Completed if transcription => {
+                let caption = db::captions::of_job(conn, job.id)?;
+                let data = TranscriptionData {
+                    job: job.uuid,
+                    language: caption.as_ref().map(|c| c.language.to_string()),
+                    caption_url: caption.map(|c| self.storage.url(&c.storage_key)),
+                };
+                self.record(
+                    conn,
+                    video_id,
+                    &[Notice::TranscriptionCompleted(&data)],
+                    now,
+                )
+            }
+            _ => Ok(Emitted::default()),
         }
-        self.record(conn, video_id, &notices, now)
     }
 
     fn body(

@@ -171,8 +171,7 @@ async fn output_urls_are_presigned_public_or_served_here() {
         let staging = Staging::open(dir.path().join(".staging")).unwrap();
         S3Storage::connect(&settings, staging, urls)
     };
-    let presigned =
-        Storage::S3(open(S3Urls::Presigned("http://h:8000/static".into())).await);
+    let presigned = Storage::S3(open(S3Urls::Presigned("http://h:8000/static".into())).await);
     presigned
         .put_bytes("v/c/thumbnail.jpg", "jpg")
         .await
@@ -226,7 +225,14 @@ async fn a_missing_bucket_or_wrong_credentials_fail_the_startup_check_saying_why
     let check = |settings: S3Settings| {
         let staging = Staging::open(dir.path().join(".staging")).unwrap();
         async move {
-            let s = Storage::S3(S3Storage::connect(&settings, staging, S3Urls::Presigned("http://h/static".into())).await);
+            let s = Storage::S3(
+                S3Storage::connect(
+                    &settings,
+                    staging,
+                    S3Urls::Presigned("http://h/static".into()),
+                )
+                .await,
+            );
             (s.startup_check().await, s.health_check().await)
         }
     };

@@ -25,7 +25,9 @@
 //!    lagged behind the bus) the windows are re-read whole from the database, so an
 //!    event that was lost (a relay that was down, a job changed by a process without
 //!    the bus) is corrected within that interval: a job the database says is gone is
-//!    never offered for longer. A window that ran low is refilled at once.
+//!    never offered for longer. A window that ran low is refilled at once, and when a
+//!    request found it short meanwhile, `jobs-available` is published again after the
+//!    refill, so runners that got fewer offers than there are jobs ask again.
 //! 5. If the database cannot be read, the index keeps serving what it has and retries;
 //!    accepts still go to the database.
 
@@ -33,6 +35,7 @@ pub mod index;
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -65,6 +68,10 @@ struct Shared {
     settle_tx: mpsc::UnboundedSender<SettleRequest>,
     settle_rx: Mutex<Option<mpsc::UnboundedReceiver<SettleRequest>>>,
     refill: Notify,
+    /// A request got fewer offers than it asked for while a window it read was
+    /// incomplete (jobs beyond it in the database): once refilled, runners are told
+    /// again, or they would wait for the next re-announce.
+    starved: AtomicBool,
 }
 
 impl Default for PendingQueue {
@@ -76,6 +83,7 @@ impl Default for PendingQueue {
                 settle_tx,
                 settle_rx: Mutex::new(Some(settle_rx)),
                 refill: Notify::new(),
+                starved: AtomicBool::new(false),
             }),
         }
     }
@@ -108,6 +116,9 @@ impl PendingQueue {
     pub fn offers(&self, types: &[JobType], max: usize) -> Vec<PreparedOffer> {
         let offers = self.read().offers(types, max);
         if self.read().low_windows().iter().any(|t| types.contains(t)) {
+            if offers.len() < max {
+                self.shared.starved.store(true, Ordering::Relaxed);
+            }
             self.shared.refill.notify_one();
         }
         offers
@@ -299,11 +310,15 @@ async fn round(ctx: &Context, work: &mut Work) {
         }
     }
     let low = queue.read().low_windows();
-    if !low.is_empty()
-        && !work.everything
-        && let Err(e) = read_windows(ctx, low).await
-    {
-        tracing::warn!(error = %e, "cannot refill the offer index");
+    if !low.is_empty() && !work.everything {
+        match read_windows(ctx, low).await {
+            Ok(()) => {
+                if queue.shared.starved.swap(false, Ordering::Relaxed) && !queue.is_empty() {
+                    ctx.events.publish(Event::JobsAvailable);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot refill the offer index"),
+        }
     }
 }
 
