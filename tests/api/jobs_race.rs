@@ -94,6 +94,39 @@ async fn twenty_runners_racing_over_200_jobs_accept_each_exactly_once() {
     }
 }
 
+#[tokio::test]
+async fn a_lost_race_tells_runners_again_while_other_jobs_wait() {
+    use peertube_runner_connector::service::events::Event;
+    let app = spawn_app().await;
+    let rows = insert_jobs(
+        &app,
+        (0..2)
+            .map(|_| spec(JobType::VodHlsTranscoding, 0, None))
+            .collect(),
+    )
+    .await;
+    let (a, b) = (
+        SimRunner::register(&app, "winner").await,
+        SimRunner::register(&app, "loser").await,
+    );
+    a.accept_ok(&rows[0].uuid).await;
+    let mut events = app.state.events.subscribe();
+    let lost = b.accept(&rows[0].uuid).await;
+    assert!(matches!(lost.status().as_u16(), 400 | 409));
+    let announced = std::iter::from_fn(|| events.try_recv().ok()).collect::<Vec<_>>();
+    assert!(
+        announced.contains(&Event::JobsAvailable),
+        "the loser is told of the job still pending: {announced:?}"
+    );
+    // Nothing left to take: a lost race announces nothing.
+    a.accept_ok(&rows[1].uuid).await;
+    let mut events = app.state.events.subscribe();
+    let lost = b.accept(&rows[1].uuid).await;
+    assert!(matches!(lost.status().as_u16(), 400 | 409));
+    let announced = std::iter::from_fn(|| events.try_recv().ok()).collect::<Vec<_>>();
+    assert!(!announced.contains(&Event::JobsAvailable), "{announced:?}");
+}
+
 fn vm_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status

@@ -10,6 +10,7 @@ use crate::domain::runner::Runner;
 use crate::domain::runner_input::RunnerCapabilities;
 use crate::error::ServiceError;
 use crate::service::Context;
+use crate::service::events::Event;
 use crate::service::jobs::view::{AvailableJobs, RunnerJobView};
 use crate::service::runners;
 
@@ -131,9 +132,20 @@ pub async fn check_acceptable(ctx: &Context, job_uuid: JobUuid) -> Result<(), Se
         .await?
         .ok_or(ServiceError::UnknownRunnerJob)?;
     if state != JobState::Pending {
+        lost_race(ctx);
         return Err(ServiceError::JobNotPending);
     }
     Ok(())
+}
+
+/// A runner lost an accept race. `peertube-runner` treats the answer as routine and
+/// waits for the next `available-jobs`: when other jobs are still pending, runners are
+/// told again (debounced with every other announce), or the loser would idle until the
+/// periodic re-announce while jobs wait.
+fn lost_race(ctx: &Context) {
+    if !ctx.queue.is_empty() {
+        ctx.events.publish(Event::JobsAvailable);
+    }
 }
 
 /// Accept, steps 4–5 (1.4): authenticates the runner, then one compare-and-set
@@ -181,6 +193,7 @@ pub async fn accept(
         Err(lost) => {
             // The index offered a job that was taken: it learns it now.
             ctx.queue.forget(lost);
+            lost_race(ctx);
             return Err(ServiceError::JobTaken);
         }
     };
