@@ -114,6 +114,11 @@ struct Window {
 }
 
 impl Window {
+    /// Incomplete and ran low: to refill.
+    fn is_low(&self) -> bool {
+        self.unread || (self.bound.is_some() && self.jobs.len() < LOW_WATER)
+    }
+
     fn admits(&self, key: Key) -> bool {
         !self.unread && self.bound.is_none_or(|b| key <= b)
     }
@@ -210,9 +215,15 @@ impl PendingIndex {
         JobType::ALL
             .iter()
             .zip(&self.windows)
-            .filter(|(_, w)| w.unread || (w.bound.is_some() && w.jobs.len() < LOW_WATER))
+            .filter(|(_, w)| w.is_low())
             .map(|(t, _)| *t)
             .collect()
+    }
+
+    /// Whether the window of one of `types` is incomplete and ran low (the request
+    /// path's check: no allocation).
+    pub fn any_low(&self, types: &[JobType]) -> bool {
+        types.iter().any(|t| self.windows[slot(*t)].is_low())
     }
 
     /// A database read starts: later notes win over what it returns.

@@ -114,8 +114,11 @@ impl PendingQueue {
 
     /// Up to `max` offers among `types`, lowest priority first, then oldest.
     pub fn offers(&self, types: &[JobType], max: usize) -> Vec<PreparedOffer> {
-        let offers = self.read().offers(types, max);
-        if self.read().low_windows().iter().any(|t| types.contains(t)) {
+        let (offers, low) = {
+            let index = self.read();
+            (index.offers(types, max), index.any_low(types))
+        };
+        if low {
             if offers.len() < max {
                 self.shared.starved.store(true, Ordering::Relaxed);
             }
