@@ -149,8 +149,14 @@ mod tests {
 
     #[test]
     fn playlists_are_named_as_the_library_names_them() {
-        assert_eq!(hls_playlist_key("v/abc-480-fragmented.mp4"), "v/abc-480.m3u8");
-        assert_eq!(hls_playlist_key("v/abc-480-FRAGMENTED.MP4"), "v/abc-480.m3u8");
+        assert_eq!(
+            hls_playlist_key("v/abc-480-fragmented.mp4"),
+            "v/abc-480.m3u8"
+        );
+        assert_eq!(
+            hls_playlist_key("v/abc-480-FRAGMENTED.MP4"),
+            "v/abc-480.m3u8"
+        );
         assert_eq!(
             hls_playlist_key("v/abc-480-fragmented_Ab12Cd3.mp4"),
             "v/abc-480-fragmented_Ab12Cd3.mp4.m3u8"
@@ -160,9 +166,15 @@ mod tests {
     #[test]
     fn web_videos_are_mp4_renditions_named_by_resolution_in_the_folder() {
         assert!(is_web_video("v", "v/abc-720.mp4", ".mp4", 720));
-        assert!(!is_web_video("v", "v/abc-720.mp4", ".mp4", 540), "not the file's resolution");
+        assert!(
+            !is_web_video("v", "v/abc-720.mp4", ".mp4", 540),
+            "not the file's resolution"
+        );
         assert!(!is_web_video("v", "v/base_video.mp4", ".mp4", 720));
-        assert!(!is_web_video("v", "other/abc-720.mp4", ".mp4", 720), "outside the folder");
+        assert!(
+            !is_web_video("v", "other/abc-720.mp4", ".mp4", 720),
+            "outside the folder"
+        );
         assert!(!is_web_video("v", "v/abc-720.mkv", ".mkv", 720));
         assert!(!is_web_video("v", "v/sub/abc-720.mp4", ".mp4", 720));
     }

@@ -23,6 +23,7 @@ const BROKEN: &str = "1d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a";
 const PENDING: &str = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b";
 const SAME_FOLDER: &str = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d";
 const TO_IMPORT: &str = "f0e1d2c3-b4a5-4968-8776-655443322110";
+const OTHER: &str = "4b5c6d7e-8f9a-4b0c-9d1e-2f3a4b5c6d7e";
 const PUBLIC_URL: &str = "http://transcode.example.test";
 
 /// The library's database, filled from the fixture of its backend.
@@ -145,10 +146,7 @@ impl Target {
             "vod/lecture-1/0e4d5c6b-7a8f-4b9e-8d1c-2f3a4b5c6d7e-360.m3u8",
             b"#EXTM3U\n",
         );
-        self.put(
-            "vod/lecture-1/master.m3u8",
-            b"#EXTM3U\n#EXT-X-VERSION:3\n",
-        );
+        self.put("vod/lecture-1/master.m3u8", b"#EXTM3U\n#EXT-X-VERSION:3\n");
         self.put("vod/lecture-1/thumbnail.jpg", b"jpeg");
         self.put(
             "vod/lecture-1/3f0c9d2e-5b4a-4c7d-9e8f-1a2b3c4d5e6f-en.vtt",
@@ -214,18 +212,33 @@ async fn a_django_database_is_imported_and_its_runners_keep_working() {
     // A dry run reports everything and writes nothing.
     let dry = target.import(&django, &["--dry-run"]);
     assert_eq!(dry["dryRun"], true);
-    assert_eq!(strings(&dry["runners"]["imported"]), ["encoder-1", "encoder-2"]);
+    assert_eq!(
+        strings(&dry["runners"]["imported"]),
+        ["encoder-1", "encoder-2"]
+    );
     assert_eq!(
         strings(&dry["videos"]["imported"]),
         sorted(&[LECTURE, TALK, BROKEN, PENDING])
     );
     assert_eq!(target.json(&["runner", "list", "--json"]), json!([]));
-    assert_eq!(target.json(&["registration-token", "list", "--json"]), json!([]));
+    assert_eq!(
+        target.json(&["registration-token", "list", "--json"]),
+        json!([])
+    );
 
     let report = target.import(&django, &["--replan", "--public-url", PUBLIC_URL]);
     assert_eq!(report["dryRun"], false);
-    assert_eq!(report["registrationTokens"]["imported"].as_array().unwrap().len(), 2);
-    assert_eq!(strings(&report["runners"]["imported"]), ["encoder-1", "encoder-2"]);
+    assert_eq!(
+        report["registrationTokens"]["imported"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        strings(&report["runners"]["imported"]),
+        ["encoder-1", "encoder-2"]
+    );
     assert_eq!(
         strings(&report["videos"]["imported"]),
         sorted(&[LECTURE, TALK, BROKEN, PENDING])
@@ -233,17 +246,27 @@ async fn a_django_database_is_imported_and_its_runners_keep_working() {
     // The library's quirks: a second video in an existing folder, a state it never
     // writes.
     let skipped = &report["videos"]["skipped"];
-    assert_eq!(skipped_items(skipped), [TO_IMPORT, SAME_FOLDER], "{skipped}");
+    assert_eq!(
+        skipped_items(skipped),
+        [TO_IMPORT, SAME_FOLDER],
+        "{skipped}"
+    );
     assert!(
         skipped[0]["reason"].as_str().unwrap().contains("state 3"),
         "{skipped}"
     );
     assert!(
-        skipped[1]["reason"].as_str().unwrap().contains("vod/lecture-1"),
+        skipped[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("vod/lecture-1"),
         "{skipped}"
     );
     assert_eq!(report["files"]["imported"].as_array().unwrap().len(), 8);
-    assert_eq!(strings(&report["captions"]["imported"]), [format!("{LECTURE}: en")]);
+    assert_eq!(
+        strings(&report["captions"]["imported"]),
+        [format!("{LECTURE}: en")]
+    );
     // Jobs with work left are reported, not carried over: the processing one with the
     // runner holding it, and a pending transcription.
     let left = report["jobsNotCarriedOver"].as_array().unwrap();
@@ -252,10 +275,16 @@ async fn a_django_database_is_imported_and_its_runners_keep_working() {
     assert_eq!(processing["runner"], "encoder-2");
     assert_eq!(processing["video"], PENDING);
     assert_eq!(processing["type"], "vod-hls-transcoding");
-    assert!(left.iter().any(|j| j["type"] == "video-transcription" && j["state"] == "Pending"));
+    assert!(
+        left.iter()
+            .any(|j| j["type"] == "video-transcription" && j["state"] == "Pending")
+    );
     assert_eq!(report["finishedJobs"], 3);
     // The failed video's source was never put in storage: reported.
-    assert_eq!(report["missingObjects"], json!(["vod/broken-3/base_video.mp4"]));
+    assert_eq!(
+        report["missingObjects"],
+        json!(["vod/broken-3/base_video.mp4"])
+    );
     // --replan: the pending video gets its missing rendition only (its 480p exists);
     // the failed one has no source in storage.
     assert_eq!(
@@ -272,13 +301,30 @@ async fn a_django_database_is_imported_and_its_runners_keep_working() {
 
     // Run twice = same result.
     let again = target.import(&django, &["--replan", "--public-url", PUBLIC_URL]);
-    for section in ["registrationTokens", "runners", "videos", "files", "captions"] {
+    for section in [
+        "registrationTokens",
+        "runners",
+        "videos",
+        "files",
+        "captions",
+    ] {
         assert_eq!(again[section]["imported"], json!([]), "{section}: {again}");
     }
-    assert_eq!(strings(&again["runners"]["alreadyImported"]), ["encoder-1", "encoder-2"]);
+    assert_eq!(
+        strings(&again["runners"]["alreadyImported"]),
+        ["encoder-1", "encoder-2"]
+    );
     assert_eq!(
         strings(&again["videos"]["alreadyImported"]),
         sorted(&[LECTURE, TALK, BROKEN, PENDING])
+    );
+    assert_eq!(
+        again["files"]["alreadyImported"].as_array().unwrap().len(),
+        8
+    );
+    assert_eq!(
+        strings(&again["captions"]["alreadyImported"]),
+        [format!("{LECTURE}: en")]
     );
     assert_eq!(again["replanned"], json!([]));
     assert_eq!(skipped_items(&again["replanSkipped"]), [BROKEN, PENDING]);
@@ -303,7 +349,10 @@ async fn a_django_database_is_imported_and_its_runners_keep_working() {
     .await;
     for token in [RUNNER_1, RUNNER_2] {
         let res = app
-            .post_json("/api/v1/runners/jobs/request", &json!({"runnerToken": token}))
+            .post_json(
+                "/api/v1/runners/jobs/request",
+                &json!({"runnerToken": token}),
+            )
             .await;
         assert_eq!(res.status(), 200, "runner {token}");
         let body: Value = res.json().await.unwrap();
@@ -311,11 +360,19 @@ async fn a_django_database_is_imported_and_its_runners_keep_working() {
         assert_eq!(jobs.len(), 1, "{body}");
         assert_eq!(jobs[0]["type"], "vod-hls-transcoding");
         assert_eq!(jobs[0]["payload"]["output"]["resolution"], 360);
-        let input = jobs[0]["payload"]["input"]["videoFileUrl"].as_str().unwrap();
-        assert!(input.starts_with(PUBLIC_URL) && input.contains(PENDING), "{input}");
+        let input = jobs[0]["payload"]["input"]["videoFileUrl"]
+            .as_str()
+            .unwrap();
+        assert!(
+            input.starts_with(PUBLIC_URL) && input.contains(PENDING),
+            "{input}"
+        );
     }
     let res = app
-        .post_json("/api/v1/runners/jobs/request", &json!({"runnerToken": "ptrt-unknown"}))
+        .post_json(
+            "/api/v1/runners/jobs/request",
+            &json!({"runnerToken": "ptrt-unknown"}),
+        )
         .await;
     assert_eq!(res.status(), 404);
     // A new runner registers with the imported registration token.
@@ -349,7 +406,10 @@ async fn a_django_database_is_imported_and_its_runners_keep_working() {
     let lecture = video(LECTURE);
     assert_eq!(lecture["state"]["name"], "published");
     assert_eq!(lecture["directory"], "vod/lecture-1");
-    assert_eq!(lecture["baseFilename"], LECTURE, "baseFilename NULL: the UUID");
+    assert_eq!(
+        lecture["baseFilename"], LECTURE,
+        "baseFilename NULL: the UUID"
+    );
     assert_eq!(lecture["source"]["key"], "vod/lecture-1/base_video.mp4");
     let hls = &lecture["hls"];
     assert_eq!(
@@ -359,12 +419,13 @@ async fn a_django_database_is_imported_and_its_runners_keep_working() {
     let renditions = hls["renditions"].as_array().unwrap();
     assert_eq!(renditions.len(), 2);
     assert_eq!(renditions[0]["resolution"], 480);
-    assert_eq!(renditions[0]["width"], 854, "from the library's ffprobe metadata");
+    assert_eq!(
+        renditions[0]["width"], 854,
+        "from the library's ffprobe metadata"
+    );
     assert_eq!(
         renditions[0]["playlistUrl"],
-        format!(
-            "{PUBLIC_URL}/static/vod/lecture-1/7b3e2f1a-9c8d-4e6f-a5b4-c3d2e1f0a9b8-480.m3u8"
-        )
+        format!("{PUBLIC_URL}/static/vod/lecture-1/7b3e2f1a-9c8d-4e6f-a5b4-c3d2e1f0a9b8-480.m3u8")
     );
     assert_eq!(lecture["captions"][0]["language"], "en");
     assert_eq!(
@@ -386,11 +447,26 @@ async fn a_django_database_is_imported_and_its_runners_keep_working() {
     assert_eq!(pending["state"]["name"], "playable");
     assert_eq!(pending["jobs"].as_array().unwrap().len(), 1);
 
+    // Deleting an imported video removes the outputs its rows record, not the
+    // application's source, and nothing of its neighbours.
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/videos/{TALK}")))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert!(!target.media.join("vod/talk-2/talk-720.mp4").exists());
+    assert!(!target.media.join("vod/talk-2/thumbnail.jpg").exists());
+    assert!(target.media.join("uploads/talk-2/original.mov").exists());
+    assert!(target.media.join("vod/lecture-1/thumbnail.jpg").exists());
+
     // The outputs are served from where the library wrote them.
     for key in [
         "vod/lecture-1/7b3e2f1a-9c8d-4e6f-a5b4-c3d2e1f0a9b8-480-fragmented.mp4",
         "vod/lecture-1/3f0c9d2e-5b4a-4c7d-9e8f-1a2b3c4d5e6f-en.vtt",
-        "vod/talk-2/talk-720.mp4",
+        "vod/pending-4/2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d-480.m3u8",
     ] {
         let res = app
             .client
@@ -436,6 +512,39 @@ fn conflicting_rows_refuse_the_import_before_anything_is_written() {
         .unwrap();
     });
 
+    // A video here with a library video's UUID in another folder, and one inside the
+    // folder of another library video.
+    let db = peertube_runner_connector::db::Db::connect(
+        &target.db.url,
+        &peertube_runner_connector::db::PoolOptions::default(),
+    )
+    .unwrap();
+    for (uuid, directory) in [(LECTURE, "elsewhere/lecture"), (OTHER, "vod/talk-2/extra")] {
+        let video = peertube_runner_connector::domain::video::NewVideo {
+            uuid: peertube_runner_connector::domain::ids::VideoUuid::parse(uuid).unwrap(),
+            state: peertube_runner_connector::domain::video::VideoState::Published,
+            name: None,
+            directory: directory.to_owned(),
+            base_filename: "x".to_owned(),
+            duration: None,
+            thumbnail_key: None,
+            options: peertube_runner_connector::domain::video::VideoOptions {
+                hls: true,
+                web_videos: false,
+                resolutions: vec![],
+                source_owned: false,
+            },
+        };
+        rt.block_on(db.run(move |conn| {
+            peertube_runner_connector::db::videos::insert(
+                conn,
+                &video,
+                peertube_runner_connector::db::now(),
+            )
+        }))
+        .unwrap();
+    }
+
     for extra in [&[][..], &["--dry-run"][..]] {
         let mut args = vec!["import-django", "--from", &django.url];
         args.extend_from_slice(extra);
@@ -444,28 +553,36 @@ fn conflicting_rows_refuse_the_import_before_anything_is_written() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("refusing to import"), "{stderr}");
         assert!(
-            stderr.contains("runner `encoder-2`: a runner here (id 1) has this name and another token"),
+            stderr.contains(
+                "runner `encoder-2`: a runner here (id 1) has this name and another token"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "video {LECTURE}: the video here (id 1) has folder `elsewhere/lecture`, the library's `vod/lecture-1`"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "video {TALK}: The destination contains the folder `vod/talk-2/extra` of another video"
+            )),
             "{stderr}"
         );
     }
-    // Nothing was written: the one token and runner that were here, no video.
+    // Nothing was written: the one token, runner and the two videos that were here.
     let tokens = target.json(&["registration-token", "list", "--json"]);
     assert_eq!(tokens.as_array().unwrap().len(), 1);
     let runners = target.json(&["runner", "list", "--json"]);
     assert_eq!(runners.as_array().unwrap().len(), 1);
     assert_eq!(runners[0]["ip"], "10.9.9.9");
-    let rt_db = peertube_runner_connector::db::Db::connect(
-        &target.db.url,
-        &peertube_runner_connector::db::PoolOptions::default(),
-    )
-    .unwrap();
     let videos = rt.block_on(async {
-        rt_db
-            .run(|conn| peertube_runner_connector::db::videos::list(conn, None, 0, 10))
+        db.run(|conn| peertube_runner_connector::db::videos::list(conn, None, 0, 10))
             .await
             .unwrap()
     });
-    assert_eq!(videos.1, 0);
+    assert_eq!(videos.1, 2);
 }
 
 #[test]
@@ -474,7 +591,10 @@ fn a_missing_table_or_database_fails_with_a_clear_message() {
     let out = target.run(&["import-django", "--from", "/nonexistent/django.sqlite3"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot read the library's database"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the library's database"),
+        "{stderr}"
+    );
 
     let django = DjangoDb::sqlite(target.dir.path());
     let out = target.run(&[

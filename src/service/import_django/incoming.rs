@@ -190,7 +190,11 @@ fn map_tokens(tables: &DjangoTables, incoming: &mut Incoming) {
 }
 
 fn map_runners(tables: &DjangoTables, incoming: &mut Incoming) {
-    let tokens: HashSet<&str> = incoming.tokens.iter().map(|t| t.django_id.as_str()).collect();
+    let tokens: HashSet<&str> = incoming
+        .tokens
+        .iter()
+        .map(|t| t.django_id.as_str())
+        .collect();
     let mut hashes: HashMap<TokenHash, String> = HashMap::new();
     for r in &tables.runners {
         let mapped = (|| {
@@ -299,13 +303,12 @@ fn map_video(
         .unwrap_or_else(|| uuid.clone());
     let duration = v.duration.filter(|d| *d > 0);
     let mut files: Vec<File> = Vec::new();
-    let own: Vec<&DjangoFile> = tables
-        .files
-        .iter()
-        .filter(|f| f.video_id == v.id)
-        .collect();
+    let own: Vec<&DjangoFile> = tables.files.iter().filter(|f| f.video_id == v.id).collect();
     for f in own {
-        let label = format!("{uuid}: {}", f.filename.as_deref().unwrap_or("(no filename)"));
+        let label = format!(
+            "{uuid}: {}",
+            f.filename.as_deref().unwrap_or("(no filename)")
+        );
         match map_file(&directory, duration, f, &files) {
             Ok(file) => files.push(file),
             Err(reason) => skipped.files.skip(label, reason),
@@ -357,9 +360,10 @@ fn map_video(
         s => s,
     };
     let error = (state == VideoState::TranscodingFailed).then(|| {
-        errors.get(&uuid).cloned().unwrap_or_else(|| {
-            "Transcoding failed in django-peertube-runner-connector".to_owned()
-        })
+        errors
+            .get(&uuid)
+            .cloned()
+            .unwrap_or_else(|| "Transcoding failed in django-peertube-runner-connector".to_owned())
     });
     Ok(Video {
         state,

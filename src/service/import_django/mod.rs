@@ -147,7 +147,15 @@ pub async fn run(
                     replan_skipped,
                     ..ImportReport::default()
                 };
-                let jobs = import(conn, &incoming, &sizes, &replans, &public_url, now, &mut report)?;
+                let jobs = import(
+                    conn,
+                    &incoming,
+                    &sizes,
+                    &replans,
+                    &public_url,
+                    now,
+                    &mut report,
+                )?;
                 if dry_run {
                     return Err(ImportError::DryRun(Box::new(report)));
                 }
@@ -213,7 +221,10 @@ async fn plan_replans(
     };
     for v in unfinished {
         if with_jobs.contains(&v.uuid) {
-            skip(&v.uuid, "it has jobs here already (replanned before)".to_owned());
+            skip(
+                &v.uuid,
+                "it has jobs here already (replanned before)".to_owned(),
+            );
             continue;
         }
         let Some(source) = v.source() else {
@@ -400,12 +411,19 @@ fn import(
 
     for t in &incoming.tokens {
         if token_ids.contains_key(t.django_id.as_str()) {
-            report.registration_tokens.already_imported.push(t.django_id.clone());
+            report
+                .registration_tokens
+                .already_imported
+                .push(t.django_id.clone());
             continue;
         }
-        let id = db::imported::insert_registration_token(conn, &t.token, t.created_at, t.updated_at)?;
+        let id =
+            db::imported::insert_registration_token(conn, &t.token, t.created_at, t.updated_at)?;
         token_ids.insert(&t.django_id, id);
-        report.registration_tokens.imported.push(t.django_id.clone());
+        report
+            .registration_tokens
+            .imported
+            .push(t.django_id.clone());
     }
     for r in &incoming.runners {
         if runners_here.contains(r.name.as_str()) {
@@ -440,15 +458,24 @@ fn import(
             Found::Here(id) => {
                 ids.insert(&v.uuid, id);
                 report.videos.already_imported.push(v.uuid.clone());
+                for f in &v.files {
+                    let label = format!("{}: {}", v.uuid, f.facts.storage_key);
+                    report.files.already_imported.push(label);
+                }
+                if let Some((language, _)) = &v.caption {
+                    let label = format!("{}: {}", v.uuid, language.as_str());
+                    report.captions.already_imported.push(label);
+                }
             }
             Found::Overlaps(reason) => report.videos.skip(v.uuid.clone(), reason),
             Found::New => {
                 // Another library video written by this run may overlap it.
                 if let Some(c) = db::folders::conflict(conn, &v.directory, source_key(v))? {
                     let other = names_library_video(&c, incoming).unwrap_or_default();
-                    report
-                        .videos
-                        .skip(v.uuid.clone(), format!("{c} (video {other} of the library)"));
+                    report.videos.skip(
+                        v.uuid.clone(),
+                        format!("{c} (video {other} of the library)"),
+                    );
                     continue;
                 }
                 let id = insert_video(conn, v, sizes, now, report)?;
@@ -512,7 +539,8 @@ fn insert_video(
         thumbnail_key: v.thumbnail_key.clone(),
         options: v.options.clone(),
     };
-    let id = db::imported::insert_video(conn, &new, v.error.as_deref(), v.created_at, v.updated_at)?;
+    let id =
+        db::imported::insert_video(conn, &new, v.error.as_deref(), v.created_at, v.updated_at)?;
     for f in &v.files {
         db::imported::insert_file(conn, id, &f.facts, f.created_at)?;
         report
@@ -553,7 +581,10 @@ mod tests {
     fn job(kind: PlannedKind, resolution: u32, parent: Option<usize>) -> PlannedJob {
         PlannedJob {
             kind,
-            rung: Rung { resolution, fps: 30 },
+            rung: Rung {
+                resolution,
+                fps: 30,
+            },
             priority: 0,
             parent,
         }

@@ -73,7 +73,7 @@ pub struct ImportReport {
     pub runners: Section,
     /// Videos (by UUID).
     pub videos: Section,
-    /// Files of videos (`video: key`); those of videos already here are not listed.
+    /// Files of videos (`video: key`).
     pub files: Section,
     /// Transcripts, as captions (`video: language`).
     pub captions: Section,
