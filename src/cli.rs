@@ -360,14 +360,26 @@ async fn tell_instances(
     settings: &Settings,
     published: &mut tokio::sync::broadcast::Receiver<Event>,
 ) {
+    tell_instances_or(
+        settings,
+        published,
+        "they close the sockets of deleted runners within socket.reannounce_interval",
+    )
+    .await;
+}
+
+/// [`tell_instances`], saying `otherwise` of what happens when they are not told.
+async fn tell_instances_or(
+    settings: &Settings,
+    published: &mut tokio::sync::broadcast::Receiver<Event>,
+    otherwise: &str,
+) {
     let mut events = Vec::new();
     while let Ok(event) = published.try_recv() {
         events.push(event);
     }
     if let Err(e) = crate::fanout::send_once(settings, &events).await {
-        eprintln!(
-            "warning: running instances were not told ({e}); they close the sockets of deleted runners within socket.reannounce_interval"
-        );
+        eprintln!("warning: running instances were not told ({e}); {otherwise}");
     }
 }
 
@@ -430,7 +442,8 @@ async fn import(
         write!(out, "{}", report.to_text())?;
     }
     if !report.replanned.is_empty() {
-        tell_instances(settings, &mut published).await;
+        let otherwise = "they offer the new jobs within queue.refresh_interval";
+        tell_instances_or(settings, &mut published, otherwise).await;
     }
     Ok(())
 }
