@@ -608,3 +608,32 @@ fn a_missing_table_or_database_fails_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("myapp_runnerregistrationtoken"), "{stderr}");
 }
+
+#[test]
+fn the_sqlite_fixture_imports_into_either_backend() {
+    // On the PostgreSQL run, this is SQLite (the library's) into PostgreSQL (ours).
+    let target = Target::new();
+    let django = DjangoDb::sqlite(target.dir.path());
+    let report = target.import(&django, &[]);
+    assert_eq!(
+        strings(&report["runners"]["imported"]),
+        ["encoder-1", "encoder-2"]
+    );
+    assert_eq!(
+        strings(&report["videos"]["imported"]),
+        sorted(&[LECTURE, TALK, BROKEN, PENDING])
+    );
+    assert_eq!(report["replanned"], json!([]));
+    // Without storage objects, every recorded key is reported missing.
+    assert_eq!(report["missingObjects"].as_array().unwrap().len(), 17);
+    let runners = target.json(&["runner", "list", "--json"]);
+    let encoder_2 = runners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "encoder-2")
+        .unwrap();
+    assert_eq!(encoder_2["description"], "GPU box in room 4");
+    assert_eq!(encoder_2["ip"], "10.0.0.6");
+    assert_eq!(encoder_2["lastContact"], "2024-11-21T09:30:12.500Z");
+}
