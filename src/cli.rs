@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Overrides, Settings};
 use crate::db::Db;
 use crate::service::events::{Event, EventBus};
-use crate::service::{registration_tokens, runners, webhooks};
+use crate::service::{import_django, registration_tokens, runners, webhooks};
 use crate::startup::{Application, open_database};
 
 /// Standalone PeerTube remote-runner server.
@@ -81,6 +81,29 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: remote::VideoCommand,
+    },
+    /// Import a django-peertube-runner-connector database: registration tokens, runners
+    /// (they keep their tokens), videos with their files (they stay where they are).
+    ImportDjango {
+        /// The library's database: postgres://…, sqlite://PATH or a SQLite file path.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// Prefix of the library's tables (`schema.prefix` on PostgreSQL).
+        #[arg(long, value_name = "PREFIX", default_value = crate::domain::django::DEFAULT_TABLE_PREFIX)]
+        table_prefix: String,
+        /// Do everything but commit.
+        #[arg(long)]
+        dry_run: bool,
+        /// Plan jobs for the missing renditions of unfinished videos (needs their source
+        /// in storage and server.public_url).
+        #[arg(long)]
+        replan: bool,
+        /// Public origin runners reach the server at (for --replan's job URLs).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Exit 0 when the server answers 200 on /readyz (for container health checks).
     Healthcheck {
@@ -158,6 +181,7 @@ pub enum WebhookCommand {
 pub fn run(cli: Cli) -> Result<()> {
     let (bind, public_url) = match &cli.command {
         Command::Serve { bind, public_url } => (bind.clone(), public_url.clone()),
+        Command::ImportDjango { public_url, .. } => (None, public_url.clone()),
         _ => (None, None),
     };
     let settings = Settings::load(
@@ -226,6 +250,23 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Video { remote, command } => {
             runtime.block_on(remote::video(&settings, &remote, command))
+        }
+        Command::ImportDjango {
+            from,
+            table_prefix,
+            dry_run,
+            replan,
+            json,
+            public_url: _,
+        } => {
+            let db = open_migrated(&settings)?;
+            let options = import_django::ImportOptions {
+                from,
+                table_prefix,
+                dry_run,
+                replan,
+            };
+            runtime.block_on(import(&db, &settings, options, json, &mut out))
         }
         Command::Webhook(WebhookCommand::NewSecret) => {
             writeln!(out, "{}", webhooks::deliveries::new_secret())?;
@@ -319,14 +360,26 @@ async fn tell_instances(
     settings: &Settings,
     published: &mut tokio::sync::broadcast::Receiver<Event>,
 ) {
+    tell_instances_or(
+        settings,
+        published,
+        "they close the sockets of deleted runners within socket.reannounce_interval",
+    )
+    .await;
+}
+
+/// [`tell_instances`], saying `otherwise` of what happens when they are not told.
+async fn tell_instances_or(
+    settings: &Settings,
+    published: &mut tokio::sync::broadcast::Receiver<Event>,
+    otherwise: &str,
+) {
     let mut events = Vec::new();
     while let Ok(event) = published.try_recv() {
         events.push(event);
     }
     if let Err(e) = crate::fanout::send_once(settings, &events).await {
-        eprintln!(
-            "warning: running instances were not told ({e}); they close the sockets of deleted runners within socket.reannounce_interval"
-        );
+        eprintln!("warning: running instances were not told ({e}); {otherwise}");
     }
 }
 
@@ -366,6 +419,31 @@ async fn runner(
             writeln!(out, "deleted runner {id}")?;
             tell_instances(settings, &mut published).await;
         }
+    }
+    Ok(())
+}
+
+async fn import(
+    db: &Db,
+    settings: &Settings,
+    options: import_django::ImportOptions,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let storage = crate::startup::open_storage(settings)
+        .await
+        .context("cannot open the storage")?;
+    let media = crate::media::Media::new(settings.media.clone());
+    let (events, mut published) = local_bus();
+    let report = import_django::run(db, &storage, &media, settings, &events, options).await?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        write!(out, "{}", report.to_text())?;
+    }
+    if !report.replanned.is_empty() {
+        let otherwise = "they offer the new jobs within queue.refresh_interval";
+        tell_instances_or(settings, &mut published, otherwise).await;
     }
     Ok(())
 }

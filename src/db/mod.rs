@@ -6,7 +6,9 @@
 pub mod admin;
 pub mod captions;
 pub mod connection_log;
+pub mod django;
 pub mod folders;
+pub mod imported;
 pub mod jobs;
 pub mod jobs_pending;
 mod mapping;

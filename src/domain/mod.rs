@@ -3,6 +3,7 @@
 //! send. Nothing here does I/O or depends on another module of this crate.
 
 pub mod caption;
+pub mod django;
 pub mod ids;
 pub mod job;
 pub mod lifecycle;

@@ -10,6 +10,7 @@ pub mod context;
 pub mod events;
 pub mod files;
 pub mod health;
+pub mod import_django;
 pub mod inputs;
 pub mod job_availability;
 pub mod jobs;

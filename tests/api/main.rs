@@ -11,6 +11,7 @@ mod fanout;
 mod fanout_helpers;
 mod health;
 mod helpers;
+mod import_django;
 mod input_hygiene;
 mod jobs_calls;
 mod jobs_offer;
