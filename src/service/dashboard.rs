@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDateTime, Timelike};
 
-use crate::db::{self, DbError};
+use crate::db;
 use crate::domain::job::{JobState, JobType};
 use crate::domain::listing::{JobFilter, MAX_COUNT, Page, Sort};
 use crate::error::ServiceError;
@@ -119,7 +119,7 @@ pub async fn throughput(ctx: &Context) -> Result<Vec<Minute>, ServiceError> {
     let start = minute_floor(now) - Duration::minutes(60);
     let ended = ctx
         .db
-        .run(move |conn| Ok::<_, DbError>(db::stats::finished_since(conn, start)?))
+        .run(move |conn| db::stats::finished_since(conn, start))
         .await?;
     Ok(per_minute(start, &ended))
 }
