@@ -281,6 +281,10 @@ async fn the_pages_list_runners_jobs_and_videos_with_filters_and_paging() {
     // Newest first: the second page of one holds the first job.
     assert!(paged.contains(&first.uuid.to_string()) && !paged.contains(&second.uuid.to_string()));
     assert!(paged.contains("← newer"));
+    // The filter form's "any" sends empty values: no filter.
+    let (status, any) = page(&app, &cookie, "/dashboard/queue?stateOneOf=&typeOneOf=").await;
+    assert_eq!(status, 200);
+    assert!(any.contains(&first.uuid.to_string()) && any.contains(&second.uuid.to_string()));
     let (status, _) = page(&app, &cookie, "/dashboard/queue?stateOneOf=42").await;
     assert_eq!(status, 400);
 

@@ -313,12 +313,19 @@ pub async fn queue(
     _session: Session,
     req: HttpRequest,
 ) -> Result<HttpResponse, DashboardError> {
-    let mut q = ListQuery::new(req.query_string());
+    // The filter form sends `stateOneOf=` for "any": empty values are no filter.
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            url::form_urlencoded::parse(req.query_string().as_bytes())
+                .filter(|(_, v)| !v.is_empty()),
+        )
+        .finish();
+    let mut q = ListQuery::new(&query);
     let (page, filter) = (q.page(), q.job_filter());
     q.finish(req.path()).map_err(ApiError::for_admin_api)?;
     let page = Page {
         start: page.start,
-        count: if req.query_string().contains("count=") {
+        count: if query.split('&').any(|p| p.starts_with("count=")) {
             page.count
         } else {
             PAGE_SIZE
