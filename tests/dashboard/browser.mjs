@@ -69,6 +69,13 @@ try {
   process.stderr.write(`progress bar: ${before} -> ${after}\n`);
   await shot("2-videos-progress");
 
+  // The overview shows the job in the runner's hands, at its progress.
+  await page.goto(`${BASE}/dashboard`);
+  const inHand = runnerRow.locator("progress[data-job-progress]");
+  await inHand.waitFor(wait);
+  if ((await inHand.getAttribute("value")) !== "60") throw new Error("the job in hand is not at 60 %");
+  await shot("2-overview-busy");
+
   // Once published, the video page plays its master playlist.
   await step("publish");
   await page.goto(`${BASE}/dashboard/videos/${video}`);
