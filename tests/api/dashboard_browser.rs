@@ -32,15 +32,14 @@ const INSTALL: &str = "apt-get install chromium";
 /// The browser binary, or `None` (after saying so) when it is missing and not
 /// required.
 pub fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("TEST_CHROMIUM")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|p| p.join("chromium"))
-                    .find(|p| p.is_file())
-            })
-        });
+    let found = match std::env::var_os("TEST_CHROMIUM") {
+        Some(named) => Some(PathBuf::from(named)).filter(|p| p.is_file()),
+        None => std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("chromium"))
+                .find(|p| p.is_file())
+        }),
+    };
     if found.is_none() {
         let msg = format!(
             "the dashboard browser test needs Debian's chromium: `{INSTALL}` (or name it with \
