@@ -281,6 +281,12 @@ async fn the_pages_list_runners_jobs_and_videos_with_filters_and_paging() {
     // Newest first: the second page of one holds the first job.
     assert!(paged.contains(&first.uuid.to_string()) && !paged.contains(&second.uuid.to_string()));
     assert!(paged.contains("← newer"));
+    // Paging keeps the filters.
+    let (_, searched) = page(&app, &cookie, "/dashboard/queue?search=hls&count=1").await;
+    assert!(searched.contains(&first.uuid.to_string()));
+    assert!(!searched.contains("older →"), "one HLS job: one page");
+    let (_, typed) = page(&app, &cookie, "/dashboard/queue?typeOneOf=vod-web-video-transcoding&typeOneOf=vod-hls-transcoding&count=1").await;
+    assert!(typed.contains("typeOneOf=vod-web-video-transcoding&amp;typeOneOf=vod-hls-transcoding&amp;start=1&amp;count=1"), "{typed}");
     // The filter form's "any" sends empty values: no filter.
     let (status, any) = page(&app, &cookie, "/dashboard/queue?stateOneOf=&typeOneOf=").await;
     assert_eq!(status, 200);

@@ -338,17 +338,23 @@ pub async fn queue(
     let jobs = crate::service::admin::jobs(&state.db, filter, Sort::default(), page).await?;
     let counts = dashboard::queue_counts(&state).await?;
     let now = state.now();
+    // The pager keeps every filter of this page (search, several states…).
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k != "start" && k != "count")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let search = kept
+        .iter()
+        .find(|(k, _)| k == "search")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let filters_query = |start: i64| {
-        let mut parts = Vec::new();
-        if let Some(s) = state_filter {
-            parts.push(format!("stateOneOf={}", s.id()));
-        }
-        if let Some(t) = type_filter {
-            parts.push(format!("typeOneOf={}", t.as_str()));
-        }
-        parts.push(format!("start={start}"));
-        parts.push(format!("count={}", page.count));
-        format!("/dashboard/queue?{}", parts.join("&"))
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&kept)
+            .append_pair("start", &start.to_string())
+            .append_pair("count", &page.count.to_string())
+            .finish();
+        format!("/dashboard/queue?{query}")
     };
     let body = html! {
         h1 { "Queue" }
@@ -365,6 +371,9 @@ pub async fn queue(
                     option value="" { "any" }
                     @for t in JobType::ALL { option value=(t.as_str()) selected[type_filter == Some(t)] { (t.as_str()) } }
                 }
+            }
+            label { "Search (job UUID, type or runner)"
+                input type="search" name="search" value=(search);
             }
             button.action type="submit" { "Filter" }
         }
