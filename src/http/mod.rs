@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod calls;
 pub mod captions;
+pub mod dashboard;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -111,6 +112,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                 .route("/{id}/redeliver", web::post().to(webhooks::redeliver)),
         )
         .route("/api/v1/transcriptions", web::post().to(captions::create))
+        // The dashboard: HTML for people, not in the OpenAPI document.
+        .service(
+            web::scope("/dashboard")
+                .route("", web::get().to(dashboard::pages::overview))
+                .route("/login", web::get().to(dashboard::login_form))
+                .route("/login", web::post().to(dashboard::login))
+                .route("/logout", web::post().to(dashboard::logout))
+                .route("/queue", web::get().to(dashboard::pages::queue))
+                .route("/videos", web::get().to(dashboard::pages::videos))
+                .route("/videos/{uuid}", web::get().to(dashboard::pages::video))
+                .route("/jobs/{uuid}/cancel", web::post().to(dashboard::cancel))
+                .route("/jobs/{uuid}/retry", web::post().to(dashboard::retry))
+                .route("/events", web::get().to(dashboard::events::stream))
+                .route("/assets/{file}", web::get().to(dashboard::assets::serve)),
+        )
         .service(
             web::resource(format!("{serve_path}/{{key:.+}}"))
                 .route(web::get().to(static_files::serve))

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod captions;
 pub mod cleanup;
 pub mod context;
+pub mod dashboard;
 pub mod events;
 pub mod files;
 pub mod health;

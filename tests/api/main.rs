@@ -7,6 +7,8 @@ mod admin_api;
 mod captions;
 mod cli;
 mod cli_remote;
+mod dashboard;
+mod dashboard_browser;
 mod fanout;
 mod fanout_helpers;
 mod health;
