@@ -1,0 +1,1 @@
+DROP INDEX runner_jobs_created;
