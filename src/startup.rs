@@ -241,6 +241,7 @@ impl Application {
                 media: Media::new(settings.media.clone()),
                 runner_cache: RunnerCache::new(&events, settings.queue.refresh_interval),
                 queue: PendingQueue::default(),
+                queue_depth: Default::default(),
                 settings: Arc::new(settings),
                 db,
                 events,
@@ -435,7 +436,19 @@ impl Application {
             self.state.ctx.clone(),
             stopped(self.shutdown.listener()),
         );
-        let background = vec![watchdog, cleanup, webhooks, queue, retention, self.notifier];
+        let queue_depth = crate::service::queue_depth::spawn(
+            self.state.ctx.clone(),
+            stopped(self.shutdown.listener()),
+        );
+        let background = vec![
+            watchdog,
+            cleanup,
+            webhooks,
+            queue,
+            retention,
+            queue_depth,
+            self.notifier,
+        ];
         let relay = self.relay;
         let metrics = self.metrics_server.map(|(addr, server)| {
             tracing::info!(addr = %addr, "serving /metrics");

@@ -11,6 +11,7 @@ use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::service::events::EventBus;
 use crate::service::jobs::queue::PendingQueue;
+use crate::service::queue_depth::QueueDepth;
 use crate::service::runner_cache::RunnerCache;
 use crate::storage::Storage;
 
@@ -37,6 +38,8 @@ pub struct Context {
     pub queue: PendingQueue,
     /// The runners `/jobs/request` knows, in memory.
     pub runner_cache: RunnerCache,
+    /// The queue's depth this instance sampled over the last hour (the dashboard's chart).
+    pub queue_depth: QueueDepth,
 }
 
 impl Context {

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod live;
 pub mod metrics;
 pub mod published;
+pub mod queue_depth;
 pub mod registration_tokens;
 pub mod renditions;
 pub mod retention;

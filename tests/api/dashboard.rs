@@ -266,6 +266,11 @@ async fn the_pages_list_runners_jobs_and_videos_with_filters_and_paging() {
     assert_eq!(status, 200);
     assert!(body.contains("data-runner=\"listed-runner\""));
     assert!(body.contains("offline"), "no socket: offline");
+    // The depth chart ends on the current counts: both jobs wait.
+    assert!(
+        body.contains("Queue depth: 2 waiting, 0 running now"),
+        "{body}"
+    );
 
     let (_, all) = page(&app, &cookie, "/dashboard/queue").await;
     assert!(all.contains(&first.uuid.to_string()) && all.contains(&second.uuid.to_string()));

@@ -24,6 +24,7 @@ use crate::http::listing::ListQuery;
 use crate::service::admin::RunnerJobAdminView;
 use crate::service::dashboard::{self, Minute, QueueCounts, RunnerStatus};
 use crate::service::jobs::view::RunnerJobView;
+use crate::service::queue_depth::Depth;
 use crate::service::videos::{self, VideoView};
 use crate::service::webhooks::deliveries::{self, DeliveryView};
 use crate::state::AppState;
@@ -183,6 +184,8 @@ pub async fn overview(
     let runners = dashboard::runners(&state, &online_ids(&state), all).await?;
     let counts = dashboard::queue_counts(&state).await?;
     let minutes = dashboard::throughput(&state).await?;
+    let now = state.now();
+    let depth = state.queue_depth.last_hour(Depth::of(&counts, now));
     let body = html! {
         h1 { "Overview" }
         section #runners data-live {
@@ -199,6 +202,10 @@ pub async fn overview(
         section #throughput data-live {
             h2 { "Jobs ended per minute, last hour" }
             (chart(&minutes))
+        }
+        section #depth data-live {
+            h2 { "Queue depth, last hour" }
+            (depth_chart(&depth, now))
         }
     };
     Ok(html(
@@ -304,6 +311,50 @@ fn chart(minutes: &[Minute]) -> Markup {
             text x=(30.0 + w * 58.0) y="126" { "now" }
         }
         p.muted { (total) " jobs ended in the last hour (green: completed; red: errored or cancelled)." }
+    }
+}
+
+/// Lines of the jobs waiting and running, one point per sample (this instance samples
+/// once a minute since it started) and the current reading last.
+fn depth_chart(samples: &[Depth], now: NaiveDateTime) -> Markup {
+    let max = samples
+        .iter()
+        .map(|d| d.waiting.max(d.running))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (w, h, top) = (12.0_f64, 110.0_f64, 8.0_f64);
+    let point = |d: &Depth, n: i64| {
+        let ago = (now - d.at).num_seconds().clamp(0, 3600) as f64 / 60.0;
+        let x = 30.0 + w * (60.0 - ago) + (w - 2.0) / 2.0;
+        let y = h - n as f64 / max as f64 * (h - top);
+        format!("{x:.1},{y:.1}")
+    };
+    let line = |n: fn(&Depth) -> i64| {
+        samples
+            .iter()
+            .map(|d| point(d, n(d)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let current = samples.last().copied();
+    html! {
+        svg.chart viewBox={ "0 0 " (w * 61.0 + 40.0) " 130" } role="img"
+            aria-label={ "Queue depth: " (current.map_or(0, |d| d.waiting)) " waiting, "
+                (current.map_or(0, |d| d.running)) " running now" } {
+            polyline.waiting points=(line(|d| d.waiting)) { title { "waiting" } }
+            polyline.running points=(line(|d| d.running)) { title { "running" } }
+            text x="0" y=(top + 4.0) { (max) }
+            text x="0" y=(h) { "0" }
+            text x="30" y="126" { "−60 min" }
+            text x=(30.0 + w * 58.0) y="126" { "now" }
+        }
+        p.muted {
+            "Jobs waiting (blue: pending or waiting for their parent) and running (green), "
+            "sampled by this instance each minute since it started ("
+            @let n = samples.len().saturating_sub(1);
+            (n) @if n == 1 { " sample" } @else { " samples" } " in the last hour)."
+        }
     }
 }
 
