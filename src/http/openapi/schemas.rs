@@ -474,6 +474,43 @@ pub struct VideoUpload {
     resolutions: Option<String>,
 }
 
+/// `POST /api/v1/videos/{uuid}/studio/edit` as multipart (PeerTube's field names; `i`
+/// from 0, tasks applied in that order).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct StudioEditUpload {
+    /// `cut`, `add-intro`, `add-outro` or `add-watermark`.
+    #[schema(rename = "tasks[i][name]")]
+    name: String,
+    /// `cut`: first second kept (whole seconds).
+    #[schema(rename = "tasks[i][options][start]")]
+    start: Option<String>,
+    /// `cut`: second the kept part ends at (whole seconds, at most the duration).
+    #[schema(rename = "tasks[i][options][end]")]
+    end: Option<String>,
+    /// `add-intro`/`add-outro`: a video file; `add-watermark`: an image.
+    #[schema(rename = "tasks[i][options][file]", format = Binary)]
+    file: Option<String>,
+}
+
+/// A task of [`StudioEditJson`] (no files: cuts only).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct StudioJsonTask {
+    /// `cut`.
+    name: String,
+    /// `{"start"?: int, "end"?: int}`, whole seconds.
+    options: serde_json::Value,
+}
+
+/// `POST /api/v1/videos/{uuid}/studio/edit` as JSON (tasks without files).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct StudioEditJson {
+    /// 1 to 10 tasks, applied in order.
+    tasks: Vec<StudioJsonTask>,
+}
+
 /// `POST /api/v1/videos` as JSON, naming an object already in storage.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
