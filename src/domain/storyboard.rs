@@ -134,9 +134,15 @@ mod tests {
         // 13 sprites of 1 s in a 7 × 2 grid.
         assert_eq!(s.count, size(7, 2));
         let vtt = thumbnails_track(&s, 12.5, "storyboard.jpg");
-        assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nstoryboard.jpg#xywh=0,0,192,108\n"));
-        assert!(vtt.contains("\n00:00:07.000 --> 00:00:08.000\nstoryboard.jpg#xywh=0,108,192,108\n"));
-        assert!(vtt.ends_with("\n00:00:12.000 --> 00:00:12.500\nstoryboard.jpg#xywh=960,108,192,108\n"));
+        assert!(vtt.starts_with(
+            "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nstoryboard.jpg#xywh=0,0,192,108\n"
+        ));
+        assert!(
+            vtt.contains("\n00:00:07.000 --> 00:00:08.000\nstoryboard.jpg#xywh=0,108,192,108\n")
+        );
+        assert!(
+            vtt.ends_with("\n00:00:12.000 --> 00:00:12.500\nstoryboard.jpg#xywh=960,108,192,108\n")
+        );
         assert_eq!(vtt.matches("#xywh=").count(), 13);
         assert_eq!(timestamp(3723.25), "01:02:03.250");
     }

@@ -29,11 +29,7 @@ pub fn takes_file(name: &str) -> bool {
 /// A `cut` task's `start` and `end` (whole seconds, as PeerTube takes them) checked
 /// against a video of `duration` seconds: at least one given, `start < end`, both
 /// inside the video (the cut keeps `start..end`).
-pub fn cut(
-    start: Option<&str>,
-    end: Option<&str>,
-    duration: f64,
-) -> Result<CutOptions, String> {
+pub fn cut(start: Option<&str>, end: Option<&str>, duration: f64) -> Result<CutOptions, String> {
     let seconds = |what: &str, v: Option<&str>| -> Result<Option<u64>, String> {
         v.map(str::trim)
             .filter(|v| !v.is_empty())

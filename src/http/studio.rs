@@ -78,10 +78,14 @@ async fn read_parts(
         }
         if member == "[options][file]" {
             if !part.is_file() {
-                return Err(ApiError::bad_request(format!("Field `{name}` must be a file")));
+                return Err(ApiError::bad_request(format!(
+                    "Field `{name}` must be a file"
+                )));
             }
             if tasks[index].file.is_some() {
-                return Err(ApiError::bad_request(format!("Field `{name}` is given twice")));
+                return Err(ApiError::bad_request(format!(
+                    "Field `{name}` is given twice"
+                )));
             }
             let staged = form.save(part, files::staging(state)).await?;
             tasks[index].file = Some(staged.file);
@@ -115,10 +119,9 @@ fn from_json(body: &Map<String, Value>) -> Result<Vec<RequestedTask>, ApiError> 
     list.iter()
         .enumerate()
         .map(|(i, t)| {
-            let name = t
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::bad_request(format!("tasks[{i}].name must be a string")))?;
+            let name = t.get("name").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request(format!("tasks[{i}].name must be a string"))
+            })?;
             let option = |key: &str| -> Result<Option<String>, ApiError> {
                 match t.get("options").and_then(|o| o.get(key)) {
                     None | Some(Value::Null) => Ok(None),

@@ -134,16 +134,20 @@ pub async fn store(
             "the storyboard must hold 1 to {MAX_IMAGE_BYTES} bytes"
         )));
     }
-    let info = ctx.media.probe(image.file.path()).await.map_err(|e| {
-        if e.is_bad_input() {
-            CompletionError(format!(
-                "the storyboard is not a readable image ({})",
-                e.client_reason()
-            ))
-        } else {
-            ServiceError::Media(e).into()
-        }
-    })?;
+    let info = ctx
+        .media
+        .probe_image(image.file.path())
+        .await
+        .map_err(|e| {
+            if e.is_bad_input() {
+                CompletionError(format!(
+                    "the storyboard is not a readable image ({})",
+                    e.client_reason()
+                ))
+            } else {
+                ServiceError::Media(e).into()
+            }
+        })?;
     if !info.video.as_ref().is_some_and(|v| v.is_still_image) {
         return Err(CompletionError("the storyboard is not an image".to_owned()));
     }
@@ -160,7 +164,9 @@ pub async fn store(
     let written = [key.clone(), track_key.clone()];
     let stored = async {
         ctx.storage.put_file(&key, image.file).await?;
-        ctx.storage.put_bytes(&track_key, track.into_bytes()).await?;
+        ctx.storage
+            .put_bytes(&track_key, track.into_bytes())
+            .await?;
         Ok::<_, ServiceError>(())
     }
     .await;

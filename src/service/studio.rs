@@ -28,8 +28,8 @@ use crate::db::{self, DbError};
 use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::payloads::{
-    FileOptions, InputFile, JobPayload, PrivatePayload, StudioPayload,
-    StudioPrivatePayload, StudioTask, VideoInput, WatermarkOptions, input_url,
+    FileOptions, InputFile, JobPayload, PrivatePayload, StudioPayload, StudioPrivatePayload,
+    StudioTask, VideoInput, WatermarkOptions, input_url,
 };
 use crate::domain::planning::{self, Outputs};
 use crate::domain::studio::{self, MAX_TASKS, MIN_TASKS, TASK_NAMES};
@@ -37,11 +37,11 @@ use crate::domain::video::{FileKind, Video, VideoState, keys};
 use crate::error::ServiceError;
 use crate::media::MediaInfo;
 use crate::service::jobs::{JobSpec, RunnerUpload, create_jobs, per_type::CompletionError};
+use crate::service::storyboards;
 use crate::service::submit::{
     OutputOptions, job_specs, ladder_rules, make_thumbnail, probe_error, source_facts,
     source_facts_of,
 };
-use crate::service::storyboards;
 use crate::service::webhooks::{Notice, Outbox};
 use crate::service::{Context, timefmt};
 use crate::storage::StagedFile;
@@ -134,16 +134,24 @@ async fn check_task(
             "tasks[{i}]: the file is empty"
         )));
     }
-    let info = ctx.media.probe(file.path()).await.map_err(|e| match probe_error(e) {
+    let watermark = task.name == "add-watermark";
+    let probed = if watermark {
+        ctx.media.probe_image(file.path()).await
+    } else {
+        ctx.media.probe(file.path()).await
+    };
+    let info = probed.map_err(|e| match probe_error(e) {
+        ServiceError::InvalidMedia(m) if watermark => ServiceError::InvalidMedia(format!(
+            "tasks[{i}]: a watermark must be an image (PNG, JPEG, WebP, GIF): {m}"
+        )),
         ServiceError::InvalidMedia(m) => ServiceError::InvalidMedia(format!("tasks[{i}]: {m}")),
         other => other,
     })?;
-    let watermark = task.name == "add-watermark";
     let still = info.video.as_ref().is_some_and(|v| v.is_still_image);
     let moving = info.video.as_ref().is_some_and(|v| !v.is_still_image);
     if watermark && !(still && info.audio.is_none()) {
         return Err(ServiceError::InvalidMedia(format!(
-            "tasks[{i}]: a watermark must be an image (PNG, JPEG, WebP)"
+            "tasks[{i}]: a watermark must be an image (PNG, JPEG, WebP, GIF)"
         )));
     }
     if !watermark && !moving {
@@ -176,10 +184,9 @@ fn with_file(task: &StudioTask, file: String) -> StudioTask {
         StudioTask::Cut(o) => StudioTask::Cut(o.clone()),
         StudioTask::AddIntro(_) => StudioTask::AddIntro(FileOptions { file }),
         StudioTask::AddOutro(_) => StudioTask::AddOutro(FileOptions { file }),
-        StudioTask::AddWatermark(o) => StudioTask::AddWatermark(WatermarkOptions {
-            file,
-            ..o.clone()
-        }),
+        StudioTask::AddWatermark(o) => {
+            StudioTask::AddWatermark(WatermarkOptions { file, ..o.clone() })
+        }
     }
 }
 
@@ -387,7 +394,11 @@ pub async fn store_edit(
 
     let edition = video.options.edition + 1;
     let key = keys::edited_source(&video.directory, &video.base_filename, edition);
-    let size = ctx.storage.put_file(&key, edited.file).await.map_err(ServiceError::from)?;
+    let size = ctx
+        .storage
+        .put_file(&key, edited.file)
+        .await
+        .map_err(ServiceError::from)?;
     let mut options = video.options.clone();
     options.edition = edition;
     options.switch_at = switch_at;
@@ -398,7 +409,11 @@ pub async fn store_edit(
     edited_video.duration = info.duration;
     let mut specs = job_specs(&plan, ctx.public_url(), &edited_video);
     if t.storyboards {
-        specs.extend(storyboards::job_spec(ctx.public_url(), &edited_video, &source));
+        specs.extend(storyboards::job_spec(
+            ctx.public_url(),
+            &edited_video,
+            &source,
+        ));
     }
     let (now, outbox, duration) = (ctx.now(), Outbox::of(ctx), info.duration);
     let applied = ctx
@@ -447,7 +462,10 @@ pub async fn store_edit(
         tracing::warn!(video = %video.uuid, error = %e, "cannot replace the thumbnail of an edited video");
     }
     tracing::info!(video = %video.uuid, edition, jobs = jobs.len(), "studio edit applied; ladder planned again");
-    crate::service::jobs::publish_changes(ctx, jobs.iter().filter(|j| j.state == JobState::Pending));
+    crate::service::jobs::publish_changes(
+        ctx,
+        jobs.iter().filter(|j| j.state == JobState::Pending),
+    );
     Ok(())
 }
 
@@ -487,9 +505,13 @@ pub async fn ended(ctx: &Context, job: &Job) {
         })
         .await;
     match restored {
-        Ok(true) => tracing::warn!(job = %job.uuid, state = ?job.state, "studio edit ended without a result; video left as it was"),
+        Ok(true) => {
+            tracing::warn!(job = %job.uuid, state = ?job.state, "studio edit ended without a result; video left as it was")
+        }
         Ok(false) => {}
-        Err(e) => tracing::error!(job = %job.uuid, error = %e, "cannot restore the state of a video whose edit failed"),
+        Err(e) => {
+            tracing::error!(job = %job.uuid, error = %e, "cannot restore the state of a video whose edit failed")
+        }
     }
 }
 

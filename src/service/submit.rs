@@ -27,8 +27,8 @@ use crate::error::ServiceError;
 use crate::media::{MediaInfo, ProbeError};
 use crate::service::Context;
 use crate::service::jobs::{JobParent, JobSpec, create_jobs};
-use crate::service::{storyboards, transcription};
 use crate::service::webhooks::{Emitted, Notice, Outbox};
+use crate::service::{storyboards, transcription};
 use crate::storage::{LocalCopy, StagedFile, StorageError, validate_key};
 
 /// The parent of default folders (`videos/<uuid>`).
@@ -359,7 +359,10 @@ pub(crate) fn staging_io(what: &str, source: std::io::Error) -> ServiceError {
     })
 }
 
-pub(crate) async fn make_thumbnail(state: &Context, source: &Path) -> Result<StagedFile, ServiceError> {
+pub(crate) async fn make_thumbnail(
+    state: &Context,
+    source: &Path,
+) -> Result<StagedFile, ServiceError> {
     let (tmp, file) = state
         .storage
         .staging()

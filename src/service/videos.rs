@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use crate::db::storyboards::Storyboard;
 use crate::db::{self, DbError};
 use crate::domain::caption::Caption;
 use crate::domain::ids::{JobUuid, VideoUuid};
@@ -16,7 +17,6 @@ use crate::domain::progress::{JobShare, video_progress};
 use crate::domain::video::{FileKind, Video, VideoFile, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
 use crate::service::captions::CaptionView;
-use crate::db::storyboards::Storyboard;
 use crate::service::storyboards::{self, StoryboardView};
 use crate::service::studio::{self, EditView};
 use crate::service::transcription::{self, TranscriptionView};

@@ -17,8 +17,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, captions, files, health, jobs, metrics, runners, socket, static_files, studio, video_events,
-    videos, webhooks,
+    admin, captions, files, health, jobs, metrics, runners, socket, static_files, studio,
+    video_events, videos, webhooks,
 };
 
 /// Where the document is served.
