@@ -100,3 +100,15 @@ pub fn replace(
         .execute(conn)?;
     Ok(())
 }
+
+/// Deletes the storyboard row of a video (the caller holds the video lock); returns
+/// the keys it recorded (sprite sheet and track) for the caller to delete.
+pub fn remove(conn: &mut DbConnection, video_id: i64) -> Result<Vec<String>, DbError> {
+    let filter = storyboards::table.filter(storyboards::video_id.eq(video_id));
+    let images: Vec<String> = filter.select(storyboards::storage_key).load(conn)?;
+    diesel::delete(filter).execute(conn)?;
+    Ok(images
+        .into_iter()
+        .flat_map(|k| [crate::domain::video::keys::storyboard_track_of(&k), k])
+        .collect())
+}

@@ -13,7 +13,9 @@
 //!   (`<dir>/<base>-e<n>-source.mp4`; the source before is kept, as
 //!   `replaced-source`, until the edit's renditions are all published, then deleted
 //!   by `renditions::refresh_state`), its thumbnail is made again, and the ladder is
-//!   planned again in the same transaction as the source switch. The new renditions
+//!   planned again in the same transaction as the source switch (which also cancels
+//!   the video's unfinished storyboard jobs and drops its storyboard, made of the
+//!   source before; with `transcoding.storyboards` a new one is planned). The new renditions
 //!   are named after edition `n` and recorded as `next-…` until the edit's top one
 //!   arrives: that commit switches the video to them (the master playlist is rebuilt
 //!   from them, the old renditions deleted), so a client sees the old ladder or the
@@ -36,6 +38,7 @@ use crate::domain::studio::{self, MAX_TASKS, MIN_TASKS, TASK_NAMES};
 use crate::domain::video::{FileKind, Video, VideoState, keys};
 use crate::error::ServiceError;
 use crate::media::MediaInfo;
+use crate::service::jobs::cancel::{after_cancel, cancel_in};
 use crate::service::jobs::{JobSpec, RunnerUpload, create_jobs, per_type::CompletionError};
 use crate::service::storyboards;
 use crate::service::submit::{
@@ -440,13 +443,23 @@ pub async fn store_edit(
                     VideoState::Playable,
                     now,
                 )?;
+                // A storyboard of the source before (stored, or still to make) does
+                // not describe the edit.
+                let mut cancelled = Vec::new();
+                for pending in db::jobs::of_videos(conn, &[video_id])?
+                    .into_iter()
+                    .filter(|j| j.job_type() == JobType::GenerateVideoStoryboard)
+                {
+                    cancelled.extend(cancel_in(conn, pending, now)?.unwrap_or_default());
+                }
+                let stale = db::storyboards::remove(conn, video_id)?;
                 let jobs = create_jobs(conn, &specs, now)?;
                 let emitted = outbox.record(conn, video_id, &[Notice::Edited], now)?;
-                Ok::<_, ServiceError>((jobs, emitted))
+                Ok::<_, ServiceError>((jobs, emitted, cancelled, stale))
             })
         })
         .await;
-    let (jobs, emitted) = match applied {
+    let (jobs, emitted, cancelled, stale) = match applied {
         Ok(done) => done,
         Err(e) => {
             if let Err(d) = ctx.storage.delete(&key).await {
@@ -456,6 +469,12 @@ pub async fn store_edit(
         }
     };
     emitted.publish(&ctx.events);
+    after_cancel(ctx, &cancelled).await;
+    for key in &stale {
+        if let Err(e) = ctx.storage.delete(key).await {
+            tracing::warn!(key, error = %e, "cannot remove the storyboard of an edited video");
+        }
+    }
     if let Some(thumb) = &video.thumbnail_key
         && let Err(e) = ctx.storage.put_file(thumb, thumbnail).await
     {

@@ -247,13 +247,14 @@ async fn an_edited_video_gets_a_new_storyboard() {
     let v = published_video(
         &app,
         &runner,
-        &sample("av-320x240.mp4"),
+        &sample("720p-10s.mp4"),
         &[("resolutions", "240")],
     )
     .await;
     let uuid = v["uuid"].as_str().unwrap().to_owned();
-    // 2 s: too short for a storyboard at submission.
-    assert!(storyboard_jobs(&v).is_empty());
+    // Its storyboard, still pending at the edit (no newer runner came), is cancelled
+    // by it: it would show the source before.
+    assert_eq!(storyboard_jobs(&v).len(), 1, "{v}");
     let intro = std::fs::read(sample("720p-10s.mp4")).unwrap();
     let res = edit(
         &app,
@@ -280,8 +281,20 @@ async fn an_edited_video_gets_a_new_storyboard() {
     );
     wait_state(&app, &job_uuid, JobState::Completed).await;
     let after = video(&app, &uuid).await;
-    let jobs = storyboard_jobs(&after);
+    let jobs: Vec<Value> = storyboard_jobs(&after)
+        .into_iter()
+        .filter(|j| j["state"]["id"] == 1)
+        .collect();
     assert_eq!(jobs.len(), 1, "{after}");
+    // The storyboard asked for before the edit (of the source before) is cancelled.
+    assert_eq!(
+        storyboard_jobs(&after)
+            .iter()
+            .filter(|j| j["state"]["id"] == 6)
+            .count(),
+        1,
+        "{after}"
+    );
     let offers = runner
         .available(json!({"version": NEWEST, "jobTypes": ["generate-video-storyboard"]}))
         .await;
