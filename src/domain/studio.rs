@@ -62,7 +62,10 @@ pub fn cut(start: Option<&str>, end: Option<&str>, duration: f64) -> Result<CutO
             "cut: `end` ({e}) is past the end of the video ({duration:.3} s long)"
         ));
     }
-    if start == Some(0) && end.is_none_or(|e| e as f64 >= duration) {
+    if end == Some(0) {
+        return Err("cut: `end` must be after the start of the video".to_owned());
+    }
+    if start.unwrap_or(0) == 0 && end.is_none_or(|e| e as f64 >= duration) {
         return Err("cut: it would keep the whole video".to_owned());
     }
     Ok(CutOptions {
@@ -101,6 +104,8 @@ mod tests {
             (Some("x"), None),
             (Some("0"), None),
             (Some("0"), Some("10")),
+            (None, Some("10")),
+            (None, Some("0")),
         ] {
             assert!(cut(s, e, 10.0).is_err(), "{s:?}..{e:?} accepted");
         }

@@ -184,7 +184,7 @@ async fn check_task(
 /// Sets the `file` of a task that has one.
 fn with_file(task: &StudioTask, file: String) -> StudioTask {
     match task {
-        StudioTask::Cut(o) => StudioTask::Cut(o.clone()),
+        StudioTask::Cut(o) => StudioTask::Cut(*o),
         StudioTask::AddIntro(_) => StudioTask::AddIntro(FileOptions { file }),
         StudioTask::AddOutro(_) => StudioTask::AddOutro(FileOptions { file }),
         StudioTask::AddWatermark(o) => {

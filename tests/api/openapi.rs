@@ -1113,6 +1113,49 @@ async fn real_answers_of_every_operation_match_the_document() {
     )
     .await;
     assert_eq!(s.check("post", transcribe, res).await.0, 404);
+    // Studio edits and storyboards: the video lasts 1 s (400: a cut to 5 s, no
+    // storyboard); then, 10 s long, both are taken.
+    let edit_path = "/api/v1/videos/{uuid}/studio/edit";
+    let board_path = "/api/v1/videos/{uuid}/storyboard";
+    let cut = json!({"tasks": [{"name": "cut", "options": {"end": 5}}]});
+    let edit_url = format!("{video_path}/studio/edit");
+    let board_url = format!("{video_path}/storyboard");
+    let res = send(&app, post.clone(), &edit_url, api, Some(cut.clone())).await;
+    assert_eq!(s.check("post", edit_path, res).await.0, 400);
+    let res = send(&app, post.clone(), &board_url, api, None).await;
+    assert_eq!(s.check("post", board_path, res).await.0, 400);
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("{nobody}/storyboard"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(s.check("post", board_path, res).await.0, 404);
+    {
+        use diesel::prelude::*;
+        use peertube_runner_connector::db::schema::videos;
+        let uuid = video_uuid.clone();
+        app.state
+            .db
+            .run(move |conn| {
+                diesel::update(videos::table.filter(videos::uuid.eq(uuid)))
+                    .set((videos::state.eq(1), videos::duration.eq(Some(10.0))))
+                    .execute(conn)
+                    .map_err(peertube_runner_connector::db::DbError::from)
+            })
+            .await
+            .unwrap();
+    }
+    let res = send(&app, post.clone(), &board_url, api, None).await;
+    assert_eq!(s.check("post", board_path, res).await.0, 202);
+    let res = send(&app, post.clone(), &board_url, api, None).await;
+    assert_eq!(s.check("post", board_path, res).await.0, 409);
+    let res = send(&app, post.clone(), &edit_url, api, Some(cut.clone())).await;
+    assert_eq!(s.check("post", edit_path, res).await.0, 202);
+    let res = send(&app, post.clone(), &edit_url, api, Some(cut)).await;
+    assert_eq!(s.check("post", edit_path, res).await.0, 409);
     app.state
         .storage
         .put_bytes("uploads/talk.mp4", clip().mp4.clone())
