@@ -1506,3 +1506,22 @@ async fn the_check_refuses_what_the_document_does_not_say() {
     odd["stack"] = json!("at …");
     assert!(!spec.errors(&problem, &odd).is_empty());
 }
+
+#[tokio::test]
+async fn the_document_lists_every_webhook_event_type() {
+    use peertube_runner_connector::domain::webhook::EventType;
+    let app = spawn_app_with(|_| {}).await;
+    let spec = Spec::load(&app).await;
+    let listed: BTreeSet<String> = spec.doc["components"]["schemas"]["WebhookEventType"]["enum"]
+        .as_array()
+        .expect("WebhookEventType is an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let known: BTreeSet<String> = EventType::ALL
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, known);
+    assert!(listed.contains("video.edited") && listed.contains("storyboard.ready"));
+}

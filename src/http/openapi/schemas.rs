@@ -108,6 +108,11 @@ struct VideoOptionsWire {
     resolutions: Vec<u32>,
     /// The source was uploaded (the video owns it) rather than named by `filePath`.
     source_owned: bool,
+    /// Studio edits applied (absent: none); outputs of edit n are named `<base>-e<n>-…`.
+    edition: Option<u32>,
+    /// While an edit's renditions are not published yet: the resolution of the one
+    /// whose arrival switches the video to them.
+    switch_at: Option<u32>,
 }
 schema_as!(VideoOptions, VideoOptionsWire, "VideoOptions");
 
@@ -133,6 +138,10 @@ enum EventTypeWire {
     TranscriptionFailed,
     #[serde(rename = "job.failed")]
     JobFailed,
+    #[serde(rename = "video.edited")]
+    VideoEdited,
+    #[serde(rename = "storyboard.ready")]
+    StoryboardReady,
 }
 schema_as!(EventType, EventTypeWire, "WebhookEventType");
 
