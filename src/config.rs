@@ -265,6 +265,10 @@ pub struct TranscodingSettings {
     pub fps: FpsSettings,
     /// Attempts before a job is errored (`TRANSCODING_RUNNER_MAX_FAILURE`).
     pub max_failures: i32,
+    /// Also make a storyboard (seek-preview sprite sheet) of every video once its
+    /// source is probed: a `generate-video-storyboard` job, which only runners newer
+    /// than 0.0.21 take.
+    pub storyboards: bool,
 }
 
 /// `[transcoding.resolutions]`: which rungs of the ladder are produced.
@@ -491,6 +495,7 @@ impl Default for TranscodingSettings {
             always_transcode_original_resolution: false,
             fps: FpsSettings::default(),
             max_failures: 5,
+            storyboards: false,
         }
     }
 }

@@ -5,7 +5,8 @@ use diesel::prelude::*;
 
 use super::schema::{storyboards, streaming_playlists, video_captions, video_files, videos};
 use super::{DbConnection, DbError};
-use crate::domain::video::{FileKind, Video};
+use crate::domain::payloads::{PrivatePayload, StudioTask};
+use crate::domain::video::{FileKind, Video, keys};
 
 /// Every key the rows of `video` record as its own: its files (the source only when
 /// `options.source_owned`, i.e. it was uploaded) and their playlists, its thumbnail,
@@ -33,12 +34,26 @@ pub fn owned_keys(conn: &mut DbConnection, video: &Video) -> Result<Vec<String>,
             .select(video_captions::storage_key)
             .load::<String>(conn)?,
     );
-    keys.extend(
-        storyboards::table
-            .filter(storyboards::video_id.eq(video.id))
-            .select(storyboards::storage_key)
-            .load::<String>(conn)?,
-    );
+    for image in storyboards::table
+        .filter(storyboards::video_id.eq(video.id))
+        .select(storyboards::storage_key)
+        .load::<String>(conn)?
+    {
+        keys.push(keys::storyboard_track_of(&image));
+        keys.push(image);
+    }
+    // The task files of its studio jobs (deleted when a job ends; a job cancelled
+    // with its video leaves them here).
+    for job in super::jobs::of_videos(conn, &[video.id])? {
+        if let PrivatePayload::Studio(p) = &job.private_payload {
+            keys.extend(
+                p.original_tasks
+                    .iter()
+                    .filter_map(StudioTask::file_url)
+                    .map(str::to_owned),
+            );
+        }
+    }
     keys.sort();
     keys.dedup();
     let shared: Vec<String> = video_files::table
@@ -104,10 +119,11 @@ pub fn is_published(conn: &mut DbConnection, video: &Video, key: &str) -> Result
     if captions > 0 {
         return Ok(true);
     }
-    let storyboard: i64 = storyboards::table
+    let images: Vec<String> = storyboards::table
         .filter(storyboards::video_id.eq(video.id))
-        .filter(storyboards::storage_key.eq(key))
-        .count()
-        .get_result(conn)?;
-    Ok(storyboard > 0)
+        .select(storyboards::storage_key)
+        .load(conn)?;
+    Ok(images
+        .iter()
+        .any(|image| image == key || keys::storyboard_track_of(image) == key))
 }

@@ -7,7 +7,9 @@ use super::rows::{self, NewVideoFileRow, NewVideoRow, VideoFileRow, VideoRow};
 use super::schema::{streaming_playlists, video_files, videos};
 use super::{DbConnection, DbError};
 use crate::domain::ids::VideoUuid;
-use crate::domain::video::{FileFacts, FileKind, NewVideo, Video, VideoFile, VideoState};
+use crate::domain::video::{
+    FileFacts, FileKind, NewVideo, Video, VideoFile, VideoOptions, VideoState,
+};
 
 /// Inserts a video. Most callers want [`super::folders::claim`], which checks that
 /// its folder is free first.
@@ -261,4 +263,99 @@ pub fn leave_importing(
     .set((videos::state.eq(state), videos::updated_at.eq(now)))
     .execute(conn)?
         > 0)
+}
+
+/// Records a studio edit's result (the caller holds the video lock): the current
+/// source row becomes `replaced-source` when the video owned it (deleted once the
+/// edit's renditions are published) or goes when it did not (the application's
+/// object, never deleted by us); `source` is inserted as the new source; the video
+/// takes `options`, `duration` and `state`.
+pub fn apply_edit(
+    conn: &mut DbConnection,
+    video: &Video,
+    source: &FileFacts,
+    options: &VideoOptions,
+    duration: Option<f64>,
+    state: VideoState,
+    now: NaiveDateTime,
+) -> Result<VideoFile, DbError> {
+    let current = video_files::table
+        .filter(video_files::video_id.eq(video.id))
+        .filter(video_files::kind.eq(FileKind::Source));
+    if video.options.source_owned {
+        diesel::update(current)
+            .set((
+                video_files::kind.eq(FileKind::ReplacedSource),
+                video_files::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::delete(current).execute(conn)?;
+    }
+    let file = insert_file(conn, video.id, source, now)?;
+    diesel::update(videos::table.find(video.id))
+        .set((
+            videos::options.eq(serde_json::to_string(options).unwrap_or_else(|_| "{}".to_owned())),
+            videos::duration.eq(duration),
+            videos::state.eq(state),
+            videos::error.eq(None::<String>),
+            videos::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(file)
+}
+
+/// Switches a video to its studio edit's renditions (the caller holds the video
+/// lock): the published renditions (`hls`, `web-video`) are deleted and those made
+/// for the edit (`next-hls`, `next-web-video`) take their kinds; `switch_at` is
+/// cleared. Returns the keys (media files and playlists) of the deleted rows that no
+/// other row records, for the caller to delete once the master playlist no longer
+/// lists them.
+pub fn switch_edition(
+    conn: &mut DbConnection,
+    video: &Video,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, DbError> {
+    let old = video_files::table
+        .filter(video_files::video_id.eq(video.id))
+        .filter(video_files::kind.eq_any([FileKind::Hls.as_str(), FileKind::WebVideo.as_str()]));
+    let rows: Vec<(String, Option<String>)> = old
+        .clone()
+        .select((video_files::storage_key, video_files::playlist_key))
+        .load(conn)?;
+    diesel::delete(old).execute(conn)?;
+    for (from, to) in [
+        (FileKind::NextHls, FileKind::Hls),
+        (FileKind::NextWebVideo, FileKind::WebVideo),
+    ] {
+        diesel::update(
+            video_files::table
+                .filter(video_files::video_id.eq(video.id))
+                .filter(video_files::kind.eq(from)),
+        )
+        .set((video_files::kind.eq(to), video_files::updated_at.eq(now)))
+        .execute(conn)?;
+    }
+    let mut options = video.options.clone();
+    options.switch_at = None;
+    diesel::update(videos::table.find(video.id))
+        .set((
+            videos::options.eq(serde_json::to_string(&options).unwrap_or_else(|_| "{}".to_owned())),
+            videos::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let mut keys: Vec<String> = rows
+        .into_iter()
+        .flat_map(|(key, playlist)| std::iter::once(key).chain(playlist))
+        .collect();
+    let recorded: Vec<String> = video_files::table
+        .filter(video_files::storage_key.eq_any(&keys))
+        .select(video_files::storage_key)
+        .load(conn)?;
+    let recorded_playlists: Vec<Option<String>> = video_files::table
+        .filter(video_files::playlist_key.eq_any(&keys))
+        .select(video_files::playlist_key)
+        .load(conn)?;
+    keys.retain(|k| !recorded.contains(k) && !recorded_playlists.contains(&Some(k.clone())));
+    Ok(keys)
 }

@@ -13,5 +13,7 @@ pub mod planning;
 pub mod progress;
 pub mod runner;
 pub mod runner_input;
+pub mod storyboard;
+pub mod studio;
 pub mod video;
 pub mod webhook;

@@ -113,6 +113,19 @@ pub struct VideoOptions {
     /// The source was uploaded (the video owns it) rather than named by `filePath`.
     #[serde(default)]
     pub source_owned: bool,
+    /// Studio edits applied so far: the outputs of edition `n > 0` are named after
+    /// [`Video::output_base`], beside those of the edition before, until the switch.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub edition: u32,
+    /// While the renditions of the latest edition are not published yet: the
+    /// resolution of the rendition whose arrival switches the video to them (its top
+    /// HLS rendition, or its top web video without HLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_at: Option<u32>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A video as stored.
@@ -146,6 +159,18 @@ pub struct Video {
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
+}
+
+impl Video {
+    /// The prefix of the names of the current edition's outputs: `base_filename`, then
+    /// `<base_filename>-e<n>` after the n-th studio edit (so that the renditions of an
+    /// edit never overwrite those still published).
+    pub fn output_base(&self) -> String {
+        match self.options.edition {
+            0 => self.base_filename.clone(),
+            n => format!("{}-e{n}", self.base_filename),
+        }
+    }
 }
 
 /// A video to create.
@@ -278,7 +303,9 @@ mod tests {
                 hls: true,
                 web_videos: false,
                 resolutions: Vec::new(),
-                source_owned: false
+                source_owned: false,
+                edition: 0,
+                switch_at: None,
             })
         );
     }
@@ -333,6 +360,15 @@ pub enum FileKind {
     /// when web videos are off): never published, deleted once every job of the
     /// video ended.
     Intermediate,
+    /// An HLS rendition of a studio edit made before the switch to the edit
+    /// ([`VideoOptions::switch_at`]): not published until then, an `Hls` after.
+    NextHls,
+    /// A web-video rendition of a studio edit made before the switch: a `WebVideo`
+    /// after it.
+    NextWebVideo,
+    /// The source a studio edit replaced (the video owned it): kept until the edit's
+    /// renditions are all published, then deleted.
+    ReplacedSource,
 }
 
 impl FileKind {
@@ -343,6 +379,18 @@ impl FileKind {
             FileKind::WebVideo => "web-video",
             FileKind::Hls => "hls",
             FileKind::Intermediate => "intermediate",
+            FileKind::NextHls => "next-hls",
+            FileKind::NextWebVideo => "next-web-video",
+            FileKind::ReplacedSource => "replaced-source",
+        }
+    }
+
+    /// The kind a studio edit's rendition is recorded as before the switch.
+    pub fn before_switch(self) -> FileKind {
+        match self {
+            FileKind::Hls => FileKind::NextHls,
+            FileKind::WebVideo => FileKind::NextWebVideo,
+            other => other,
         }
     }
 
@@ -352,11 +400,14 @@ impl FileKind {
     }
 
     /// Every kind.
-    pub const ALL: [FileKind; 4] = [
+    pub const ALL: [FileKind; 7] = [
         FileKind::Source,
         FileKind::WebVideo,
         FileKind::Hls,
         FileKind::Intermediate,
+        FileKind::NextHls,
+        FileKind::NextWebVideo,
+        FileKind::ReplacedSource,
     ];
 
     /// Kind for a stored string.
@@ -401,6 +452,23 @@ pub mod keys {
     /// `<dir>/thumbnail.jpg`
     pub fn thumbnail(dir: &str) -> String {
         format!("{dir}/thumbnail.jpg")
+    }
+
+    /// `<dir>/<base>-e<n>-source.mp4`: the source made by the n-th studio edit.
+    pub fn edited_source(dir: &str, base: &str, edition: u32) -> String {
+        format!("{dir}/{base}-e{edition}-source.mp4")
+    }
+
+    /// `<dir>/storyboard.jpg`: the sprite sheet of seek previews.
+    pub fn storyboard(dir: &str) -> String {
+        format!("{dir}/storyboard.jpg")
+    }
+
+    /// The WebVTT track of the sprite sheet stored at `image`: the same name with
+    /// `.vtt`.
+    pub fn storyboard_track_of(image: &str) -> String {
+        let stem = image.strip_suffix(".jpg").unwrap_or(image);
+        format!("{stem}.vtt")
     }
 
     /// `<dir>/studio/<file>`: intro, outro and watermark files of studio tasks.

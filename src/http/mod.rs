@@ -20,6 +20,7 @@ pub mod runner_body;
 pub mod runners;
 pub mod socket;
 pub mod static_files;
+pub mod studio;
 pub mod video_events;
 pub mod video_upload;
 pub mod videos;
@@ -96,6 +97,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, serve_path: &str) {
                     "/{uuid}/transcription",
                     web::post().to(captions::transcribe),
                 )
+                .route("/{uuid}/studio/edit", web::post().to(studio::edit))
+                .route("/{uuid}/storyboard", web::post().to(studio::storyboard))
                 .route("/{uuid}/captions", web::get().to(captions::list))
                 .route("/{uuid}/captions/{lang}", web::put().to(captions::put))
                 .route(

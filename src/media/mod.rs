@@ -65,6 +65,16 @@ impl Media {
 
     /// Probes a local file.
     pub async fn probe(&self, path: &Path) -> Result<MediaInfo, ProbeError> {
+        self.probe_with(path, probe::DEMUXER_WHITELIST).await
+    }
+
+    /// Probes an image (PNG, JPEG, WebP, GIF: [`probe::IMAGE_DEMUXERS`] only): studio
+    /// watermarks and storyboards.
+    pub async fn probe_image(&self, path: &Path) -> Result<MediaInfo, ProbeError> {
+        self.probe_with(path, probe::IMAGE_DEMUXERS).await
+    }
+
+    async fn probe_with(&self, path: &Path, demuxers: &str) -> Result<MediaInfo, ProbeError> {
         let out = process::run(
             &self.settings.ffprobe,
             [
@@ -73,7 +83,7 @@ impl Media {
                 "-protocol_whitelist".as_ref(),
                 "file".as_ref(),
                 "-format_whitelist".as_ref(),
-                probe::DEMUXER_WHITELIST.as_ref(),
+                demuxers.as_ref(),
                 "-show_format".as_ref(),
                 "-show_streams".as_ref(),
                 "-of".as_ref(),

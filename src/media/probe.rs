@@ -20,6 +20,9 @@ use super::codecs::{audio_codec_string, video_codec_string};
 pub const DEMUXER_WHITELIST: &str =
     "mov,matroska,avi,mpegts,mpeg,mp3,flac,ogg,wav,aac,flv,asf,mxf,dv,ivf,m4v,h264,hevc,aiff,amr";
 
+/// The demuxers an image probe may use (studio watermarks, storyboards).
+pub const IMAGE_DEMUXERS: &str = "png_pipe,jpeg_pipe,webp_pipe,gif";
+
 /// Codecs that make a "video" stream a still image (cover art).
 const IMAGE_CODECS: &[&str] = &[
     "ansi",

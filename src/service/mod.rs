@@ -24,6 +24,8 @@ pub mod renditions;
 pub mod retention;
 pub mod runner_cache;
 pub mod runners;
+pub mod storyboards;
+pub mod studio;
 pub mod submit;
 pub mod timefmt;
 pub mod transcription;

@@ -113,8 +113,9 @@ pub async fn store_hls(
     let video = load_video(state, video_id).await?;
     let info = probe_output(state, &video_file).await?;
     let playlist_text = read_playlist(playlist_file).await?;
-    let mp4_key = keys::hls_video(&video.directory, &video.base_filename, resolution);
-    let playlist_key = keys::hls_playlist(&video.directory, &video.base_filename, resolution);
+    let base = video.output_base();
+    let mp4_key = keys::hls_video(&video.directory, &base, resolution);
+    let playlist_key = keys::hls_playlist(&video.directory, &base, resolution);
     let rewritten = hls::rewrite_media_playlist(&playlist_text, keys::file_name(&mp4_key))
         .map_err(|e| ServiceError::Invalid(e.to_string()))?;
 
@@ -136,7 +137,7 @@ pub async fn store_hls(
         }
     };
     let facts = StoredOutput {
-        kind: FileKind::Hls,
+        kind: edition_kind(&video, FileKind::Hls),
         storage_key: mp4_key,
         playlist_key: Some(playlist_key),
         info: &info,
@@ -144,14 +145,52 @@ pub async fn store_hls(
         peak_bitrate: rewritten.peak_bandwidth,
     }
     .facts();
-    record(state, &video, facts, &written).await?;
+    let replaced = record(state, &video, facts, &written).await?;
     if let Err(e) = rebuild_master(state, video_id).await {
         tracing::error!(video_id, error = %e, "cannot write the master playlist; undoing the rendition");
         unrecord(state, video_id, &written).await;
         return Err(e);
     }
+    remove_replaced(state, &replaced).await;
     refresh_state(state, video_id).await?;
     Ok(())
+}
+
+/// The kind a new rendition of `kind` is recorded as: before the switch to a studio
+/// edit's renditions ([`crate::domain::video::VideoOptions::switch_at`]) its
+/// `next-…` kind, so that clients keep seeing the renditions of the edition before.
+fn edition_kind(video: &Video, kind: FileKind) -> FileKind {
+    if video.options.switch_at.is_some() {
+        kind.before_switch()
+    } else {
+        kind
+    }
+}
+
+/// Whether recording `facts` switches `video` to its studio edit's renditions: it is
+/// the edit's top rendition of the kind the master playlist (or, without HLS, the
+/// web videos) is made of.
+fn switches(video: &Video, facts: &FileFacts) -> bool {
+    let kind = if video.options.hls {
+        FileKind::NextHls
+    } else {
+        FileKind::NextWebVideo
+    };
+    facts.kind == kind
+        && video
+            .options
+            .switch_at
+            .is_some_and(|at| i64::from(facts.resolution) >= i64::from(at))
+}
+
+/// Deletes the objects of the renditions a switch replaced (their rows are gone and
+/// the master playlist no longer lists them).
+pub(crate) async fn remove_replaced(state: &Context, keys: &[String]) {
+    for key in keys {
+        if let Err(e) = state.storage.delete(key).await {
+            tracing::error!(key, error = %e, "cannot remove a replaced rendition");
+        }
+    }
 }
 
 /// Reads a runner's media playlist (UTF-8, at most [`MAX_PLAYLIST_BYTES`]).
@@ -221,14 +260,15 @@ pub async fn store_mp4(
 ) -> Result<(), ServiceError> {
     let video = load_video(state, video_id).await?;
     let info = probe_output(state, &video_file).await?;
+    let base = video.output_base();
     let (kind, key) = match kind {
         Mp4Kind::MergedAudio if !video.options.web_videos => (
             FileKind::Intermediate,
-            keys::intermediate(&video.directory, &video.base_filename, resolution),
+            keys::intermediate(&video.directory, &base, resolution),
         ),
         _ => (
-            FileKind::WebVideo,
-            keys::web_video(&video.directory, &video.base_filename, resolution),
+            edition_kind(&video, FileKind::WebVideo),
+            keys::web_video(&video.directory, &base, resolution),
         ),
     };
     let written = [key.clone()];
@@ -248,39 +288,65 @@ pub async fn store_mp4(
         peak_bitrate: None,
     }
     .facts();
-    record(state, &video, facts, &written).await?;
+    let replaced = record(state, &video, facts, &written).await?;
+    if !replaced.is_empty()
+        && let Err(e) = rebuild_master(state, video_id).await
+    {
+        tracing::error!(video_id, error = %e, "cannot write the master playlist after a switch");
+    }
+    remove_replaced(state, &replaced).await;
     refresh_state(state, video_id).await?;
     Ok(())
 }
 
 /// Records `row` (and, for HLS, the master playlist's row) in one transaction under
-/// the video lock; on failure deletes the objects `written`.
+/// the video lock; on failure deletes the objects `written`. When the row is a studio
+/// edit's top rendition, the same transaction switches the video to the edit's
+/// renditions ([`db::videos::switch_edition`]) and the keys of the replaced ones are
+/// returned, to delete once the master playlist is rebuilt.
 async fn record(
     state: &Context,
     video: &Video,
     facts: FileFacts,
     written: &[String],
-) -> Result<(), ServiceError> {
-    let is_hls = facts.kind == FileKind::Hls;
+) -> Result<Vec<String>, ServiceError> {
+    let is_hls = matches!(facts.kind, FileKind::Hls | FileKind::NextHls);
     let (id, master_key, now) = (video.id, keys::master(&video.directory), state.now());
     let recorded = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
                 if !db::videos::lock(conn, id, now)? {
-                    return Ok(false);
+                    return Ok(None);
+                }
+                // Read under the lock: a switch may have happened since the caller
+                // read the video.
+                let Some(current) = db::videos::find(conn, id)? else {
+                    return Ok(None);
+                };
+                let mut facts = facts;
+                if current.options.switch_at.is_none() {
+                    facts.kind = match facts.kind {
+                        FileKind::NextHls => FileKind::Hls,
+                        FileKind::NextWebVideo => FileKind::WebVideo,
+                        other => other,
+                    };
                 }
                 db::videos::replace_file(conn, id, &facts, now)?;
                 if is_hls {
                     db::videos::ensure_streaming_playlist(conn, id, &master_key, now)?;
                 }
-                Ok::<_, DbError>(true)
+                if switches(&current, &facts) {
+                    tracing::info!(video_id = id, "switching to the studio edit's renditions");
+                    return Ok(Some(db::videos::switch_edition(conn, &current, now)?));
+                }
+                Ok::<_, DbError>(Some(Vec::new()))
             })
         })
         .await;
     let failure = match recorded {
-        Ok(true) => return Ok(()),
-        Ok(false) => ServiceError::NotFound("Video"),
+        Ok(Some(replaced)) => return Ok(replaced),
+        Ok(None) => ServiceError::NotFound("Video"),
         Err(e) => e.into(),
     };
     remove_unrecorded(&state.storage, written).await;
@@ -436,12 +502,13 @@ pub async fn refresh_state(
         .into_iter()
         .filter(|t| policy(*t).video_follows_jobs)
         .collect();
-    let (next, unneeded, emitted) = state
+    let (next, unneeded, emitted, switched) = state
         .db
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
+                let mut switched = false;
                 let Some(video) = db::videos::find(conn, video_id)? else {
-                    return Ok((None, Vec::new(), Emitted::default()));
+                    return Ok((None, Vec::new(), Emitted::default(), false));
                 };
                 let current = video.state;
                 if !matches!(
@@ -451,11 +518,20 @@ pub async fn refresh_state(
                         | VideoState::Published
                         | VideoState::TranscodingFailed
                 ) {
-                    return Ok((Some(current), Vec::new(), Emitted::default()));
+                    return Ok((Some(current), Vec::new(), Emitted::default(), false));
                 }
                 // Only the jobs the video's state follows: a transcription (or any
                 // job of a type that does not follow) never moves it.
                 let jobs = db::jobs::states_of_video(conn, video_id, &following)?;
+                // A studio edit whose top rendition never came (its job cancelled)
+                // switches once every job ended well.
+                let mut replaced = Vec::new();
+                let ended_well = jobs.iter().all(|s| s.is_final())
+                    && derive_vod_state(&jobs, true) == VideoState::Published;
+                if video.options.switch_at.is_some() && ended_well {
+                    replaced = db::videos::switch_edition(conn, &video, now)?;
+                    switched = true;
+                }
                 let files = db::videos::files(conn, video_id)?;
                 let has_rendition = files.iter().any(|f| f.kind.is_published());
                 let next = derive_vod_state(&jobs, has_rendition);
@@ -488,17 +564,33 @@ pub async fn refresh_state(
                 // Once every job ended nothing reads these, unless the video failed:
                 // a retry (`service::jobs::retry`) runs its failed jobs again, on
                 // these inputs.
+                // Likewise the source a studio edit replaced, and an edit whose top
+                // rendition never came (its job cancelled) switches now.
                 let unneeded =
                     if jobs.iter().all(|s| s.is_final()) && next != VideoState::TranscodingFailed {
-                        db::videos::remove_files_of_kind(conn, video_id, FileKind::Intermediate)?
+                        let mut keys = std::mem::take(&mut replaced);
+                        keys.extend(db::videos::remove_files_of_kind(
+                            conn,
+                            video_id,
+                            FileKind::Intermediate,
+                        )?);
+                        keys.extend(db::videos::remove_files_of_kind(
+                            conn,
+                            video_id,
+                            FileKind::ReplacedSource,
+                        )?);
+                        keys
                     } else {
                         Vec::new()
                     };
-                Ok::<_, DbError>((Some(next), unneeded, emitted))
+                Ok::<_, DbError>((Some(next), unneeded, emitted, switched))
             })
         })
         .await?;
     emitted.publish(&state.events);
+    if switched && let Err(e) = rebuild_master(state, video_id).await {
+        tracing::error!(video_id, error = %e, "cannot write the master playlist after a switch");
+    }
     for key in &unneeded {
         if let Err(e) = state.storage.delete(key).await {
             tracing::error!(key, error = %e, "cannot delete an intermediate file");

@@ -27,8 +27,8 @@ use crate::error::ServiceError;
 use crate::media::{MediaInfo, ProbeError};
 use crate::service::Context;
 use crate::service::jobs::{JobParent, JobSpec, create_jobs};
-use crate::service::transcription;
 use crate::service::webhooks::{Emitted, Notice, Outbox};
+use crate::service::{storyboards, transcription};
 use crate::storage::{LocalCopy, StagedFile, StorageError, validate_key};
 
 /// The parent of default folders (`videos/<uuid>`).
@@ -313,6 +313,8 @@ pub async fn submit(state: &Context, sub: Submission) -> Result<Video, ServiceEr
         web_videos: outputs.web_videos,
         resolutions: rules.enabled.clone(),
         source_owned: matches!(sub.source, SourceInput::Upload { .. }),
+        edition: 0,
+        switch_at: None,
     };
     let prepared = Prepared {
         uuid,
@@ -350,14 +352,17 @@ fn stored_key(source: &SourceInput) -> Option<String> {
     }
 }
 
-fn staging_io(what: &str, source: std::io::Error) -> ServiceError {
+pub(crate) fn staging_io(what: &str, source: std::io::Error) -> ServiceError {
     ServiceError::Storage(StorageError::Io {
         key: what.to_owned(),
         source,
     })
 }
 
-async fn make_thumbnail(state: &Context, source: &Path) -> Result<StagedFile, ServiceError> {
+pub(crate) async fn make_thumbnail(
+    state: &Context,
+    source: &Path,
+) -> Result<StagedFile, ServiceError> {
     let (tmp, file) = state
         .storage
         .staging()
@@ -418,6 +423,7 @@ async fn store(state: &Context, p: Prepared) -> Result<(Video, Vec<Job>), Servic
         options: p.options,
     };
     let source_file = source_facts_of(&p.info, source_key.clone(), source_size);
+    let storyboard_source = source_file.clone();
     let callback_url = p.callback_url;
     let video = state
         .db
@@ -444,6 +450,11 @@ async fn store(state: &Context, p: Prepared) -> Result<(Video, Vec<Job>), Servic
         JobPlan {
             transcoding: &p.plan,
             transcription: p.transcription,
+            storyboard_of: state
+                .settings
+                .transcoding
+                .storyboards
+                .then_some(&storyboard_source),
         },
         &mut written,
     )
@@ -466,6 +477,8 @@ async fn store(state: &Context, p: Prepared) -> Result<(Video, Vec<Job>), Servic
 struct JobPlan<'a> {
     transcoding: &'a [PlannedJob],
     transcription: bool,
+    /// With `transcoding.storyboards`: the source a storyboard is made of.
+    storyboard_of: Option<&'a FileFacts>,
 }
 
 /// Steps 2 and 3 of [`store`]: writes the objects (recording each key in `written`
@@ -491,6 +504,9 @@ async fn write_and_plan(
     let mut specs = job_specs(jobs.transcoding, state.public_url(), video);
     if jobs.transcription {
         specs.push(transcription::job_spec(state.public_url(), video));
+    }
+    if let Some(source) = jobs.storyboard_of {
+        specs.extend(storyboards::job_spec(state.public_url(), video, source));
     }
     let (id, now, outbox) = (video.id, state.now(), Outbox::of(state));
     let (video, jobs, emitted): (Video, Vec<Job>, Emitted) = state

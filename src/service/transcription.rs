@@ -182,6 +182,8 @@ pub async fn transcribe_stored(
             web_videos: false,
             resolutions: Vec::new(),
             source_owned: false,
+            edition: 0,
+            switch_at: None,
         },
     };
     let source = source_facts_of(&info, key.clone(), size);

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use crate::db::storyboards::Storyboard;
 use crate::db::{self, DbError};
 use crate::domain::caption::Caption;
 use crate::domain::ids::{JobUuid, VideoUuid};
@@ -16,6 +17,8 @@ use crate::domain::progress::{JobShare, video_progress};
 use crate::domain::video::{FileKind, Video, VideoFile, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
 use crate::service::captions::CaptionView;
+use crate::service::storyboards::{self, StoryboardView};
+use crate::service::studio::{self, EditView};
 use crate::service::transcription::{self, TranscriptionView};
 use crate::service::webhooks::{Notice, Outbox};
 use crate::service::{Context, jobs, timefmt};
@@ -158,6 +161,10 @@ pub struct VideoView {
     pub captions: Vec<CaptionView>,
     /// Its latest transcription (none asked: `null`).
     pub transcription: Option<TranscriptionView>,
+    /// Its latest studio edit (none asked: `null`).
+    pub studio: Option<EditView>,
+    /// Its storyboard (seek previews) and latest storyboard job (neither: `null`).
+    pub storyboard: Option<StoryboardView>,
     /// Jobs in creation order.
     pub jobs: Vec<JobView>,
     /// Creation time.
@@ -236,6 +243,7 @@ pub fn view(
     files: &[VideoFile],
     jobs: &[Job],
     captions: &[Caption],
+    storyboard: Option<&Storyboard>,
 ) -> VideoView {
     let source = files
         .iter()
@@ -264,6 +272,8 @@ pub fn view(
         renditions: hls_renditions,
     });
     let uuids: HashMap<i64, JobUuid> = jobs.iter().map(|j| (j.id, j.uuid)).collect();
+    let studio = studio::summary(&video, jobs);
+    let storyboard = storyboards::summary(storage, &video, storyboard, jobs);
     VideoView {
         uuid: video.uuid,
         name: video.name,
@@ -285,6 +295,8 @@ pub fn view(
             .map(|c| CaptionView::new(storage, c))
             .collect(),
         transcription: transcription::summary(storage, jobs, captions),
+        studio,
+        storyboard,
         jobs: jobs.iter().map(|j| job_view(j, &uuids)).collect(),
         created_at: video.created_at,
         updated_at: video.updated_at,
@@ -293,7 +305,7 @@ pub fn view(
 
 /// The video `uuid`, or [`ServiceError::NotFound`].
 pub async fn get(ctx: &Context, uuid: VideoUuid) -> Result<VideoView, ServiceError> {
-    let (video, files, jobs, captions) = ctx
+    let (video, files, jobs, captions, storyboard) = ctx
         .db
         .run(move |conn| {
             let video =
@@ -301,12 +313,23 @@ pub async fn get(ctx: &Context, uuid: VideoUuid) -> Result<VideoView, ServiceErr
             let files = db::videos::files(conn, video.id)?;
             let jobs = db::jobs::of_videos(conn, &[video.id])?;
             let captions = db::captions::of_videos(conn, &[video.id])?;
-            Ok::<_, ServiceError>((video, files, jobs, captions))
+            let storyboard = db::storyboards::of_videos(conn, &[video.id])?
+                .into_iter()
+                .next()
+                .map(|(_, s)| s);
+            Ok::<_, ServiceError>((video, files, jobs, captions, storyboard))
         })
         .await?;
     fresh_links(
         &ctx.storage,
-        view(&ctx.storage, video, &files, &jobs, &captions),
+        view(
+            &ctx.storage,
+            video,
+            &files,
+            &jobs,
+            &captions,
+            storyboard.as_ref(),
+        ),
     )
     .await
 }
@@ -348,6 +371,11 @@ async fn fresh_links(storage: &Storage, mut v: VideoView) -> Result<VideoView, S
     {
         fresh(url).await?;
     }
+    if let Some(s) = &mut v.storyboard {
+        for url in [&mut s.url, &mut s.track_url].into_iter().flatten() {
+            fresh(url).await?;
+        }
+    }
     Ok(v)
 }
 
@@ -358,7 +386,7 @@ pub async fn list(
     start: i64,
     count: i64,
 ) -> Result<VideoPage, ServiceError> {
-    let (videos, total, files, jobs, captions) = ctx
+    let (videos, total, files, jobs, captions, storyboards) = ctx
         .db
         .run(move |conn| {
             let (videos, total) =
@@ -367,9 +395,11 @@ pub async fn list(
             let files = db::videos::files_of(conn, &ids)?;
             let jobs = db::jobs::of_videos(conn, &ids)?;
             let captions = db::captions::of_videos(conn, &ids)?;
-            Ok::<_, DbError>((videos, total, files, jobs, captions))
+            let storyboards = db::storyboards::of_videos(conn, &ids)?;
+            Ok::<_, DbError>((videos, total, files, jobs, captions, storyboards))
         })
         .await?;
+    let storyboards: HashMap<i64, Storyboard> = storyboards.into_iter().collect();
     let mut files_by: HashMap<i64, Vec<VideoFile>> = HashMap::new();
     for f in files {
         files_by.entry(f.video_id).or_default().push(f);
@@ -387,6 +417,7 @@ pub async fn list(
     }
     let mut data = Vec::with_capacity(videos.len());
     for v in videos {
+        let id = v.id;
         let (f, j) = (files_by.remove(&v.id), jobs_by.remove(&v.id));
         let c = captions_by.remove(&v.id);
         let resource = view(
@@ -395,6 +426,7 @@ pub async fn list(
             f.as_deref().unwrap_or_default(),
             j.as_deref().unwrap_or_default(),
             c.as_deref().unwrap_or_default(),
+            storyboards.get(&id),
         );
         data.push(fresh_links(&ctx.storage, resource).await?);
     }

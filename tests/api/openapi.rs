@@ -1123,6 +1123,49 @@ async fn real_answers_of_every_operation_match_the_document() {
     )
     .await;
     assert_eq!(s.check("post", transcribe, res).await.0, 404);
+    // Studio edits and storyboards: the video lasts 1 s (400: a cut to 5 s, no
+    // storyboard); then, 10 s long, both are taken.
+    let edit_path = "/api/v1/videos/{uuid}/studio/edit";
+    let board_path = "/api/v1/videos/{uuid}/storyboard";
+    let cut = json!({"tasks": [{"name": "cut", "options": {"end": 5}}]});
+    let edit_url = format!("{video_path}/studio/edit");
+    let board_url = format!("{video_path}/storyboard");
+    let res = send(&app, post.clone(), &edit_url, api, Some(cut.clone())).await;
+    assert_eq!(s.check("post", edit_path, res).await.0, 400);
+    let res = send(&app, post.clone(), &board_url, api, None).await;
+    assert_eq!(s.check("post", board_path, res).await.0, 400);
+    let res = send(
+        &app,
+        post.clone(),
+        &format!("{nobody}/storyboard"),
+        api,
+        None,
+    )
+    .await;
+    assert_eq!(s.check("post", board_path, res).await.0, 404);
+    {
+        use diesel::prelude::*;
+        use peertube_runner_connector::db::schema::videos;
+        let uuid = video_uuid.clone();
+        app.state
+            .db
+            .run(move |conn| {
+                diesel::update(videos::table.filter(videos::uuid.eq(uuid)))
+                    .set((videos::state.eq(1), videos::duration.eq(Some(10.0))))
+                    .execute(conn)
+                    .map_err(peertube_runner_connector::db::DbError::from)
+            })
+            .await
+            .unwrap();
+    }
+    let res = send(&app, post.clone(), &board_url, api, None).await;
+    assert_eq!(s.check("post", board_path, res).await.0, 202);
+    let res = send(&app, post.clone(), &board_url, api, None).await;
+    assert_eq!(s.check("post", board_path, res).await.0, 409);
+    let res = send(&app, post.clone(), &edit_url, api, Some(cut.clone())).await;
+    assert_eq!(s.check("post", edit_path, res).await.0, 202);
+    let res = send(&app, post.clone(), &edit_url, api, Some(cut)).await;
+    assert_eq!(s.check("post", edit_path, res).await.0, 409);
     app.state
         .storage
         .put_bytes("uploads/talk.mp4", clip().mp4.clone())
@@ -1472,4 +1515,23 @@ async fn the_check_refuses_what_the_document_does_not_say() {
     let mut odd = ok;
     odd["stack"] = json!("at …");
     assert!(!spec.errors(&problem, &odd).is_empty());
+}
+
+#[tokio::test]
+async fn the_document_lists_every_webhook_event_type() {
+    use peertube_runner_connector::domain::webhook::EventType;
+    let app = spawn_app_with(|_| {}).await;
+    let spec = Spec::load(&app).await;
+    let listed: BTreeSet<String> = spec.doc["components"]["schemas"]["WebhookEventType"]["enum"]
+        .as_array()
+        .expect("WebhookEventType is an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let known: BTreeSet<String> = EventType::ALL
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, known);
+    assert!(listed.contains("video.edited") && listed.contains("storyboard.ready"));
 }

@@ -386,6 +386,8 @@ pub async fn make_video(app: &TestApp) -> Video {
                         web_videos: true,
                         resolutions: vec![240],
                         source_owned: true,
+                        edition: 0,
+                        switch_at: None,
                     },
                 },
                 now,

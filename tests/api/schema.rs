@@ -314,6 +314,8 @@ async fn a_storage_folder_holds_one_video() {
             web_videos: false,
             resolutions: Vec::new(),
             source_owned: true,
+            edition: 0,
+            switch_at: None,
         },
     };
     let first = video("6f1c2a8e-1d2b-4c3d-8e9f-0a1b2c3d4e5f");

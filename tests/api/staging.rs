@@ -179,6 +179,8 @@ pub async fn cut_submission(app: &TestApp, ago: Duration) -> (String, Vec<String
                         web_videos: false,
                         resolutions: Vec::new(),
                         source_owned: true,
+                        edition: 0,
+                        switch_at: None,
                     },
                 },
                 at,

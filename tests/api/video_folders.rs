@@ -141,6 +141,8 @@ fn new_video(directory: &str) -> NewVideo {
             web_videos: false,
             resolutions: Vec::new(),
             source_owned: false,
+            edition: 0,
+            switch_at: None,
         },
     }
 }

@@ -41,11 +41,18 @@ pub enum EventType {
     /// A job failed for good, after its retries.
     #[serde(rename = "job.failed")]
     JobFailed,
+    /// A studio edit's result became the video's source; its renditions are planned
+    /// again (the video resource's `studio` says which edit).
+    #[serde(rename = "video.edited")]
+    VideoEdited,
+    /// A storyboard (sprite sheet and thumbnails track) is stored and listed.
+    #[serde(rename = "storyboard.ready")]
+    StoryboardReady,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 11] = [
         EventType::VideoCreated,
         EventType::VideoRenditionReady,
         EventType::VideoPlayable,
@@ -55,6 +62,8 @@ impl EventType {
         EventType::TranscriptionCompleted,
         EventType::TranscriptionFailed,
         EventType::JobFailed,
+        EventType::VideoEdited,
+        EventType::StoryboardReady,
     ];
 
     /// The wire and stored name.
@@ -69,6 +78,8 @@ impl EventType {
             EventType::TranscriptionCompleted => "transcription.completed",
             EventType::TranscriptionFailed => "transcription.failed",
             EventType::JobFailed => "job.failed",
+            EventType::VideoEdited => "video.edited",
+            EventType::StoryboardReady => "storyboard.ready",
         }
     }
 

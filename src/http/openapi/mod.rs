@@ -17,8 +17,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, captions, files, health, jobs, metrics, runners, socket, static_files, video_events,
-    videos, webhooks,
+    admin, captions, files, health, jobs, metrics, runners, socket, static_files, studio,
+    video_events, videos, webhooks,
 };
 
 /// Where the document is served.
@@ -68,6 +68,8 @@ pub const UI_PATH: &str = "/api/docs";
         videos::delete,
         videos::retry,
         captions::transcribe,
+        studio::edit,
+        studio::storyboard,
         captions::create,
         captions::list,
         captions::put,

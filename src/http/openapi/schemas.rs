@@ -108,6 +108,11 @@ struct VideoOptionsWire {
     resolutions: Vec<u32>,
     /// The source was uploaded (the video owns it) rather than named by `filePath`.
     source_owned: bool,
+    /// Studio edits applied (absent: none); outputs of edit n are named `<base>-e<n>-…`.
+    edition: Option<u32>,
+    /// While an edit's renditions are not published yet: the resolution of the one
+    /// whose arrival switches the video to them.
+    switch_at: Option<u32>,
 }
 schema_as!(VideoOptions, VideoOptionsWire, "VideoOptions");
 
@@ -133,6 +138,10 @@ enum EventTypeWire {
     TranscriptionFailed,
     #[serde(rename = "job.failed")]
     JobFailed,
+    #[serde(rename = "video.edited")]
+    VideoEdited,
+    #[serde(rename = "storyboard.ready")]
+    StoryboardReady,
 }
 schema_as!(EventType, EventTypeWire, "WebhookEventType");
 
@@ -472,6 +481,43 @@ pub struct VideoUpload {
     web_videos: Option<String>,
     /// Rungs to produce, e.g. `360,720`.
     resolutions: Option<String>,
+}
+
+/// `POST /api/v1/videos/{uuid}/studio/edit` as multipart (PeerTube's field names; `i`
+/// from 0, tasks applied in that order).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct StudioEditUpload {
+    /// `cut`, `add-intro`, `add-outro` or `add-watermark`.
+    #[schema(rename = "tasks[i][name]")]
+    name: String,
+    /// `cut`: first second kept (whole seconds).
+    #[schema(rename = "tasks[i][options][start]")]
+    start: Option<String>,
+    /// `cut`: second the kept part ends at (whole seconds, at most the duration).
+    #[schema(rename = "tasks[i][options][end]")]
+    end: Option<String>,
+    /// `add-intro`/`add-outro`: a video file; `add-watermark`: an image.
+    #[schema(rename = "tasks[i][options][file]", format = Binary)]
+    file: Option<String>,
+}
+
+/// A task of [`StudioEditJson`] (no files: cuts only).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct StudioJsonTask {
+    /// `cut`.
+    name: String,
+    /// `{"start"?: int, "end"?: int}`, whole seconds.
+    options: serde_json::Value,
+}
+
+/// `POST /api/v1/videos/{uuid}/studio/edit` as JSON (tasks without files).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a schema, never built")]
+pub struct StudioEditJson {
+    /// 1 to 10 tasks, applied in order.
+    tasks: Vec<StudioJsonTask>,
 }
 
 /// `POST /api/v1/videos` as JSON, naming an object already in storage.

@@ -106,7 +106,7 @@ pub async fn after_cancel(ctx: &Context, cancelled: &[Job]) {
 /// The cancel transition from the state read, re-read and retried if another writer
 /// changed it first; `None` once the job is in a state that cannot be cancelled.
 /// Returns the job and its descendants as they are now.
-fn cancel_in(
+pub(crate) fn cancel_in(
     conn: &mut DbConnection,
     mut job: Job,
     now: NaiveDateTime,

@@ -15,6 +15,7 @@ use crate::error::ServiceError;
 use crate::service::Context;
 use crate::service::renditions::{self, Mp4Kind};
 use crate::service::transcription as service_transcription;
+use crate::service::{storyboards, studio};
 
 /// Why storing a runner's results failed; the message becomes the job's `error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,9 +46,9 @@ impl From<ServiceError> for CompletionError {
 
 /// Stores what a successful runner uploaded for `job` (COMPLETING; the files its
 /// type requires are in `upload`). Files not moved into storage are deleted when
-/// `upload` drops. Types this server cannot complete yet (live, studio, storyboard)
-/// fail the job with a clear message, so it ends ERRORED instead of silently
-/// COMPLETED (the server creates no such job yet).
+/// `upload` drops. Live jobs, which this server cannot complete yet, fail with a clear
+/// message, so they end ERRORED instead of silently COMPLETED (the server creates no
+/// such job yet).
 pub async fn complete(
     ctx: &Context,
     job: &Job,
@@ -62,12 +63,12 @@ pub async fn complete(
         }
         JobPayload::VodHls(p) => vod::store_hls(ctx, job, p.output.resolution, upload).await,
         JobPayload::Transcription(_) => transcription::store_caption(ctx, job, upload).await,
-        JobPayload::Live(_) | JobPayload::Studio(_) | JobPayload::Storyboard(_) => {
-            Err(CompletionError(format!(
-                "this server cannot store results of {} jobs",
-                job.job_type()
-            )))
-        }
+        JobPayload::Studio(_) => studio::store_edit(ctx, job, upload).await,
+        JobPayload::Storyboard(p) => storyboards::store(ctx, job, &p.sprites, upload).await,
+        JobPayload::Live(_) => Err(CompletionError(format!(
+            "this server cannot store results of {} jobs",
+            job.job_type()
+        ))),
     }
 }
 
@@ -85,7 +86,9 @@ pub async fn live_chunk(
 
 /// Side effects once jobs reached a final state (already committed): a transcription's
 /// outcome is announced ([`crate::service::transcription::completed`] or
-/// [`crate::service::transcription::failed`]); the state of each video that follows
+/// [`crate::service::transcription::failed`]); a studio edit's task files are deleted
+/// and an edit that did not complete returns its video to `published`
+/// ([`crate::service::studio::ended`]); the state of each video that follows
 /// its jobs is recomputed, once per video. A failure is logged: the state changes
 /// stand.
 pub async fn ended(ctx: &Context, jobs: &[&Job]) {
@@ -96,6 +99,9 @@ pub async fn ended(ctx: &Context, jobs: &[&Job]) {
             }
             (JobType::VideoTranscription, JobState::Errored | JobState::ParentErrored) => {
                 service_transcription::failed(ctx, job).await;
+            }
+            (JobType::VideoStudioTranscoding, state) if state.is_final() => {
+                studio::ended(ctx, job).await;
             }
             _ => {}
         }

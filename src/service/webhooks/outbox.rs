@@ -54,6 +54,10 @@ pub enum Notice<'a> {
     TranscriptionCompleted(&'a TranscriptionData),
     /// `transcription.failed`: the transcription job failed for good.
     TranscriptionFailed(&'a Job),
+    /// `video.edited`: a studio edit's result is the video's source now.
+    Edited,
+    /// `storyboard.ready`: a storyboard is stored.
+    StoryboardReady,
 }
 
 impl Notice<'_> {
@@ -69,6 +73,8 @@ impl Notice<'_> {
             Notice::JobFailed(_) => EventType::JobFailed,
             Notice::TranscriptionCompleted(_) => EventType::TranscriptionCompleted,
             Notice::TranscriptionFailed(_) => EventType::TranscriptionFailed,
+            Notice::Edited => EventType::VideoEdited,
+            Notice::StoryboardReady => EventType::StoryboardReady,
         }
     }
 }
@@ -207,7 +213,18 @@ impl Outbox {
         let jobs = db::jobs::of_videos(conn, &[video_id])?;
         let captions = db::captions::of_videos(conn, &[video_id])?;
         let callback = video.callback_url.clone();
-        let view = videos::view(&self.storage, video, &files, &jobs, &captions);
+        let storyboard = db::storyboards::of_videos(conn, &[video_id])?
+            .into_iter()
+            .next()
+            .map(|(_, s)| s);
+        let view = videos::view(
+            &self.storage,
+            video,
+            &files,
+            &jobs,
+            &captions,
+            storyboard.as_ref(),
+        );
         let hooks = &self.settings.webhooks;
         let expires_at = hooks.retry_policy().expiry(now);
         for notice in notices {
@@ -328,7 +345,12 @@ impl Outbox {
                 data.reason = job.error.as_deref();
             }
             Notice::TranscriptionCompleted(t) => data.transcription = Some(t),
-            Notice::Created | Notice::Playable | Notice::Published | Notice::Deleted => {}
+            Notice::Created
+            | Notice::Playable
+            | Notice::Published
+            | Notice::Deleted
+            | Notice::Edited
+            | Notice::StoryboardReady => {}
         }
         serde_json::to_string(&Body {
             id,
