@@ -533,6 +533,8 @@ fn conflicting_rows_refuse_the_import_before_anything_is_written() {
                 web_videos: false,
                 resolutions: vec![],
                 source_owned: false,
+                edition: 0,
+                switch_at: None,
             },
         };
         rt.block_on(db.run(move |conn| {

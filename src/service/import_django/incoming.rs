@@ -377,6 +377,9 @@ fn map_video(
             web_videos,
             resolutions: resolutions.to_vec(),
             source_owned: false,
+            // No studio edit was ever applied: the library has none.
+            edition: 0,
+            switch_at: None,
         },
         files,
         master_key,
