@@ -262,8 +262,18 @@ pub enum VideoRef {
 
 impl VideoRef {
     /// Reads a `{videoId}` path segment; `None` when it is none of the three forms
-    /// (PeerTube answers 400 then).
+    /// (PeerTube answers 400 then). The `~e<n>` this service's input URLs put after
+    /// the UUID of an edited video (`payloads::InputVideo`) is read and dropped: the
+    /// routes serve the video's current source, whatever edition the URL names.
     pub fn parse(s: &str) -> Option<VideoRef> {
+        let s = match s.rsplit_once("~e") {
+            Some((video, edition))
+                if !edition.is_empty() && edition.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                video
+            }
+            _ => s,
+        };
         if let Ok(id) = s.parse::<i64>() {
             return Some(VideoRef::Id(id));
         }
@@ -354,6 +364,11 @@ mod tests {
         assert_eq!(VideoRef::parse("42"), Some(VideoRef::Id(42)));
         assert_eq!(VideoRef::parse(&u.to_string()), Some(VideoRef::Uuid(u)));
         assert_eq!(VideoRef::parse("nope"), None);
+        // An edited video's input URLs name its edition after the UUID.
+        assert_eq!(VideoRef::parse(&format!("{u}~e3")), Some(VideoRef::Uuid(u)));
+        assert_eq!(VideoRef::parse(&format!("{u}~e")), None);
+        assert_eq!(VideoRef::parse(&format!("{u}~ex")), None);
+        assert_eq!(VideoRef::parse("nope~e1"), None);
         // PeerTube's short form of a UUID: base58 of its 128 bits.
         let long = "b1a0d7b4-7b1d-4c8e-9d1a-3c7a2f1e0b9d";
         let short = {

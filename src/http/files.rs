@@ -20,7 +20,7 @@ use crate::state::AppState;
     post,
     path = "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoId}/max-quality",
     tag = "Runner Files",
-    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID)")),
+    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID), followed by `~e<n>` in the URLs of an edited video's jobs (the edition they were planned for; the current source is served)")),
     request_body(content((JobTokensBody = "application/json"))),
     responses(
         (status = 200, description = "The file (one byte range honoured: 206)", content_type = "application/octet-stream", body = [u8]),
@@ -44,7 +44,7 @@ pub async fn max_quality(
     post,
     path = "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoId}/max-quality/audio",
     tag = "Runner Files",
-    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID)")),
+    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID), followed by `~e<n>` in the URLs of an edited video's jobs (the edition they were planned for; the current source is served)")),
     request_body(content((JobTokensBody = "application/json"))),
     responses(
         (status = 200, description = "The file (one byte range honoured: 206)", content_type = "application/octet-stream", body = [u8]),
@@ -68,7 +68,7 @@ pub async fn max_quality_audio(
     post,
     path = "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoId}/previews/max-quality",
     tag = "Runner Files",
-    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID)")),
+    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID), followed by `~e<n>` in the URLs of an edited video's jobs (the edition they were planned for; the current source is served)")),
     request_body(content((JobTokensBody = "application/json"))),
     responses(
         (status = 200, description = "The file (one byte range honoured: 206)", content_type = "application/octet-stream", body = [u8]),
@@ -108,7 +108,7 @@ impl CallBody for TaskFileName {
     post,
     path = "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoId}/studio/task-files/{filename}",
     tag = "Runner Files",
-    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID)"), ("filename" = String, Path, description = "A task file named by one of the job's tasks")),
+    params(("jobUUID" = String, Path, description = "Job UUID (v4)"), ("videoId" = String, Path, description = "The video: its UUID (or numeric id, or short UUID), followed by `~e<n>` in the URLs of an edited video's jobs (the edition they were planned for; the current source is served)"), ("filename" = String, Path, description = "A task file named by one of the job's tasks")),
     request_body(content((JobTokensBody = "application/json"))),
     responses(
         (status = 200, description = "The file (one byte range honoured: 206)", content_type = "application/octet-stream", body = [u8]),

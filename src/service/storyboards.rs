@@ -19,7 +19,7 @@ use crate::domain::ids::JobUuid;
 use crate::domain::ids::VideoUuid;
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::payloads::{
-    FileInput, InputFile, JobPayload, PrivatePayload, Sprites, StoryboardPayload,
+    FileInput, InputFile, InputVideo, JobPayload, PrivatePayload, Sprites, StoryboardPayload,
     VideoPrivatePayload, input_url,
 };
 use crate::domain::storyboard::{self, sprite_total, thumbnails_track};
@@ -49,7 +49,7 @@ pub fn job_spec(public_url: &str, video: &Video, source: &FileFacts) -> Option<J
         uuid,
         payload: JobPayload::Storyboard(StoryboardPayload {
             input: FileInput {
-                video_file_url: input_url(public_url, uuid, video.uuid, InputFile::MaxQuality),
+                video_file_url: input_url(public_url, uuid, InputVideo::of(video), InputFile::MaxQuality),
             },
             sprites,
             output: None,

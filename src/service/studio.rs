@@ -30,7 +30,7 @@ use crate::db::{self, DbError};
 use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::payloads::{
-    FileOptions, InputFile, JobPayload, PrivatePayload, StudioPayload, StudioPrivatePayload,
+    FileOptions, InputFile, InputVideo, JobPayload, PrivatePayload, StudioPayload, StudioPrivatePayload,
     StudioTask, VideoInput, WatermarkOptions, input_url,
 };
 use crate::domain::planning::{self, Outputs};
@@ -288,7 +288,7 @@ async fn store_request(
         let url = input_url(
             ctx.public_url(),
             job,
-            video.uuid,
+            InputVideo::of(video),
             InputFile::StudioTaskFile(&name),
         );
         sent.push(with_file(&task, url));
@@ -298,7 +298,12 @@ async fn store_request(
         uuid: job,
         payload: JobPayload::Studio(StudioPayload {
             input: VideoInput {
-                video_file_url: input_url(ctx.public_url(), job, video.uuid, InputFile::MaxQuality),
+                video_file_url: input_url(
+                    ctx.public_url(),
+                    job,
+                    InputVideo::of(video),
+                    InputFile::MaxQuality,
+                ),
                 separated_audio_file_url: Vec::new(),
             },
             tasks: sent,

@@ -20,7 +20,7 @@ use crate::db::folders::FolderConflict;
 use crate::db::{self, DbError};
 use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::job::{Job, JobState};
-use crate::domain::payloads;
+use crate::domain::payloads::{self, InputVideo};
 use crate::domain::planning::{self, FpsRules, LadderRules, Outputs, PlannedJob, SourceFacts};
 use crate::domain::video::{FileFacts, FileKind, NewVideo, Video, VideoOptions, VideoState, keys};
 use crate::error::ServiceError;
@@ -535,7 +535,7 @@ pub fn job_specs(plan: &[PlannedJob], public_url: &str, video: &Video) -> Vec<Jo
         .map(|job| {
             let uuid = JobUuid::generate();
             JobSpec {
-                payload: payloads::payload(job, public_url, uuid, video.uuid),
+                payload: payloads::payload(job, public_url, uuid, InputVideo::of(video)),
                 private_payload: payloads::private_payload(job, video.uuid),
                 uuid,
                 priority: job.priority,

@@ -27,7 +27,7 @@ use crate::domain::caption::{Caption, Language};
 use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::payloads::{
-    TRANSCRIPTION_PRIORITY, transcription_payload, transcription_private_payload,
+    InputVideo, TRANSCRIPTION_PRIORITY, transcription_payload, transcription_private_payload,
 };
 use crate::domain::video::{FileKind, NewVideo, Video, VideoOptions, VideoState};
 use crate::error::ServiceError;
@@ -44,7 +44,7 @@ pub fn job_spec(public_url: &str, video: &Video) -> JobSpec {
     let uuid = JobUuid::generate();
     JobSpec {
         uuid,
-        payload: transcription_payload(public_url, uuid, video.uuid),
+        payload: transcription_payload(public_url, uuid, InputVideo::of(video)),
         private_payload: transcription_private_payload(video.uuid),
         priority: TRANSCRIPTION_PRIORITY,
         video_id: Some(video.id),

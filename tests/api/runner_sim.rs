@@ -11,7 +11,7 @@ use peertube_runner_connector::db;
 use peertube_runner_connector::domain::ids::{JobUuid, VideoUuid};
 use peertube_runner_connector::domain::job::{Job, JobState, JobType};
 use peertube_runner_connector::domain::payloads::{
-    InputFile, JobPayload, PrivatePayload, input_url,
+    InputFile, InputVideo, JobPayload, PrivatePayload, input_url,
 };
 use peertube_runner_connector::domain::video::{
     FileFacts, FileKind, NewVideo, Video, VideoOptions, VideoState,
@@ -426,7 +426,7 @@ pub fn video_spec(
     parent: Option<JobParent>,
 ) -> JobSpec {
     let uuid = JobUuid::generate();
-    let input = input_url(&app.address, uuid, video.uuid, InputFile::MaxQuality);
+    let input = input_url(&app.address, uuid, InputVideo::of(video), InputFile::MaxQuality);
     let mut output = json!({"resolution": resolution, "fps": 25});
     if job_type == JobType::VodHlsTranscoding {
         output["separatedAudio"] = json!(false);

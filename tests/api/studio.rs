@@ -12,7 +12,8 @@ use crate::helpers::{assert_staging_empty, problem};
 use crate::media::sample;
 use crate::runner_sim::{FilePart, SimRunner, wait_state};
 use crate::studio_helpers::*;
-use crate::video_helpers::{job_rows, spawn_video_app, spawn_video_app_with, submit_ok};
+use crate::admin_api::ADMIN_KEY;
+use crate::video_helpers::{KEY, job_rows, spawn_video_app, spawn_video_app_with, submit_ok};
 use crate::webhook_helpers::{Answer, Receiver, spawn_webhook_app};
 
 const LADDER: &[(&str, &str)] = &[
@@ -162,6 +163,21 @@ async fn an_edit_with_every_task_becomes_the_source_and_its_ladder_replaces_the_
     assert_eq!(after["state"]["name"], "playable", "{after}");
     assert_eq!(after["studio"]["state"], "completed");
     assert_eq!(after["studio"]["edition"], 1);
+    // The new ladder's inputs name the edition, so a runner's per-video input cache
+    // still holding the source before the edit is not used for them.
+    let offers = runner.available(json!({})).await;
+    let ladder: Vec<&str> = offers
+        .iter()
+        .filter_map(|o| o["payload"]["input"]["videoFileUrl"].as_str())
+        .filter(|u| u.contains(uuid.as_str()))
+        .collect();
+    assert!(!ladder.is_empty(), "{offers:?}");
+    for url in ladder {
+        assert!(
+            url.ends_with(&format!("/files/videos/{uuid}~e1/max-quality")),
+            "{url}"
+        );
+    }
     assert!(
         after["source"]["key"]
             .as_str()
@@ -458,7 +474,11 @@ async fn bad_edits_are_refused_with_the_reason_and_leave_nothing_behind() {
 
 #[tokio::test]
 async fn an_edit_that_fails_for_good_leaves_the_video_published_as_it_was() {
-    let app = spawn_video_app_with(|s| s.transcoding.max_failures = 1).await;
+    let app = spawn_video_app_with(|s| {
+        s.transcoding.max_failures = 1;
+        s.auth.admin_keys = vec![peertube_runner_connector::config::Secret::new(ADMIN_KEY)];
+    })
+    .await;
     let runner = SimRunner::register(&app, "r1").await;
     let clip = sample("av-320x240.mp4");
     let v = published_video(&app, &runner, &clip, &[("resolutions", "240")]).await;
@@ -528,4 +548,22 @@ async fn an_edit_that_fails_for_good_leaves_the_video_published_as_it_was() {
     let after = wait_video(&app, &uuid, "published").await;
     assert_eq!(after["studio"]["error"], "ffmpeg exited with code 1");
     assert_eq!(stored_keys(&app), before);
+    // Its task files are gone: the admin API refuses to retry it and the video's
+    // retry finds nothing to retry, both saying so; the job stays errored.
+    for (path, key) in [
+        (format!("/api/v1/runners/jobs/{job_uuid}/retry"), ADMIN_KEY),
+        (format!("/api/v1/videos/{uuid}/retry"), KEY),
+    ] {
+        let res = app
+            .client
+            .post(app.url(&path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 409, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "not_retryable", "{body}");
+    }
+    wait_state(&app, &job_uuid, JobState::Errored).await;
 }

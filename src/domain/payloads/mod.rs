@@ -9,7 +9,10 @@
 //! are read and written when present; this server never sets them.
 //!
 //! Input URLs have PeerTube's `/files/videos/{videoUUID}/max-quality` shape (section
-//! 2), which the newest runner parses to cache a video's input across jobs.
+//! 2), which the newest runner parses to cache a video's input across jobs (keyed by
+//! the `{videoUUID}` segment). After a studio edit the source is another file, so the
+//! segment names the edition too ([`InputVideo`]): a runner still holding the source
+//! before the edit in its cache never uses it for the jobs of the edit.
 
 mod private;
 
@@ -23,6 +26,46 @@ pub use private::{
 use super::ids::{JobUuid, VideoUuid};
 use super::job::JobType;
 use super::planning::{PlannedJob, PlannedKind};
+use super::video::Video;
+
+/// The video as its input URLs name it: its UUID, then `~e<n>` once the n-th studio
+/// edit made another file its source (nothing before the first edit, so URLs keep
+/// PeerTube's exact shape). The download routes read the UUID and serve the current
+/// source ([`super::ids::VideoRef::parse`] drops the edition); the edition only keeps
+/// the newest runner's per-video input cache from mixing two sources of one video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputVideo {
+    /// The video.
+    pub uuid: VideoUuid,
+    /// Studio edits applied (its `options.edition`).
+    pub edition: u32,
+}
+
+impl InputVideo {
+    /// How the input URLs of `video`'s jobs name it now.
+    pub fn of(video: &Video) -> Self {
+        Self {
+            uuid: video.uuid,
+            edition: video.options.edition,
+        }
+    }
+}
+
+impl From<VideoUuid> for InputVideo {
+    /// A video never edited.
+    fn from(uuid: VideoUuid) -> Self {
+        Self { uuid, edition: 0 }
+    }
+}
+
+impl std::fmt::Display for InputVideo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.edition {
+            0 => write!(f, "{}", self.uuid),
+            n => write!(f, "{}~e{n}", self.uuid),
+        }
+    }
+}
 
 /// Which input a URL serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +82,7 @@ pub enum InputFile<'a> {
 
 /// The absolute URL of `file` of video `video` for job `job` on the server's public
 /// origin (no query string: runners drop it).
-pub fn input_url(public_url: &str, job: JobUuid, video: VideoUuid, file: InputFile<'_>) -> String {
+pub fn input_url(public_url: &str, job: JobUuid, video: InputVideo, file: InputFile<'_>) -> String {
     let base = format!(
         "{}/api/v1/runners/jobs/{job}/files/videos/{video}",
         public_url.trim_end_matches('/')
@@ -453,7 +496,7 @@ pub fn payload(
     job: &PlannedJob,
     public_url: &str,
     job_uuid: JobUuid,
-    video: VideoUuid,
+    video: InputVideo,
 ) -> JobPayload {
     let url = |file| input_url(public_url, job_uuid, video, file);
     let (resolution, fps) = (job.rung.resolution, job.rung.fps);
@@ -515,7 +558,7 @@ pub const TRANSCRIPTION_PRIORITY: i32 = 200;
 /// The payload of a transcription of video `video` (3.6): its best audio
 /// (`…/max-quality/audio`, as PeerTube), no `output` (this server sets no custom
 /// upload target).
-pub fn transcription_payload(public_url: &str, job: JobUuid, video: VideoUuid) -> JobPayload {
+pub fn transcription_payload(public_url: &str, job: JobUuid, video: InputVideo) -> JobPayload {
     JobPayload::Transcription(TranscriptionPayload {
         input: FileInput {
             video_file_url: input_url(public_url, job, video, InputFile::MaxQualityAudio),

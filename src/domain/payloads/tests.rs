@@ -100,7 +100,7 @@ fn planned_payloads_match_the_protocol_shapes() {
             &planned(PlannedKind::Hls, 720, 30),
             "https://t.example/",
             j,
-            v
+            v.into()
         )),
         json!({"input": {"videoFileUrl": max, "separatedAudioFileUrl": []},
                "output": {"resolution": 720, "fps": 30, "separatedAudio": false}})
@@ -110,7 +110,7 @@ fn planned_payloads_match_the_protocol_shapes() {
             &planned(PlannedKind::WebVideo, 480, 25),
             "https://t.example",
             j,
-            v
+            v.into()
         )),
         json!({"input": {"videoFileUrl": max, "separatedAudioFileUrl": []},
                "output": {"resolution": 480, "fps": 25}})
@@ -120,7 +120,7 @@ fn planned_payloads_match_the_protocol_shapes() {
             &planned(PlannedKind::AudioMerge, 480, 25),
             "https://t.example",
             j,
-            v
+            v.into()
         )),
         json!({"input": {"audioFileUrl": format!("{max}/audio"),
                          "previewFileUrl": format!("https://t.example/api/v1/runners/jobs/{j}/files/videos/{v}/previews/max-quality")},
@@ -152,11 +152,11 @@ fn private_payloads_have_peertubes_shape_and_name_their_video() {
 fn urls_have_peertubes_shape_and_task_files_are_their_base_names() {
     let (j, v) = ids();
     assert_eq!(
-        input_url("https://h/", j, v, InputFile::MaxQuality),
+        input_url("https://h/", j, v.into(), InputFile::MaxQuality),
         format!("https://h/api/v1/runners/jobs/{j}/files/videos/{v}/max-quality")
     );
     assert_eq!(
-        input_url("https://h", j, v, InputFile::StudioTaskFile("intro.mp4")),
+        input_url("https://h", j, v.into(), InputFile::StudioTaskFile("intro.mp4")),
         format!("https://h/api/v1/runners/jobs/{j}/files/videos/{v}/studio/task-files/intro.mp4")
     );
     let studio = json!({"input": {"videoFileUrl": "u", "separatedAudioFileUrl": []},
@@ -168,10 +168,39 @@ fn urls_have_peertubes_shape_and_task_files_are_their_base_names() {
 }
 
 #[test]
+fn an_edited_videos_urls_name_its_edition_so_input_caches_keep_editions_apart() {
+    let (j, v) = ids();
+    let edited = InputVideo {
+        uuid: v,
+        edition: 2,
+    };
+    let url = input_url("https://h", j, edited, InputFile::MaxQuality);
+    assert_eq!(
+        url,
+        format!("https://h/api/v1/runners/jobs/{j}/files/videos/{v}~e2/max-quality")
+    );
+    // The newest runner's cache key: the segment after `/files/videos/`
+    // (`runner-protocol.md` 2). Each edition gets its own; the route reads the UUID back.
+    let key = |u: &str| {
+        u.split("/files/videos/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .map(str::to_owned)
+    };
+    let before = input_url("https://h", j, v.into(), InputFile::MaxQuality);
+    assert_eq!(key(&before), Some(v.to_string()));
+    assert_ne!(key(&url), key(&before));
+    assert_eq!(
+        key(&url).and_then(|k| super::super::ids::VideoRef::parse(&k)),
+        Some(super::super::ids::VideoRef::Uuid(v))
+    );
+}
+
+#[test]
 fn transcription_payloads_are_peertubes() {
     let (j, v) = ids();
     assert_eq!(
-        serde_json::to_value(transcription_payload("https://t.example/", j, v)).unwrap(),
+        serde_json::to_value(transcription_payload("https://t.example/", j, v.into())).unwrap(),
         json!({"input": {"videoFileUrl": format!(
             "https://t.example/api/v1/runners/jobs/{j}/files/videos/{v}/max-quality/audio")}})
     );

@@ -9,7 +9,7 @@ use super::after_change;
 use crate::db::jobs::Guard;
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::ids::{JobUuid, VideoUuid};
-use crate::domain::job::{Job, JobState};
+use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::lifecycle::{Transition, policy};
 use crate::error::ServiceError;
 use crate::service::Context;
@@ -22,6 +22,15 @@ fn not_retryable(job: &Job) -> Option<ServiceError> {
             "{} jobs cannot be retried",
             job.job_type()
         )));
+    }
+    // Its task files were deleted when it ended and the video went back to published
+    // (`service::studio::ended`): only a new request can edit it.
+    if job.job_type() == JobType::VideoStudioTranscoding && job.state == JobState::Errored {
+        return Some(ServiceError::NotRetryable(
+            "A failed studio edit cannot be retried (its task files went with it): \
+             request the edit again"
+                .to_owned(),
+        ));
     }
     (job.state != JobState::Errored).then(|| {
         ServiceError::NotRetryable(format!(
