@@ -49,7 +49,12 @@ pub fn job_spec(public_url: &str, video: &Video, source: &FileFacts) -> Option<J
         uuid,
         payload: JobPayload::Storyboard(StoryboardPayload {
             input: FileInput {
-                video_file_url: input_url(public_url, uuid, InputVideo::of(video), InputFile::MaxQuality),
+                video_file_url: input_url(
+                    public_url,
+                    uuid,
+                    InputVideo::of(video),
+                    InputFile::MaxQuality,
+                ),
             },
             sprites,
             output: None,

@@ -30,8 +30,8 @@ use crate::db::{self, DbError};
 use crate::domain::ids::{JobUuid, VideoUuid};
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::payloads::{
-    FileOptions, InputFile, InputVideo, JobPayload, PrivatePayload, StudioPayload, StudioPrivatePayload,
-    StudioTask, VideoInput, WatermarkOptions, input_url,
+    FileOptions, InputFile, InputVideo, JobPayload, PrivatePayload, StudioPayload,
+    StudioPrivatePayload, StudioTask, VideoInput, WatermarkOptions, input_url,
 };
 use crate::domain::planning::{self, Outputs};
 use crate::domain::studio::{self, MAX_TASKS, MIN_TASKS, TASK_NAMES};

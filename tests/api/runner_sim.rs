@@ -426,7 +426,12 @@ pub fn video_spec(
     parent: Option<JobParent>,
 ) -> JobSpec {
     let uuid = JobUuid::generate();
-    let input = input_url(&app.address, uuid, InputVideo::of(video), InputFile::MaxQuality);
+    let input = input_url(
+        &app.address,
+        uuid,
+        InputVideo::of(video),
+        InputFile::MaxQuality,
+    );
     let mut output = json!({"resolution": resolution, "fps": 25});
     if job_type == JobType::VodHlsTranscoding {
         output["separatedAudio"] = json!(false);

@@ -8,11 +8,11 @@
 use peertube_runner_connector::domain::job::{JobState, JobType};
 use serde_json::{Value, json};
 
+use crate::admin_api::ADMIN_KEY;
 use crate::helpers::{assert_staging_empty, problem};
 use crate::media::sample;
 use crate::runner_sim::{FilePart, SimRunner, wait_state};
 use crate::studio_helpers::*;
-use crate::admin_api::ADMIN_KEY;
 use crate::video_helpers::{KEY, job_rows, spawn_video_app, spawn_video_app_with, submit_ok};
 use crate::webhook_helpers::{Answer, Receiver, spawn_webhook_app};
 

@@ -156,7 +156,12 @@ fn urls_have_peertubes_shape_and_task_files_are_their_base_names() {
         format!("https://h/api/v1/runners/jobs/{j}/files/videos/{v}/max-quality")
     );
     assert_eq!(
-        input_url("https://h", j, v.into(), InputFile::StudioTaskFile("intro.mp4")),
+        input_url(
+            "https://h",
+            j,
+            v.into(),
+            InputFile::StudioTaskFile("intro.mp4")
+        ),
         format!("https://h/api/v1/runners/jobs/{j}/files/videos/{v}/studio/task-files/intro.mp4")
     );
     let studio = json!({"input": {"videoFileUrl": "u", "separatedAudioFileUrl": []},
