@@ -27,6 +27,7 @@ pub mod runners;
 pub mod storyboards;
 pub mod studio;
 pub mod submit;
+pub mod task_state;
 pub mod timefmt;
 pub mod transcription;
 pub mod videos;

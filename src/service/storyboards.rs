@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::db::{self, storyboards::Storyboard};
 use crate::domain::ids::JobUuid;
 use crate::domain::ids::VideoUuid;
-use crate::domain::job::{Job, JobState, JobType};
+use crate::domain::job::{Job, JobType};
 use crate::domain::payloads::{
     FileInput, InputFile, InputVideo, JobPayload, PrivatePayload, Sprites, StoryboardPayload,
     VideoPrivatePayload, input_url,
@@ -26,6 +26,7 @@ use crate::domain::storyboard::{self, sprite_total, thumbnails_track};
 use crate::domain::video::{FileFacts, FileKind, Video, VideoState, keys};
 use crate::error::ServiceError;
 use crate::service::jobs::{JobSpec, RunnerUpload, create_jobs, per_type::CompletionError};
+use crate::service::task_state::TaskState;
 use crate::service::webhooks::{Notice, Outbox};
 use crate::service::{Context, timefmt};
 use crate::storage::Storage;
@@ -211,34 +212,6 @@ pub async fn store(
     }
 }
 
-/// Where the latest storyboard job of a video is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StoryboardJobState {
-    /// Waiting for a runner (newer than 0.0.21).
-    Pending,
-    /// A runner makes it, or its result is being stored.
-    Running,
-    /// Stored.
-    Completed,
-    /// Failed for good.
-    Failed,
-    /// Cancelled.
-    Cancelled,
-}
-
-impl From<JobState> for StoryboardJobState {
-    fn from(s: JobState) -> StoryboardJobState {
-        match s {
-            JobState::Pending | JobState::WaitingForParentJob => StoryboardJobState::Pending,
-            JobState::Processing | JobState::Completing => StoryboardJobState::Running,
-            JobState::Completed => StoryboardJobState::Completed,
-            JobState::Errored | JobState::ParentErrored => StoryboardJobState::Failed,
-            JobState::Cancelled | JobState::ParentCancelled => StoryboardJobState::Cancelled,
-        }
-    }
-}
-
 /// The `storyboard` member of the video resource, shaped like an entry of PeerTube's
 /// `GET /api/v1/videos/{id}/storyboards` (`storyboardPath`, `totalWidth`,
 /// `totalHeight`, `spriteWidth`, `spriteHeight`, `spriteDuration`) plus the track and
@@ -265,7 +238,7 @@ pub struct StoryboardView {
     /// The latest storyboard job.
     pub job_uuid: Option<JobUuid>,
     /// Where it is.
-    pub state: Option<StoryboardJobState>,
+    pub state: Option<TaskState>,
     /// Why it failed for good.
     pub error: Option<String>,
     /// When the sheet was stored.

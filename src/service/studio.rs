@@ -45,6 +45,7 @@ use crate::service::submit::{
     OutputOptions, job_specs, ladder_rules, make_thumbnail, probe_error, source_facts,
     source_facts_of,
 };
+use crate::service::task_state::TaskState;
 use crate::service::webhooks::{Notice, Outbox};
 use crate::service::{Context, timefmt};
 use crate::storage::StagedFile;
@@ -539,34 +540,6 @@ pub async fn ended(ctx: &Context, job: &Job) {
     }
 }
 
-/// Where the latest studio edit of a video is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum EditState {
-    /// Waiting for a runner.
-    Pending,
-    /// A runner edits the video, or its result is being stored.
-    Running,
-    /// The edit is the video's source; its renditions follow the video's state.
-    Completed,
-    /// It failed for good (`error` says why); the video is as before.
-    Failed,
-    /// Cancelled; the video is as before.
-    Cancelled,
-}
-
-impl From<JobState> for EditState {
-    fn from(s: JobState) -> EditState {
-        match s {
-            JobState::Pending | JobState::WaitingForParentJob => EditState::Pending,
-            JobState::Processing | JobState::Completing => EditState::Running,
-            JobState::Completed => EditState::Completed,
-            JobState::Errored | JobState::ParentErrored => EditState::Failed,
-            JobState::Cancelled | JobState::ParentCancelled => EditState::Cancelled,
-        }
-    }
-}
-
 /// The `studio` member of the video resource: its latest edit.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -574,7 +547,7 @@ pub struct EditView {
     /// The job.
     pub job_uuid: JobUuid,
     /// Where it is.
-    pub state: EditState,
+    pub state: TaskState,
     /// Percent done, as the runner reports it.
     pub progress: Option<i32>,
     /// The task names, in order.

@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::db;
 use crate::domain::caption::{Caption, Language};
 use crate::domain::ids::{JobUuid, VideoUuid};
-use crate::domain::job::{Job, JobState, JobType};
+use crate::domain::job::{Job, JobType};
 use crate::domain::payloads::{
     InputVideo, TRANSCRIPTION_PRIORITY, transcription_payload, transcription_private_payload,
 };
@@ -36,6 +36,7 @@ use crate::service::jobs::{JobSpec, create_jobs};
 use crate::service::submit::{
     DEFAULT_FOLDERS, check_naming, folder_conflict, probe_error, source_facts_of,
 };
+use crate::service::task_state::TaskState;
 use crate::service::{Context, timefmt};
 use crate::storage::{Storage, StorageError, validate_key};
 
@@ -272,34 +273,6 @@ pub async fn failed(_ctx: &Context, job: &Job) {
     );
 }
 
-/// Where the latest transcription of a video is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TranscriptionState {
-    /// Waiting for a runner.
-    Pending,
-    /// A runner works on it, or its result is being stored.
-    Running,
-    /// Its caption is stored.
-    Completed,
-    /// It failed for good (`error` says why).
-    Failed,
-    /// Cancelled.
-    Cancelled,
-}
-
-impl From<JobState> for TranscriptionState {
-    fn from(s: JobState) -> TranscriptionState {
-        match s {
-            JobState::Pending | JobState::WaitingForParentJob => TranscriptionState::Pending,
-            JobState::Processing | JobState::Completing => TranscriptionState::Running,
-            JobState::Completed => TranscriptionState::Completed,
-            JobState::Errored | JobState::ParentErrored => TranscriptionState::Failed,
-            JobState::Cancelled | JobState::ParentCancelled => TranscriptionState::Cancelled,
-        }
-    }
-}
-
 /// The `transcription` member of the video resource: its latest transcription.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -307,7 +280,7 @@ pub struct TranscriptionView {
     /// The job.
     pub job_uuid: JobUuid,
     /// Where it is.
-    pub state: TranscriptionState,
+    pub state: TaskState,
     /// Failed attempts so far (retried up to `transcoding.max_failures`).
     pub failures: i32,
     /// Why it failed for good.
