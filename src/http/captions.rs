@@ -21,8 +21,8 @@ use tokio::io::AsyncWriteExt;
 use super::auth::ApiKey;
 use super::extract::{Fields, JsonObject};
 use super::multipart::{FormLimits, MultipartForm};
-use crate::domain::ids::VideoUuid;
-use crate::error::{ApiError, ServiceError};
+use super::videos::video_uuid;
+use crate::error::ApiError;
 use crate::service::files::{self, StagedFile};
 use crate::service::transcription::{self, StoredTranscription};
 use crate::service::{captions, videos};
@@ -30,10 +30,6 @@ use crate::state::AppState;
 
 /// The multipart field PeerTube takes a caption file in.
 const CAPTION_FIELD: &str = "captionfile";
-
-fn video_uuid(raw: &str) -> Result<VideoUuid, ApiError> {
-    VideoUuid::from_stored(raw).map_err(|_| ApiError::from(ServiceError::NotFound("Video")))
-}
 
 /// `POST /api/v1/videos/{uuid}/transcription`: 202 with the video resource (its
 /// `transcription` pending).

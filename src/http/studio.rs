@@ -19,8 +19,8 @@ use serde_json::{Map, Value};
 use super::auth::ApiKey;
 use super::extract::JsonObject;
 use super::multipart::{FormLimits, MultipartForm};
-use crate::domain::ids::VideoUuid;
-use crate::error::{ApiError, ServiceError};
+use super::videos::video_uuid;
+use crate::error::ApiError;
 use crate::metrics::uploads::UploadKind;
 use crate::service::studio::RequestedTask;
 use crate::service::{files, storyboards, studio, videos};
@@ -32,10 +32,6 @@ const MAX_TEXT_FIELD: usize = 1024;
 const MAX_TEXT_FIELDS: usize = 64;
 /// Highest task index read (the service refuses more than 10 tasks).
 const MAX_INDEX: usize = 31;
-
-fn video_uuid(raw: &str) -> Result<VideoUuid, ApiError> {
-    VideoUuid::from_stored(raw).map_err(|_| ApiError::from(ServiceError::NotFound("Video")))
-}
 
 /// A `tasks[i][...]` field: its index and what follows.
 fn task_field(name: &str) -> Option<(usize, &str)> {

@@ -18,7 +18,7 @@ use crate::service::{submit, videos};
 use crate::state::AppState;
 
 /// A `{uuid}` path segment: one that is not a UUID names no video (404).
-fn video_uuid(raw: &str) -> Result<VideoUuid, ApiError> {
+pub(super) fn video_uuid(raw: &str) -> Result<VideoUuid, ApiError> {
     VideoUuid::from_stored(raw).map_err(|_| ApiError::from(ServiceError::NotFound("Video")))
 }
 
