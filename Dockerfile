@@ -25,6 +25,8 @@ RUN mkdir -p src crates/socketio-actix/src \
 
 COPY Cargo.toml ./
 COPY migrations migrations
+# The dashboard's assets, built into the binary with include_bytes!.
+COPY assets assets
 COPY crates crates
 COPY src src
 RUN sed -i -e '/^\[\[bench\]\]/,/^$/d' -e '/^\[\[example\]\]/,/^$/d' Cargo.toml \
