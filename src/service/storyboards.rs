@@ -25,7 +25,8 @@ use crate::domain::payloads::{
 use crate::domain::storyboard::{self, sprite_total, thumbnails_track};
 use crate::domain::video::{FileFacts, FileKind, Video, VideoState, keys};
 use crate::error::ServiceError;
-use crate::service::jobs::{JobSpec, RunnerUpload, create_jobs, per_type::CompletionError};
+use crate::service::jobs::per_type::{self, CompletionError};
+use crate::service::jobs::{JobSpec, RunnerUpload, create_jobs};
 use crate::service::task_state::TaskState;
 use crate::service::webhooks::{Notice, Outbox};
 use crate::service::{Context, timefmt};
@@ -128,13 +129,8 @@ pub async fn store(
     sprites: &Sprites,
     mut upload: RunnerUpload,
 ) -> Result<(), CompletionError> {
-    let video_id = job
-        .video_id
-        .ok_or_else(|| CompletionError("the job belongs to no video".to_owned()))?;
-    let image = upload
-        .files
-        .remove("storyboardFile")
-        .ok_or_else(|| CompletionError("payload[storyboardFile] is missing".to_owned()))?;
+    let video_id = per_type::video_of(job)?;
+    let image = per_type::take(&mut upload, "storyboardFile")?;
     if image.size == 0 || image.size > MAX_IMAGE_BYTES {
         return Err(CompletionError(format!(
             "the storyboard must hold 1 to {MAX_IMAGE_BYTES} bytes"

@@ -39,7 +39,8 @@ use crate::domain::video::{FileKind, Video, VideoState, keys};
 use crate::error::ServiceError;
 use crate::media::MediaInfo;
 use crate::service::jobs::cancel::{after_cancel, cancel_in};
-use crate::service::jobs::{JobSpec, RunnerUpload, create_jobs, per_type::CompletionError};
+use crate::service::jobs::per_type::{self, CompletionError};
+use crate::service::jobs::{JobSpec, RunnerUpload, create_jobs};
 use crate::service::storyboards;
 use crate::service::submit::{
     OutputOptions, job_specs, ladder_rules, make_thumbnail, probe_error, source_facts,
@@ -345,13 +346,8 @@ pub async fn store_edit(
     job: &Job,
     mut upload: RunnerUpload,
 ) -> Result<(), CompletionError> {
-    let video_id = job
-        .video_id
-        .ok_or_else(|| CompletionError("the job belongs to no video".to_owned()))?;
-    let edited = upload
-        .files
-        .remove("videoFile")
-        .ok_or_else(|| CompletionError("payload[videoFile] is missing".to_owned()))?;
+    let video_id = per_type::video_of(job)?;
+    let edited = per_type::take(&mut upload, "videoFile")?;
     let video = ctx
         .db
         .run(move |conn| db::videos::find(conn, video_id))

@@ -6,7 +6,7 @@
 //! Adding a job type the server can complete means one arm here (and its payloads and
 //! policy in `domain`); a type without an arm does not compile.
 
-use super::{RunnerUpload, transcription, vod};
+use super::{RunnerUpload, UploadedFile, transcription, vod};
 use crate::domain::job::{Job, JobState, JobType};
 use crate::domain::lifecycle::policy;
 use crate::domain::payloads::JobPayload;
@@ -21,6 +21,20 @@ use crate::service::{storyboards, studio};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct CompletionError(pub String);
+
+/// The video a completing job belongs to.
+pub fn video_of(job: &Job) -> Result<i64, CompletionError> {
+    job.video_id
+        .ok_or_else(|| CompletionError("the job belongs to no video".to_owned()))
+}
+
+/// Takes the uploaded file `payload[key]` out of `upload`.
+pub fn take(upload: &mut RunnerUpload, key: &str) -> Result<UploadedFile, CompletionError> {
+    upload
+        .files
+        .remove(key)
+        .ok_or_else(|| CompletionError(format!("payload[{key}] is missing")))
+}
 
 impl From<ServiceError> for CompletionError {
     /// The job's `error` is shown through the video API: it says what went wrong in

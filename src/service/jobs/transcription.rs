@@ -5,7 +5,7 @@
 //! reason (the Django library completed it silently, storing nothing).
 
 use super::RunnerUpload;
-use super::per_type::CompletionError;
+use super::per_type::{CompletionError, take, video_of};
 use crate::domain::job::Job;
 use crate::service::Context;
 use crate::service::captions::{self, Origin};
@@ -16,9 +16,7 @@ pub async fn store_caption(
     job: &Job,
     mut upload: RunnerUpload,
 ) -> Result<(), CompletionError> {
-    let video_id = job
-        .video_id
-        .ok_or_else(|| CompletionError("the job belongs to no video".to_owned()))?;
+    let video_id = video_of(job)?;
     let detected = upload
         .fields
         .get("inputLanguage")
@@ -26,10 +24,7 @@ pub async fn store_caption(
         .unwrap_or_default();
     let language = captions::language(ctx, detected)
         .map_err(|e| CompletionError(format!("the detected language is refused: {e}")))?;
-    let vtt = upload
-        .files
-        .remove("vttFile")
-        .ok_or_else(|| CompletionError("payload[vttFile] is missing".to_owned()))?;
+    let vtt = take(&mut upload, "vttFile")?;
     captions::store(ctx, video_id, language, Origin::Job(job.id), vtt.file).await?;
     Ok(())
 }

@@ -10,23 +10,11 @@
 //! intermediate file: never listed or served, deleted once every job of the video
 //! ended (`renditions::refresh_state`), as PeerTube deletes web-video files then.
 
-use super::per_type::CompletionError;
-use super::{RunnerUpload, UploadedFile};
+use super::RunnerUpload;
+use super::per_type::{CompletionError, take, video_of};
 use crate::domain::job::Job;
 use crate::service::Context;
 use crate::service::renditions::{self, Mp4Kind};
-
-fn video_of(job: &Job) -> Result<i64, CompletionError> {
-    job.video_id
-        .ok_or_else(|| CompletionError("the job belongs to no video".to_owned()))
-}
-
-fn take(upload: &mut RunnerUpload, key: &str) -> Result<UploadedFile, CompletionError> {
-    upload
-        .files
-        .remove(key)
-        .ok_or_else(|| CompletionError(format!("payload[{key}] is missing")))
-}
 
 fn resolution(r: u32) -> Result<i32, CompletionError> {
     i32::try_from(r).map_err(|_| CompletionError(format!("resolution {r} is out of range")))
